@@ -1,0 +1,20 @@
+"""Prometheus metrics of the write side (exposed on the API's /metrics in-process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+FRAMES = Counter("ingest_frames_total", "Frames received", ["source", "kind"])
+FRAME_ERRORS = Counter("ingest_frame_errors_total", "Frames that failed to decode", ["source"])
+APPENDED = Counter("ingest_log_rows_total", "Rows appended to the log", ["table"])
+DUPLICATES = Counter("ingest_duplicates_total", "Events already in the log (dedup key)")
+REJECTED = Counter("ingest_rejected_total", "Records rejected by validation", ["reason"])
+FORGED = Counter("ingest_forged_commits_total", "Commits whose signature failed after a DID refresh")
+UNVERIFIED = Counter("ingest_unverified_total", "Commits we could not verify (DID unresolved)")
+DESYNC = Counter("ingest_desync_total", "Repos marked desynchronized", ["reason"])
+RECONNECTS = Counter("ingest_reconnects_total", "Source reconnects", ["source"])
+SOURCE_CURSOR = Gauge("ingest_source_cursor", "Committed cursor per source", ["source"])
+INGEST_LAG = Gauge("ingest_lag_seconds", "Now minus the event time of the last committed frame", ["source"])
+PROJECTED = Counter("projection_events_total", "Record events applied to projections")
+SKIPPED = Counter("projection_skipped_total", "Record events not projected", ["reason"])
+PROJECTOR_POSITION = Gauge("projection_position", "Log position of the projector", ["name"])

@@ -1,0 +1,38 @@
+"""fm.plyr.comment → `comment` (timed: `timestampMs` is a playback position)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from ingester.projection.base import Put
+from ingester.projection.writes import delete_keys, upsert_rows
+
+COLUMNS = (
+    "uri", "did", "rkey", "cid", "subject_uri", "subject_cid", "text", "timestamp_ms", "created_at",
+    "updated_at", "indexed_at",
+)
+TYPES = ("text", "text", "text", "text", "text", "text", "text", "int8", "text", "text", "timestamptz")
+
+
+def row(put: Put) -> tuple[Any, ...]:
+    e = put.event
+    r = e.record or {}
+    subject = r["subject"]
+    return (
+        e.uri, e.did, e.rkey, e.cid, subject["uri"], subject["cid"], r["text"], r["timestampMs"],
+        r["createdAt"], r.get("updatedAt"), put.created_at,
+    )
+
+
+class CommentProjector:
+    collection = "fm.plyr.comment"
+
+    async def apply(self, cur: psycopg.AsyncCursor, puts: list[Put], deleted_uris: list[str]) -> None:
+        await delete_keys(cur, "comment", "uri", deleted_uris)
+        await upsert_rows(cur, "comment", COLUMNS, TYPES, [row(p) for p in puts], ("uri",),
+                          keep=("indexed_at",))
+
+    async def purge_did(self, cur: psycopg.AsyncCursor, did: str) -> None:
+        await cur.execute("DELETE FROM comment WHERE did = %s", (did,))

@@ -1,0 +1,154 @@
+"""Stage ⑤: tail the log in seq order and fold it into projections.
+
+Each step reads one page of the log and commits the projection rows together with the
+projector's own position (the tracking pattern), so a crash never applies an event twice.
+The same code runs live (woken by LISTEN/NOTIFY) and for a rebuild (from position 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import psycopg
+import structlog
+
+from core.db.connect import NOTIFY_CHANNEL, PROJECTOR_LOCK, connect
+from core.events import LoggedEvent, LoggedRecord, LoggedRepo
+from ingester.eventlog.read import read_after
+from ingester.metrics import PROJECTED, PROJECTOR_POSITION, SKIPPED
+from ingester.projection.actors import apply_repo_event
+from ingester.projection.base import CollectionProjector
+from ingester.projection.fold import BatchFold, Key, KeyState
+from ingester.projection.registry import PROJECTORS
+from ingester.projection.writes import upsert_rows
+
+log = structlog.get_logger(__name__)
+
+_LOAD_STATES = """
+SELECT r.did, r.collection, r.rkey, r.rev, r.cid, r.deleted, r.item_id, r.seq
+FROM record_state r
+JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(did, collection, rkey)
+  ON r.did = k.did AND r.collection = k.collection AND r.rkey = k.rkey
+"""
+_STATE_COLUMNS = ("did", "collection", "rkey", "rev", "cid", "deleted", "item_id", "seq")
+_STATE_TYPES = ("text", "text", "text", "text", "text", "bool", "int8", "int8")
+
+
+class Projector:
+    def __init__(
+        self,
+        *,
+        name: str = "main",
+        batch_size: int = 5000,
+        project_unverified: bool = False,
+        projectors: dict[str, CollectionProjector] | None = None,
+        lock: bool = True,
+    ) -> None:
+        # `lock`: live steps serialise on the projector lock, which a rebuild's swap also takes.
+        self.lock = lock
+        self.name = name
+        self.batch_size = batch_size
+        self.project_unverified = project_unverified
+        self.projectors = projectors or PROJECTORS
+
+    async def position(self, conn: psycopg.AsyncConnection) -> int:
+        async with conn.cursor() as cur:
+            await cur.execute("SELECT position FROM projection_cursor WHERE name = %s", (self.name,))
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def step(self, conn: psycopg.AsyncConnection) -> int:
+        """Project one page of the log; returns how many events it consumed."""
+        async with conn.transaction(), conn.cursor() as cur:
+            if self.lock:
+                await cur.execute("SELECT pg_advisory_xact_lock(%s)", (PROJECTOR_LOCK,))
+            await cur.execute(
+                "SELECT position FROM projection_cursor WHERE name = %s FOR UPDATE", (self.name,)
+            )
+            row = await cur.fetchone()
+            position = int(row[0]) if row else 0
+            events = await read_after(conn, position, self.batch_size)
+            if not events:
+                return 0
+            await self._apply(cur, events)
+            await cur.execute(
+                "INSERT INTO projection_cursor (name, position) VALUES (%s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position",
+                (self.name, events[-1].seq),
+            )
+        PROJECTOR_POSITION.labels(self.name).set(events[-1].seq)
+        return len(events)
+
+    async def catch_up(self, conn: psycopg.AsyncConnection, progress: Callable[[int], None] | None = None) -> int:
+        total = 0
+        while n := await self.step(conn):
+            total += n
+            if progress:
+                progress(n)
+        return total
+
+    async def run_forever(self, url: str, stop: asyncio.Event) -> None:
+        """Live mode: catch up, then wait for NOTIFY from appends."""
+        async with await connect(url, autocommit=True) as listen, await connect(url) as work:
+            await listen.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            log.info("projector.started", name=self.name, position=await self.position(work))
+            await work.commit()
+            while not stop.is_set():
+                try:
+                    if await self.step(work):
+                        continue
+                except psycopg.Error:
+                    # A projection bug stalls only the projection; the log keeps growing.
+                    log.exception("projector.step_failed", name=self.name)
+                    await asyncio.sleep(1.0)
+                    continue
+                async for _ in listen.notifies(timeout=1.0, stop_after=1):
+                    pass
+
+    async def _apply(self, cur: psycopg.AsyncCursor, events: list[LoggedEvent]) -> None:
+        dids = list({e.did for e in events})
+        await cur.execute("SELECT did FROM actor WHERE status = 'deleted' AND did = ANY(%s)", (dids,))
+        deleted_dids = {r[0] for r in await cur.fetchall()}
+        pending: list[LoggedRecord] = []
+        for ev in events:
+            if isinstance(ev, LoggedRepo):
+                await self._flush(cur, pending)
+                pending = []
+                status = await apply_repo_event(cur, ev, self.projectors)
+                if status == "deleted":
+                    deleted_dids.add(ev.did)
+                elif status is not None:
+                    deleted_dids.discard(ev.did)
+                continue
+            if self._eligible(ev, deleted_dids):
+                pending.append(ev)
+        await self._flush(cur, pending)
+
+    def _eligible(self, ev: LoggedRecord, deleted_dids: set[str]) -> bool:
+        if ev.rejected is not None:
+            SKIPPED.labels("rejected").inc()
+            return False
+        if not ev.verified and not self.project_unverified:
+            SKIPPED.labels("unverified").inc()
+            return False
+        if ev.did in deleted_dids:
+            SKIPPED.labels("account_deleted").inc()
+            return False
+        return ev.collection in self.projectors
+
+    async def _flush(self, cur: psycopg.AsyncCursor, events: list[LoggedRecord]) -> None:
+        if not events:
+            return
+        keys: list[Key] = list({(e.did, e.collection, e.rkey) for e in events})
+        await cur.execute(_LOAD_STATES, [list(c) for c in zip(*keys, strict=True)])
+        initial = {(r[0], r[1], r[2]): KeyState(*r[3:]) for r in await cur.fetchall()}
+        fold = BatchFold(initial)
+        for ev in events:
+            fold.apply(ev)
+        for collection, (puts, deleted) in fold.by_collection().items():
+            await self.projectors[collection].apply(cur, puts, deleted)
+        await upsert_rows(cur, "record_state", _STATE_COLUMNS, _STATE_TYPES, fold.state_rows(),
+                          ("did", "collection", "rkey"))
+        PROJECTED.inc(len(events) - fold.skipped_stale)
+        SKIPPED.labels("stale_rev").inc(fold.skipped_stale)

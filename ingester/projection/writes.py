@@ -1,0 +1,47 @@
+"""Batched projection writes: binary COPY into a staging copy of the table, then one upsert.
+
+Table names are left unqualified on purpose: a rebuild runs the same code with a search_path
+that puts its shadow schema first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+
+
+async def upsert_rows(
+    cur: psycopg.AsyncCursor,
+    table: str,
+    columns: Sequence[str],
+    types: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    conflict: Sequence[str],
+    keep: Iterable[str] = (),
+) -> None:
+    """Insert `rows`; on a key conflict overwrite every column except `conflict` and `keep`."""
+    if not rows:
+        return
+    stage = f"stage_{table}"
+    await cur.execute(
+        f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" (LIKE "{table}") ON COMMIT DELETE ROWS'
+    )
+    cols = ", ".join(f'"{c}"' for c in columns)
+    async with cur.copy(f'COPY "{stage}" ({cols}) FROM STDIN (FORMAT BINARY)') as cp:
+        cp.set_types(list(types))
+        for row in rows:
+            await cp.write_row(row)
+    skip = set(conflict) | set(keep)
+    updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns if c not in skip)
+    target = ", ".join(f'"{c}"' for c in conflict)
+    action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    await cur.execute(
+        f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM "{stage}" ON CONFLICT ({target}) {action}'
+    )
+
+
+async def delete_keys(cur: psycopg.AsyncCursor, table: str, column: str, keys: Sequence[str]) -> None:
+    if keys:
+        await cur.execute(f'DELETE FROM "{table}" WHERE "{column}" = ANY(%s)', (list(keys),))

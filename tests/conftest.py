@@ -1,0 +1,69 @@
+"""Shared fixtures: a real Postgres (TEST_DATABASE_URL, else an embedded one), schema built by
+running the Alembic migrations, one fresh database per test cloned from a migrated template."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from core.db.migrate import upgrade
+from core.db.urls import libpq_url
+
+
+def _with_db(url: str, name: str) -> str:
+    base, _, query = libpq_url(url).partition("?")
+    base = base.rsplit("/", 1)[0]
+    return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        yield libpq_url(url)
+        return
+    from core.db.embedded import start_embedded
+
+    pgdata = Path(os.environ.get("TEST_EMBEDDED_PGDATA", tmp_path_factory.mktemp("pg") / "data"))
+    uri, server = start_embedded(pgdata, database="postgres")
+    yield uri
+    server.cleanup()
+
+
+def _admin(url: str) -> psycopg.Connection:
+    return psycopg.connect(url, autocommit=True)
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server_url: str) -> Iterator[str]:
+    name = f"appview_tmpl_{uuid.uuid4().hex[:8]}"
+    with _admin(pg_server_url) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    upgrade(_with_db(pg_server_url, name))
+    yield name
+    with _admin(pg_server_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db_url(pg_server_url: str, template_db: str) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    name = f"appview_test_{uuid.uuid4().hex[:10]}"
+    with _admin(pg_server_url) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    yield _with_db(pg_server_url, name)
+    with _admin(pg_server_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def conn(db_url: str) -> AsyncIterator[psycopg.AsyncConnection]:
+    from core.db.connect import connect
+
+    async with await connect(db_url) as c:
+        yield c
