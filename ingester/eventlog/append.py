@@ -117,7 +117,9 @@ async def _append_records(cur: psycopg.AsyncCursor, run: Sequence[RecordEvent]) 
                 e.source, e.source_seq, e.verified, e.rejected,
             ))
     await cur.execute(_MOVE)
-    return [row[0] for row in await cur.fetchall()]
+    seqs = [row[0] for row in await cur.fetchall()]
+    await cur.execute("TRUNCATE stage_record_event")
+    return seqs
 
 
 async def _append_repo_events(cur: psycopg.AsyncCursor, run: Sequence[RepoEvent]) -> list[int]:

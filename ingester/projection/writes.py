@@ -40,6 +40,9 @@ async def upsert_rows(
     await cur.execute(
         f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM "{stage}" ON CONFLICT ({target}) {action}'
     )
+    # ON COMMIT DELETE ROWS is not enough: a rebuild's last steps run as savepoints of one
+    # transaction, and the next step must start from an empty stage.
+    await cur.execute(f'TRUNCATE "{stage}"')
 
 
 async def delete_keys(cur: psycopg.AsyncCursor, table: str, column: str, keys: Sequence[str]) -> None:

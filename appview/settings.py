@@ -1,0 +1,11 @@
+"""Read-side settings (environment only)."""
+
+from __future__ import annotations
+
+from core.settings import CoreSettings
+
+
+class AppviewSettings(CoreSettings):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db_pool_max: int = 10

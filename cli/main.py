@@ -1,0 +1,100 @@
+"""The `appview` command: one composition root for both processes and the maintenance commands.
+
+  appview run       migrations + ingester + API in one process (the newcomer's default)
+  appview ingest    the write side only      appview serve    the read side only
+  appview migrate   apply migrations         appview rebuild  re-fold projections from the log
+  appview digest    print a digest of every projection
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+import structlog
+import uvicorn
+
+from appview.app import create_app
+from appview.settings import AppviewSettings
+from cli.database import resolve_database
+from core.db.connect import connect
+from core.db.migrate import upgrade
+from core.logs import configure_logging
+from ingester.projection.digest import digest
+from ingester.projection.rebuild import rebuild
+from ingester.service import Ingester
+from ingester.settings import IngesterSettings
+
+log = structlog.get_logger("appview")
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _serve(settings: AppviewSettings, url: str, stop: asyncio.Event) -> None:
+    config = uvicorn.Config(create_app(settings, url), host=settings.host, port=settings.port,
+                            log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    log.info("api.listening", url=f"http://{settings.host}:{settings.port}")
+    await stop.wait()
+    server.should_exit = True
+    await task
+
+
+async def _run(args: argparse.Namespace) -> int:
+    ingest_settings, api_settings = IngesterSettings(), AppviewSettings()
+    configure_logging(ingest_settings.log_format, ingest_settings.log_level)
+    url, server = resolve_database(ingest_settings)
+    upgrade(url)
+    try:
+        if args.command == "migrate":
+            log.info("migrations.applied")
+            return 0
+        if args.command == "digest":
+            async with await connect(url) as conn:
+                print((await digest(conn, args.mode)).render())
+            return 0
+        if args.command == "rebuild":
+            await rebuild(url, batch_size=ingest_settings.projector_batch)
+            async with await connect(url) as conn:
+                print((await digest(conn)).render())
+            return 0
+        stop = _stop_event()
+        tasks = []
+        if args.command in ("run", "ingest"):
+            tasks.append(Ingester(ingest_settings, url).run(stop))
+        if args.command in ("run", "serve"):
+            tasks.append(_serve(api_settings, url, stop))
+        await asyncio.gather(*tasks)
+        return 0
+    finally:
+        if server is not None:
+            server.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="appview", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("run", "ingest", "serve", "migrate", "rebuild"):
+        sub.add_parser(name)
+    d = sub.add_parser("digest")
+    d.add_argument("--mode", choices=["full", "content"], default="full")
+    args = parser.parse_args(argv)
+    try:
+        return asyncio.run(_run(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

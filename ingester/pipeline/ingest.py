@@ -1,0 +1,202 @@
+"""Frames → verified, validated log rows → one append per batch (stages ②–④ wired in order).
+
+Per-repo order is the stream's order: a source's frames are handled sequentially, and a repo's
+chain state (rev, data CID) lives in memory, loaded from `repo_state` on first sight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import structlog
+
+from core.events import (
+    AccountFrame,
+    Commit,
+    ErrorFrame,
+    IdentityFrame,
+    InfoFrame,
+    RecordEvent,
+    RepoEvent,
+    SyncFrame,
+)
+from core.identity import DidInfo, IdentityResolver, ResolveError
+from ingester import metrics
+from ingester.decode.frames import FrameError, decode_frame
+from ingester.eventlog.append import RepoState, append_batch
+from ingester.validate.records import RecordValidator
+from ingester.verify.chain import ChainState, advance, too_far_in_future
+from ingester.verify.signature import SignatureVerifier, VerdictKind
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class BatchOutcome:
+    errors: list[ErrorFrame] = field(default_factory=list)
+    last_seq: int | None = None
+    appended: int = 0
+
+
+def identity_payload(info: DidInfo, handle: str | None = None) -> dict[str, Any]:
+    return {
+        "handle": handle or info.handle,
+        "doc_handle": info.handle,
+        "pds": info.pds,
+        "signing_key": info.signing_key.did_key if info.signing_key else None,
+    }
+
+
+class _Tracked:
+    """Repos known before this batch plus those first seen in it (for decode's scope check)."""
+
+    def __init__(self, *layers: dict[str, ChainState]) -> None:
+        self.layers = layers
+
+    def __contains__(self, did: object) -> bool:
+        return any(did in layer for layer in self.layers)
+
+
+class Ingest:
+    def __init__(
+        self,
+        conn: psycopg.AsyncConnection,
+        *,
+        source: str,
+        resolver: IdentityResolver,
+        verifier: SignatureVerifier,
+        validator: RecordValidator,
+        repos: dict[str, ChainState] | None = None,
+    ) -> None:
+        self.conn = conn
+        self.source = source
+        self.resolver = resolver
+        self.verifier = verifier
+        self.validator = validator
+        # Shared by every source of the process: one chain state per repo, whichever host sent it.
+        self.repos: dict[str, ChainState] = {} if repos is None else repos
+
+    async def load_tracked(self) -> None:
+        """Repos with in-scope history: their every commit is verified to keep the chain."""
+        async with self.conn.cursor() as cur:
+            await cur.execute("SELECT did, rev, data_cid, sync_status, desync_reason FROM repo_state")
+            for did, rev, data, status, reason in await cur.fetchall():
+                self.repos[did] = ChainState(rev, data, status, reason)
+        await self.conn.commit()
+
+    async def handle(self, frames: Sequence[bytes]) -> BatchOutcome:
+        out = BatchOutcome()
+        events: list[RecordEvent | RepoEvent] = []
+        # Chain states change only in `touched` until the append commits, so a failed batch can
+        # be retried from scratch without its commits looking like replays.
+        touched: dict[str, ChainState] = {}
+        tracked = _Tracked(touched, self.repos)
+        for raw in frames:
+            try:
+                frame = decode_frame(raw, tracked)
+            except FrameError as e:
+                metrics.FRAME_ERRORS.labels(self.source).inc()
+                log.warning("ingest.bad_frame", source=self.source, reason=str(e), size=len(raw))
+                continue
+            seq = getattr(frame, "seq", None)
+            if isinstance(seq, int):
+                out.last_seq = seq
+            metrics.FRAMES.labels(self.source, type(frame).__name__).inc()
+            if isinstance(frame, Commit):
+                await self._commit(frame, events, touched)
+            elif isinstance(frame, IdentityFrame) and frame.did in tracked:
+                events.append(await self._identity_event(frame.did, frame.handle, frame.seq))
+            elif isinstance(frame, AccountFrame) and frame.did in tracked:
+                payload = {"active": frame.active, "status": frame.status}
+                events.append(RepoEvent(frame.did, "account", payload, self.source, frame.seq))
+            elif isinstance(frame, SyncFrame) and frame.did in tracked:
+                await self._sync(frame, events, touched)
+            elif isinstance(frame, InfoFrame):
+                log.warning("ingest.info", source=self.source, name=frame.name, message=frame.message)
+            elif isinstance(frame, ErrorFrame):
+                log.error("ingest.error_frame", source=self.source, error=frame.error, message=frame.message)
+                out.errors.append(frame)
+        if events or out.last_seq is not None:
+            states = [RepoState(d, s.rev, s.data_cid, s.sync_status, s.reason) for d, s in touched.items()]
+            cursor = (self.source, out.last_seq) if out.last_seq is not None else None
+            result = await append_batch(self.conn, events, cursor=cursor, repo_states=states)
+            out.appended = result.records + result.repo_events
+            metrics.APPENDED.labels("record_event").inc(result.records)
+            metrics.APPENDED.labels("repo_event").inc(result.repo_events)
+            metrics.DUPLICATES.inc(result.duplicates)
+            if out.last_seq is not None:
+                metrics.SOURCE_CURSOR.labels(self.source).set(out.last_seq)
+        self.repos.update(touched)
+        return out
+
+    async def _identity_event(self, did: str, handle: str | None, seq: int | None,
+                              force: bool = True) -> RepoEvent:
+        try:
+            info = await self.resolver.resolve(did, force=force)
+            payload = identity_payload(info, handle)
+        except ResolveError as e:
+            payload = {"handle": handle, "error": str(e)}
+        return RepoEvent(did, "identity", payload, self.source, seq)
+
+    async def _verified(self, did: str, signed: bytes, sig: bytes, rev: str, seq: int,
+                        events: list[RecordEvent | RepoEvent]) -> bool | None:
+        """True verified, False unverifiable (DID unresolved), None forged (events gets a marker)."""
+        verdict = await self.verifier.verify(did, signed, sig)
+        if verdict.kind is VerdictKind.BAD_SIGNATURE:
+            metrics.FORGED.inc()
+            log.warning("ingest.forged_commit", did=did, rev=rev, source=self.source)
+            events.append(RepoEvent(did, "forged", {"reason": "bad signature"}, self.source, seq, rev))
+            return None
+        if not verdict.ok:
+            metrics.UNVERIFIED.inc()
+            log.warning("ingest.unverified_commit", did=did, rev=rev, reason=verdict.reason)
+        return verdict.ok
+
+    async def _commit(self, c: Commit, events: list[RecordEvent | RepoEvent],
+                      touched: dict[str, ChainState]) -> None:
+        state = touched.get(c.did) or self.repos.get(c.did)
+        if state is not None and c.rev <= state.rev:
+            metrics.DUPLICATES.inc()  # replayed or re-delivered commit
+            return
+        if too_far_in_future(c.rev):
+            log.warning("ingest.future_rev", did=c.did, rev=c.rev)
+            metrics.REJECTED.labels("future_rev").inc()
+            return
+        if state is None:
+            events.append(await self._identity_event(c.did, None, c.seq, force=False))
+        verified = await self._verified(c.did, c.signed_bytes, c.sig, c.rev, c.seq, events)
+        if verified is None:
+            return
+        new = advance(state, c.rev, c.since, c.prev_data, c.data_cid)
+        if state is not None and state.sync_status == "synchronized" and new.sync_status != "synchronized":
+            metrics.DESYNC.labels("chain").inc()
+            events.append(RepoEvent(c.did, "desync", {"reason": new.reason}, self.source, c.seq, c.rev))
+        for op in c.ops:
+            rejected = None
+            if op.action != "delete":
+                rejected = self.validator.check(op.collection, op.rkey, op.record)
+                if rejected is not None:
+                    metrics.REJECTED.labels(op.collection).inc()
+                    log.info("ingest.rejected", did=c.did, path=f"{op.collection}/{op.rkey}", reason=rejected)
+            record = op.record if rejected != "string contains U+0000" else None
+            events.append(RecordEvent(c.did, op.collection, op.rkey, c.rev, op.action, op.cid, record,
+                                      self.source, c.seq, verified, rejected))
+        touched[c.did] = new
+
+    async def _sync(self, f: SyncFrame, events: list[RecordEvent | RepoEvent],
+                    touched: dict[str, ChainState]) -> None:
+        state = touched.get(f.did) or self.repos[f.did]
+        if f.rev <= state.rev:
+            return
+        if await self._verified(f.did, f.signed_bytes, f.sig, f.rev, f.seq, events) is None:
+            return
+        if f.data_cid is not None and f.data_cid == state.data_cid:
+            new = ChainState(f.rev, f.data_cid, state.sync_status, state.reason)
+        else:
+            new = ChainState(f.rev, f.data_cid, "desynchronized", "#sync: repo state reset upstream")
+            metrics.DESYNC.labels("sync").inc()
+            events.append(RepoEvent(f.did, "sync", {"data_cid": f.data_cid}, self.source, f.seq, f.rev))
+        touched[f.did] = new

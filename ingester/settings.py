@@ -1,0 +1,22 @@
+"""Write-side settings (environment only)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from core.settings import CoreSettings
+
+
+class IngesterSettings(CoreSettings):
+    # Comma-separated: a relay (wss://bsky.network) or PDS hosts followed directly.
+    firehose_hosts: str = Field(default="wss://bsky.network")
+    plc_url: str = "https://plc.directory"
+    # Project events we could not verify (DID unresolvable). Off: only verified data is served.
+    project_unverified: bool = False
+    ingest_batch_max: int = 2000
+    projector_batch: int = 5000
+    did_cache_ttl_s: float = 3600.0
+
+    @property
+    def hosts(self) -> list[str]:
+        return [h.strip() for h in self.firehose_hosts.split(",") if h.strip()]
