@@ -54,6 +54,8 @@ _FORMATS: Final[dict[str, Callable[[str], bool]]] = {
     "record-key": syntax.is_record_key, "datetime": syntax.is_datetime, "uri": syntax.is_uri,
     "cid": syntax.is_cid, "language": syntax.is_language,
 }  # fmt: skip
+# Compilable def types ("record" defs are unwrapped by _Compiler.ref).
+_KINDS: Final = frozenset("object ref union string integer boolean array blob bytes cid-link unknown".split())
 _KEY_CHECKS: Final = {"tid": syntax.is_tid, "nsid": syntax.is_nsid, "any": syntax.is_record_key}
 _GRAPHEME = regex.compile(r"\X")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
@@ -149,7 +151,7 @@ def _norm_ref(ref: str, nsid: str) -> str:
 
 
 class _Compiler:
-    """Turns lexicon schemas into validator closures; refs are resolved lazily (recursion-safe)."""
+    """Turns lexicon schemas into validator closures; refs are looked up at call time (recursion-safe)."""
 
     def __init__(self, defs: dict[str, tuple[str, Schema]]) -> None:
         self.defs = defs  # normalised ref ("nsid" for main, else "nsid#name") -> (nsid, schema)
@@ -159,16 +161,14 @@ class _Compiler:
         if name not in self.compiled:
             if name not in self.defs:
                 raise ValueError(f"unresolvable lexicon ref {name!r}")
-            self.compiled[name] = lambda v: None  # placeholder while compiling recursive defs
             nsid, schema = self.defs[name]
             self.compiled[name] = self.compile(schema["record"] if "record" in schema else schema, nsid)
         return self.compiled[name]
 
     def compile(self, s: Schema, nsid: str) -> Validator:
-        method = getattr(self, "_" + str(s.get("type")).replace("-", "_"), None)
-        if method is None:
-            raise ValueError(f"{nsid}: unsupported lexicon type {s.get('type')!r}")
-        return method(s, nsid)
+        if (kind := s.get("type")) not in _KINDS:
+            raise ValueError(f"{nsid}: unsupported lexicon type {kind!r}")
+        return getattr(self, "_" + kind.replace("-", "_"))(s, nsid)
 
     def _object(self, s: Schema, nsid: str) -> Validator:
         props = {k: self.compile(p, nsid) for k, p in s.get("properties", {}).items()}
@@ -351,7 +351,7 @@ class LexiconSet:
         compiler = _Compiler(defs)
         self._records: dict[str, tuple[str, Validator]] = {}
         for name, (_, d) in defs.items():  # compile all data defs now, so bad lexicons fail at load
-            if hasattr(compiler, "_" + str(d.get("type")).replace("-", "_")) or d.get("type") == "record":
+            if d.get("type") in _KINDS or d.get("type") == "record":
                 compiler.ref(name)
             if d.get("type") == "record":
                 key = d.get("key", "any")

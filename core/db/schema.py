@@ -138,6 +138,8 @@ actor = Table(
     Column("signing_key", Text),
     Column("status", Text, nullable=False),  # active | deactivated | takendown | suspended | deleted | …
     Column("active", Boolean, nullable=False),
+    # Highest record rev of the repo when its account was deleted: older events never come back.
+    Column("purged_rev", Text),
     Column("seq", BigInteger, nullable=False),
 )
 Index("actor_handle", actor.c.handle)

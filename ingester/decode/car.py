@@ -107,18 +107,22 @@ def read_car(data: bytes) -> tuple[list[bytes], dict[bytes, bytes]]:
     roots, pos = _read_header(data, end)
     blocks: dict[bytes, bytes] = {}
     while pos < end:
-        # Inlined fast paths (1-byte section varint, CIDv1 sha2-256): function calls dominate this loop.
+        # Inlined fast paths (1- and 2-byte section varints -- MST nodes are 128+ bytes --, CIDv1 sha2-256):
+        # function calls dominate this loop.
         section_len = data[pos]
         if section_len < 0x80:
             pos += 1
+        elif pos + 1 < end and data[pos + 1] < 0x80:
+            section_len = (section_len & 0x7F) | (data[pos + 1] << 7)
+            pos += 2
         else:
             section_len, pos = _varint(data, pos, end)
         section_end = pos + section_len
         if section_end > end:
             raise CarError(f"truncated CAR section at offset {pos}: needs {section_len} bytes")
         if (
-            data[pos] == 1
-            and pos + _CIDV1_SHA256_LEN <= section_end
+            pos + _CIDV1_SHA256_LEN <= section_end  # first: also guards the indexing below
+            and data[pos] == 1
             and data[pos + 2] == _SHA256
             and data[pos + 3] == 0x20
             and data[pos + 1] < 0x80

@@ -42,6 +42,11 @@ async def apply_repo_event(
     status, active = account_status(p)
     await cur.execute(_ACCOUNT, (ev.did, status, active, ev.seq))
     if status == "deleted":
+        await cur.execute(
+            "UPDATE actor SET purged_rev = greatest(purged_rev COLLATE \"C\", "
+            "(SELECT max(rev COLLATE \"C\") FROM record_state WHERE did = %s)) WHERE did = %s",
+            (ev.did, ev.did),
+        )
         for projector in projectors.values():
             await projector.purge_did(cur, ev.did)
         # Tombstone every record so a replayed older create can never bring one back.

@@ -107,32 +107,35 @@ class Projector:
                     pass
 
     async def _apply(self, cur: psycopg.AsyncCursor, events: list[LoggedEvent]) -> None:
-        dids = list({e.did for e in events})
-        await cur.execute("SELECT did FROM actor WHERE status = 'deleted' AND did = ANY(%s)", (dids,))
-        deleted_dids = {r[0] for r in await cur.fetchall()}
+        purged = await self._purged_revs(cur, list({e.did for e in events}))
         pending: list[LoggedRecord] = []
         for ev in events:
             if isinstance(ev, LoggedRepo):
                 await self._flush(cur, pending)
                 pending = []
-                status = await apply_repo_event(cur, ev, self.projectors)
-                if status == "deleted":
-                    deleted_dids.add(ev.did)
-                elif status is not None:
-                    deleted_dids.discard(ev.did)
+                if await apply_repo_event(cur, ev, self.projectors) == "deleted":
+                    purged.update(await self._purged_revs(cur, [ev.did]))
                 continue
-            if self._eligible(ev, deleted_dids):
+            if self._eligible(ev, purged):
                 pending.append(ev)
         await self._flush(cur, pending)
 
-    def _eligible(self, ev: LoggedRecord, deleted_dids: set[str]) -> bool:
+    @staticmethod
+    async def _purged_revs(cur: psycopg.AsyncCursor, dids: list[str]) -> dict[str, str]:
+        await cur.execute(
+            "SELECT did, purged_rev FROM actor WHERE purged_rev IS NOT NULL AND did = ANY(%s)", (dids,)
+        )
+        return {r[0]: r[1] for r in await cur.fetchall()}
+
+    def _eligible(self, ev: LoggedRecord, purged: dict[str, str]) -> bool:
         if ev.rejected is not None:
             SKIPPED.labels("rejected").inc()
             return False
         if not ev.verified and not self.project_unverified:
             SKIPPED.labels("unverified").inc()
             return False
-        if ev.did in deleted_dids:
+        if ev.did in purged and ev.rev <= purged[ev.did]:
+            # Written before the account was deleted: purged, never resurrected by a replay.
             SKIPPED.labels("account_deleted").inc()
             return False
         return ev.collection in self.projectors

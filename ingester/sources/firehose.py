@@ -110,9 +110,11 @@ class FirehoseSource:
 
     async def _drained(self, stop: asyncio.Event) -> None:
         """Wait until the consumer committed every frame we received (so the cursor is exact)."""
-        while not self.queue.empty() and not stop.is_set():
-            await asyncio.sleep(0.01)
-        await self.queue.join()
+        joined = asyncio.create_task(self.queue.join())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({joined, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        joined.cancel()
+        stopped.cancel()
 
     async def _consume(self, handler: Handler, stop: asyncio.Event) -> None:
         while True:

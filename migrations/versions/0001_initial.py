@@ -26,6 +26,7 @@ def upgrade() -> None:
     sa.Column('signing_key', sa.Text(), nullable=True),
     sa.Column('status', sa.Text(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('purged_rev', sa.Text(), nullable=True),
     sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('did')
     )
