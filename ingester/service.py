@@ -54,6 +54,21 @@ class Ingester:
             await self.resolver.aclose()
 
     async def _follow(self, host: str, stop: asyncio.Event) -> None:
+        """Follow one host; if the database is unreachable, retry with backoff instead of dying."""
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                await self._follow_once(host, stop)
+                return
+            except (OSError, psycopg.OperationalError) as e:
+                log.warning("source.database_unavailable", host=host, error=str(e), retry_in_s=delay)
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                except TimeoutError:
+                    pass
+                delay = min(delay * 2, 30.0)
+
+    async def _follow_once(self, host: str, stop: asyncio.Event) -> None:
         name = source_name(host)
         conn = await connect(self.url)
         ingest = Ingest(conn, source=name, resolver=self.resolver, verifier=self.verifier,
@@ -65,7 +80,7 @@ class Ingester:
 
         async def handler(frames: Sequence[bytes]) -> HandlerResult:
             nonlocal conn
-            if conn.closed:
+            if conn.closed or conn.broken:
                 conn = ingest.conn = await connect(self.url)
             outcome = await ingest.handle(frames)
             reset = any(e.error == "FutureCursor" for e in outcome.errors)

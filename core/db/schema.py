@@ -156,7 +156,7 @@ track = Table(
     Column("title", Text, nullable=False),
     Column("artist", Text, nullable=False),
     Column("album", Text),
-    Column("duration", Integer),
+    Column("duration", BigInteger),
     Column("file_type", Text, nullable=False),
     Column("audio_url", Text),
     Column("audio_blob_cid", Text),

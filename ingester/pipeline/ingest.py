@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -39,6 +40,14 @@ class BatchOutcome:
     errors: list[ErrorFrame] = field(default_factory=list)
     last_seq: int | None = None
     appended: int = 0
+
+
+def _age_seconds(time: str) -> float:
+    """Now minus an event's (informal) `time`; only a gauge, never used for ordering."""
+    try:
+        return max(0.0, (datetime.now(UTC) - datetime.fromisoformat(time)).total_seconds())
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def identity_payload(info: DidInfo, handle: str | None = None) -> dict[str, Any]:
@@ -94,6 +103,7 @@ class Ingest:
         # be retried from scratch without its commits looking like replays.
         touched: dict[str, ChainState] = {}
         tracked = _Tracked(touched, self.repos)
+        last_time: str | None = None
         for raw in frames:
             try:
                 frame = decode_frame(raw, tracked)
@@ -106,6 +116,7 @@ class Ingest:
                 out.last_seq = seq
             metrics.FRAMES.labels(self.source, type(frame).__name__).inc()
             if isinstance(frame, Commit):
+                last_time = frame.time
                 await self._commit(frame, events, touched)
             elif isinstance(frame, IdentityFrame) and frame.did in tracked:
                 events.append(await self._identity_event(frame.did, frame.handle, frame.seq))
@@ -129,6 +140,8 @@ class Ingest:
             metrics.DUPLICATES.inc(result.duplicates)
             if out.last_seq is not None:
                 metrics.SOURCE_CURSOR.labels(self.source).set(out.last_seq)
+            if last_time is not None:
+                metrics.INGEST_LAG.labels(self.source).set(_age_seconds(last_time))
         self.repos.update(touched)
         return out
 

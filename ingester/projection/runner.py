@@ -89,19 +89,29 @@ class Projector:
         return total
 
     async def run_forever(self, url: str, stop: asyncio.Event) -> None:
-        """Live mode: catch up, then wait for NOTIFY from appends."""
+        """Live mode: catch up, then wait for NOTIFY from appends; survive database restarts."""
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                await self._follow(url, stop)
+                delay = 0.5
+            except Exception:
+                # A projection failure stalls only the projection; the log keeps growing and the
+                # projector resumes from its committed position.
+                log.exception("projector.failed", name=self.name, retry_in_s=delay)
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                except TimeoutError:
+                    pass
+                delay = min(delay * 2, 30.0)
+
+    async def _follow(self, url: str, stop: asyncio.Event) -> None:
         async with await connect(url, autocommit=True) as listen, await connect(url) as work:
             await listen.execute(f"LISTEN {NOTIFY_CHANNEL}")
             log.info("projector.started", name=self.name, position=await self.position(work))
             await work.commit()
             while not stop.is_set():
-                try:
-                    if await self.step(work):
-                        continue
-                except psycopg.Error:
-                    # A projection bug stalls only the projection; the log keeps growing.
-                    log.exception("projector.step_failed", name=self.name)
-                    await asyncio.sleep(1.0)
+                if await self.step(work):
                     continue
                 async for _ in listen.notifies(timeout=1.0, stop_after=1):
                     pass

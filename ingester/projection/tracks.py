@@ -16,7 +16,7 @@ COLUMNS = (
     "features", "support_gate", "self_labels", "created_at", "indexed_at", "record",
 )
 TYPES = (
-    "int8", "text", "text", "text", "text", "text", "text", "text", "text", "int4", "text",
+    "int8", "text", "text", "text", "text", "text", "text", "text", "text", "int8", "text",
     "text", "text", "text", "int8", "text", "text",
     "jsonb", "jsonb", "jsonb", "text", "timestamptz", "jsonb",
 )

@@ -168,7 +168,7 @@ def upgrade() -> None:
     sa.Column('title', sa.Text(), nullable=False),
     sa.Column('artist', sa.Text(), nullable=False),
     sa.Column('album', sa.Text(), nullable=True),
-    sa.Column('duration', sa.Integer(), nullable=True),
+    sa.Column('duration', sa.BigInteger(), nullable=True),
     sa.Column('file_type', sa.Text(), nullable=False),
     sa.Column('audio_url', sa.Text(), nullable=True),
     sa.Column('audio_blob_cid', sa.Text(), nullable=True),
