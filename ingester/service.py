@@ -10,6 +10,7 @@ import structlog
 
 from core.db.connect import connect
 from core.identity import IdentityResolver
+from ingester.backoff import pause
 from ingester.pipeline.ingest import Ingest
 from ingester.projection.runner import Projector
 from ingester.settings import IngesterSettings
@@ -62,10 +63,7 @@ class Ingester:
                 return
             except (OSError, psycopg.OperationalError) as e:
                 log.warning("source.database_unavailable", host=host, error=str(e), retry_in_s=delay)
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                except TimeoutError:
-                    pass
+                await pause(stop, delay)
                 delay = min(delay * 2, 30.0)
 
     async def _follow_once(self, host: str, stop: asyncio.Event) -> None:

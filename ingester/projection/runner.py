@@ -15,6 +15,7 @@ import structlog
 
 from core.db.connect import NOTIFY_CHANNEL, PROJECTOR_LOCK, connect
 from core.events import LoggedEvent, LoggedRecord, LoggedRepo
+from ingester.backoff import pause
 from ingester.eventlog.read import read_after
 from ingester.metrics import PROJECTED, PROJECTOR_POSITION, SKIPPED
 from ingester.projection.actors import apply_repo_event
@@ -99,10 +100,7 @@ class Projector:
                 # A projection failure stalls only the projection; the log keeps growing and the
                 # projector resumes from its committed position.
                 log.exception("projector.failed", name=self.name, retry_in_s=delay)
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                except TimeoutError:
-                    pass
+                await pause(stop, delay)
                 delay = min(delay * 2, 30.0)
 
     async def _follow(self, url: str, stop: asyncio.Event) -> None:

@@ -20,6 +20,7 @@ import websockets
 from websockets.asyncio.client import connect
 
 from ingester import metrics
+from ingester.backoff import pause
 
 log = structlog.get_logger(__name__)
 
@@ -103,10 +104,7 @@ class FirehoseSource:
             metrics.RECONNECTS.labels(self.name).inc()
             delay = retry_after or min(self.backoff_max_s, 0.5 * 2 ** min(attempt, 10)) * random.uniform(0.5, 1)
             log.info("firehose.reconnecting", source=self.name, cursor=self.cursor, in_s=round(delay, 2))
-            try:
-                await asyncio.wait_for(stop.wait(), delay)
-            except TimeoutError:
-                pass
+            await pause(stop, delay)
 
     async def _drained(self, stop: asyncio.Event) -> None:
         """Wait until the consumer committed every frame we received (so the cursor is exact)."""
