@@ -95,7 +95,9 @@ def parse_did_doc(did: str, doc: dict[str, Any]) -> DidInfo:
     for svc in _entries(doc, "service"):
         if _matches(svc.get("id"), did, "#atproto_pds") and svc.get("type") == "AtprotoPersonalDataServer":
             ep = svc.get("serviceEndpoint")
-            if isinstance(ep, str) and ep.startswith(("https://", "http://")):
+            # isascii/isprintable: no U+0000, control chars or lone surrogates (the doc is untrusted
+            # JSON, and such a string cannot be stored in Postgres: it would fail the whole batch).
+            if isinstance(ep, str) and ep.startswith(("https://", "http://")) and ep.isascii() and ep.isprintable():
                 pds = ep
             break
 

@@ -31,10 +31,10 @@ async def committed_cursor(conn: psycopg.AsyncConnection, source: str) -> int | 
 
 
 class Ingester:
-    def __init__(self, settings: IngesterSettings, url: str) -> None:
+    def __init__(self, settings: IngesterSettings, url: str, resolver: IdentityResolver | None = None) -> None:
         self.settings = settings
         self.url = url
-        self.resolver = IdentityResolver(plc_url=settings.plc_url, ttl_s=settings.did_cache_ttl_s)
+        self.resolver = resolver or IdentityResolver(plc_url=settings.plc_url, ttl_s=settings.did_cache_ttl_s)
         self.verifier = SignatureVerifier(self.resolver)
         self.validator = RecordValidator()
         self.repos: dict[str, ChainState] = {}

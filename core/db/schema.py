@@ -78,7 +78,7 @@ repo_event = Table(
 # A frame replayed by the same source after a reconnect is one row.
 Index(
     "repo_event_dedup",
-    repo_event.c.source, repo_event.c.source_seq, repo_event.c.kind,
+    repo_event.c.source, repo_event.c.source_seq, repo_event.c.kind, repo_event.c.did,
     unique=True,
     postgresql_where=repo_event.c.source_seq.isnot(None),
 )

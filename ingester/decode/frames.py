@@ -106,6 +106,8 @@ def _str(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
     if type(value) is not str:
         raise FrameError(f"{key} must be a string, got {value!r}")
+    if "\x00" in value:  # Postgres text/jsonb cannot hold U+0000: it would poison the whole batch
+        raise FrameError(f"{key} contains U+0000")
     return value
 
 
@@ -113,7 +115,7 @@ def _opt_str(body: dict[str, Any], key: str) -> str | None:
     value = body.get(key)
     if value is not None and type(value) is not str:
         raise FrameError(f"{key} must be a string or null, got {value!r}")
-    return value
+    return None if value is None else _str(body, key)
 
 
 def _opt_link(obj: dict[str, Any], key: str) -> bytes | None:
@@ -198,7 +200,7 @@ def _ops(ops: list[dict[str, Any]], blocks: dict[bytes, bytes]) -> list[RecordOp
         collection, _, rkey = path.partition("/")
         if not in_scope(collection):
             continue
-        if not rkey or "/" in rkey:
+        if not rkey or "/" in rkey or "\x00" in path:
             raise FrameError(f"op path {path!r} is not <collection>/<rkey>")
         record = None
         if cid is not None:

@@ -28,8 +28,8 @@ from core.identity import DidInfo, IdentityResolver, ResolveError
 from ingester import metrics
 from ingester.decode.frames import FrameError, decode_frame
 from ingester.eventlog.append import RepoState, append_batch
-from ingester.validate.records import RecordValidator
-from ingester.verify.chain import ChainState, advance, too_far_in_future
+from ingester.validate.records import UNSTORABLE, RecordValidator
+from ingester.verify.chain import ChainState, advance, tid_micros, too_far_in_future
 from ingester.verify.signature import SignatureVerifier, VerdictKind
 
 log = structlog.get_logger(__name__)
@@ -112,7 +112,7 @@ class Ingest:
                 log.warning("ingest.bad_frame", source=self.source, reason=str(e), size=len(raw))
                 continue
             seq = getattr(frame, "seq", None)
-            if isinstance(seq, int):
+            if isinstance(seq, int) and (out.last_seq is None or seq > out.last_seq):
                 out.last_seq = seq
             metrics.FRAMES.labels(self.source, type(frame).__name__).inc()
             if isinstance(frame, Commit):
@@ -174,19 +174,29 @@ class Ingest:
         if state is not None and c.rev <= state.rev:
             metrics.DUPLICATES.inc()  # replayed or re-delivered commit
             return
-        if too_far_in_future(c.rev):
-            log.warning("ingest.future_rev", did=c.did, rev=c.rev)
-            metrics.REJECTED.labels("future_rev").inc()
+        if tid_micros(c.rev) is None or too_far_in_future(c.rev):
+            # A bogus rev would freeze the repo's rev guard for every later genuine commit.
+            log.warning("ingest.bad_rev", did=c.did, rev=c.rev)
+            metrics.REJECTED.labels("bad_rev").inc()
             return
-        if state is None:
-            events.append(await self._identity_event(c.did, None, c.seq, force=False))
         verified = await self._verified(c.did, c.signed_bytes, c.sig, c.rev, c.seq, events)
         if verified is None:
             return
+        if not verified:
+            # Unverifiable (DID unresolved): log the records for a later decision, but never let
+            # them move the repo's chain, or an unverified rev could shadow genuine commits.
+            self._append_ops(c, events, verified=False)
+            return
+        if state is None:
+            events.append(await self._identity_event(c.did, None, c.seq, force=False))
         new = advance(state, c.rev, c.since, c.prev_data, c.data_cid)
         if state is not None and state.sync_status == "synchronized" and new.sync_status != "synchronized":
             metrics.DESYNC.labels("chain").inc()
             events.append(RepoEvent(c.did, "desync", {"reason": new.reason}, self.source, c.seq, c.rev))
+        self._append_ops(c, events, verified=True)
+        touched[c.did] = new
+
+    def _append_ops(self, c: Commit, events: list[RecordEvent | RepoEvent], *, verified: bool) -> None:
         for op in c.ops:
             rejected = None
             if op.action != "delete":
@@ -194,10 +204,9 @@ class Ingest:
                 if rejected is not None:
                     metrics.REJECTED.labels(op.collection).inc()
                     log.info("ingest.rejected", did=c.did, path=f"{op.collection}/{op.rkey}", reason=rejected)
-            record = op.record if rejected != "string contains U+0000" else None
+            record = None if rejected in UNSTORABLE else op.record
             events.append(RecordEvent(c.did, op.collection, op.rkey, c.rev, op.action, op.cid, record,
                                       self.source, c.seq, verified, rejected))
-        touched[c.did] = new
 
     async def _sync(self, f: SyncFrame, events: list[RecordEvent | RepoEvent],
                     touched: dict[str, ChainState]) -> None:

@@ -13,15 +13,32 @@ from core.lexicon import LexiconSet
 LEXICON_ROOT = Path(__file__).resolve().parents[2] / "lexicons"
 
 
-def _has_nul(value: Any) -> bool:
-    # Postgres jsonb cannot store U+0000; such a record could never be logged faithfully.
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+NUL = "string contains U+0000"
+TOO_DEEP = "record nested too deeply"
+# Reasons whose record body cannot be stored (Postgres jsonb refuses U+0000, the JSON encoder refuses
+# nesting past 255 levels): the pipeline logs such records without their body.
+UNSTORABLE = frozenset({NUL, TOO_DEEP})
+_MAX_DEPTH = 128  # the lexicon's own limit: anything deeper is invalid anyway
+
+
+def _unstorable(record: Any) -> str | None:
+    """NUL or TOO_DEEP if `record` cannot be logged faithfully. Iterative: records from the network
+    may nest deeper than Python's recursion limit."""
+    stack: list[tuple[Any, int]] = [(record, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return NUL
+        elif isinstance(value, dict | list):
+            if depth > _MAX_DEPTH:
+                return TOO_DEEP
+            if isinstance(value, dict):
+                if any("\x00" in k for k in value if isinstance(k, str)):
+                    return NUL
+                value = value.values()
+            stack.extend((v, depth + 1) for v in value)
+    return None
 
 
 class RecordValidator:
@@ -30,11 +47,13 @@ class RecordValidator:
 
     def check(self, collection: str, rkey: str, record: Any) -> str | None:
         """None when the record may be projected, else why not."""
+        # First: the pipeline drops the body for these reasons, so a record with U+0000 *and* another
+        # fault must still get this one (else its body reaches jsonb and the whole batch fails).
+        if (unstorable := _unstorable(record)) is not None:
+            return unstorable
         reason = self.lexicons.validate_record(collection, rkey, record)
         if reason is not None:
             return reason
-        if _has_nul(record):
-            return "string contains U+0000"
         if collection.endswith(".track") and not (record.get("audioUrl") or record.get("audioBlob")):
             return "track has neither audioUrl nor audioBlob"
         return None

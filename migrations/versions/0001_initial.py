@@ -141,7 +141,7 @@ def upgrade() -> None:
     sa.Column('received_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.PrimaryKeyConstraint('seq')
     )
-    op.create_index('repo_event_dedup', 'repo_event', ['source', 'source_seq', 'kind'], unique=True, postgresql_where=sa.text('source_seq IS NOT NULL'))
+    op.create_index('repo_event_dedup', 'repo_event', ['source', 'source_seq', 'kind', 'did'], unique=True, postgresql_where=sa.text('source_seq IS NOT NULL'))
     op.create_index('repo_event_did_seq', 'repo_event', ['did', 'seq'], unique=False)
     op.create_table('repo_state',
     sa.Column('did', sa.Text(), nullable=False),
