@@ -14,9 +14,7 @@ import signal
 import sys
 
 import structlog
-import uvicorn
 
-from appview.app import create_app
 from appview.settings import AppviewSettings
 from cli.database import resolve_database
 from core.db.connect import connect
@@ -39,6 +37,11 @@ def _stop_event() -> asyncio.Event:
 
 
 async def _serve(settings: AppviewSettings, url: str, stop: asyncio.Event) -> None:
+    # Imported here: the web stack costs ~30 MB that `appview ingest` has no use for.
+    import uvicorn
+
+    from appview.app import create_app
+
     config = uvicorn.Config(create_app(settings, url), host=settings.host, port=settings.port,
                             log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)

@@ -1,9 +1,8 @@
 """Stage ④: append a batch of log rows and the source cursor in one transaction.
 
-Rows are written with binary COPY into a per-connection staging table and moved into the log
-with one `INSERT … SELECT … ON CONFLICT DO NOTHING` (the dedup key), in stream order so that
-`seq` follows the order we observed. Repo events interleave with record events, so a batch is
-written as runs of consecutive same-kind events.
+Record rows are written with binary COPY into a per-connection staging table and moved into the
+log with one `INSERT … SELECT … ON CONFLICT DO NOTHING` (the dedup key); `seq` follows the order
+we observed, across record and repo events alike.
 """
 
 from __future__ import annotations
@@ -16,26 +15,26 @@ from psycopg.types.json import Jsonb
 
 from core.db.connect import LOG_APPEND_LOCK, NOTIFY_CHANNEL
 from core.events import RecordEvent, RepoEvent
+from ingester.eventlog.staging import ensure_stage, forget_stages
 
-_STAGE_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS stage_record_event (
-    ord bigint, did text, collection text, rkey text, rev text, action text, cid text,
-    record jsonb, source text, source_seq bigint, verified boolean, rejected text
-) ON COMMIT DELETE ROWS
-"""
-_STAGE_COLUMNS = "ord, did, collection, rkey, rev, action, cid, record, source, source_seq, verified, rejected"
+_STAGE = "stage_record_event"
+_STAGE_DDL = (
+    "seq bigint, did text, collection text, rkey text, rev text, action text, cid text, record jsonb,"
+    " source text, source_seq bigint, verified boolean, rejected text"
+)
+_COLUMNS = "seq, did, collection, rkey, rev, action, cid, record, source, source_seq, verified, rejected"
 _STAGE_TYPES = ["int8", "text", "text", "text", "text", "text", "text", "jsonb", "text", "int8", "bool", "text"]
-_MOVE = """
-INSERT INTO record_event (did, collection, rkey, rev, action, cid, record, source, source_seq,
-                          verified, rejected)
-SELECT did, collection, rkey, rev, action, cid, record, source, source_seq, verified, rejected
-FROM stage_record_event ORDER BY ord
-ON CONFLICT DO NOTHING
-RETURNING seq
+_MOVE = f"""
+WITH ins AS (
+    INSERT INTO record_event ({_COLUMNS})
+    SELECT {_COLUMNS} FROM {_STAGE} ORDER BY seq
+    ON CONFLICT DO NOTHING
+    RETURNING seq
+) SELECT count(*), max(seq) FROM ins
 """
 _INSERT_REPO = """
-INSERT INTO repo_event (did, kind, rev, payload, source, source_seq)
-VALUES (%s, %s, %s, %s, %s, %s)
+INSERT INTO repo_event (seq, did, kind, rev, payload, source, source_seq)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT DO NOTHING
 RETURNING seq
 """
@@ -75,61 +74,68 @@ async def append_batch(
     cursor: tuple[str, int] | None = None,
     repo_states: Sequence[RepoState] = (),
 ) -> AppendResult:
-    """Append `events` in order, plus the source cursor and repo states, in one transaction."""
+    """Append `events` in order, plus the source cursor and repo states, in one transaction.
+
+    `seq`s are reserved for the whole batch up front (under the append lock, so nobody else draws
+    from the sequence meanwhile) and handed out in stream order; record events then go in with one
+    COPY whatever the repo events between them. Rows dropped by the dedup key leave gaps.
+    """
+    try:
+        return await _append(conn, events, cursor, repo_states)
+    except BaseException:
+        forget_stages(conn)
+        raise
+
+
+async def _append(
+    conn: psycopg.AsyncConnection,
+    events: Sequence[RecordEvent | RepoEvent],
+    cursor: tuple[str, int] | None,
+    repo_states: Sequence[RepoState],
+) -> AppendResult:
     records = repo_rows = 0
-    head: int | None = None
-    async with conn.transaction():
-        async with conn.cursor() as cur:
-            await cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOG_APPEND_LOCK,))
-            start = 0
-            while start < len(events):
-                end = start
-                is_record = isinstance(events[start], RecordEvent)
-                while end < len(events) and isinstance(events[end], RecordEvent) == is_record:
-                    end += 1
-                run = events[start:end]
-                if is_record:
-                    seqs = await _append_records(cur, run)  # type: ignore[arg-type]
-                    records += len(seqs)
-                else:
-                    seqs = await _append_repo_events(cur, run)  # type: ignore[arg-type]
-                    repo_rows += len(seqs)
-                if seqs:
-                    head = max(seqs)
-                start = end
-            if repo_states:
-                await _upsert_repo_states(cur, repo_states)
-            if cursor is not None:
-                await cur.execute(_UPSERT_CURSOR, cursor)
-            if head is not None:
-                await cur.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(head)))
-    return AppendResult(records, repo_rows, len(events) - records - repo_rows, head)
+    heads: list[int] = []
+    async with conn.transaction(), conn.cursor() as cur:
+        await cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOG_APPEND_LOCK,))
+        if events:
+            await cur.execute("SELECT nextval('event_seq')")
+            first = (await cur.fetchone())[0]  # type: ignore[index]
+            if len(events) > 1:
+                await cur.execute("SELECT setval('event_seq', %s)", (first + len(events) - 1,))
+            record_rows = [(first + i, e) for i, e in enumerate(events) if isinstance(e, RecordEvent)]
+            repo_events = [(first + i, e) for i, e in enumerate(events) if isinstance(e, RepoEvent)]
+            if record_rows:
+                records, head = await _append_records(cur, record_rows)
+                if head is not None:
+                    heads.append(head)
+            for seq, e in repo_events:
+                await cur.execute(_INSERT_REPO, (seq, e.did, e.kind, e.rev, Jsonb(e.payload), e.source, e.source_seq))
+                if await cur.fetchone() is not None:
+                    repo_rows += 1
+                    heads.append(seq)
+        if repo_states:
+            await _upsert_repo_states(cur, repo_states)
+        if cursor is not None:
+            await cur.execute(_UPSERT_CURSOR, cursor)
+        if heads:
+            await cur.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(max(heads))))
+    return AppendResult(records, repo_rows, len(events) - records - repo_rows, max(heads) if heads else None)
 
 
-async def _append_records(cur: psycopg.AsyncCursor, run: Sequence[RecordEvent]) -> list[int]:
-    await cur.execute(_STAGE_DDL)
-    async with cur.copy(f"COPY stage_record_event ({_STAGE_COLUMNS}) FROM STDIN (FORMAT BINARY)") as cp:
+async def _append_records(cur: psycopg.AsyncCursor, rows: Sequence[tuple[int, RecordEvent]]) -> tuple[int, int | None]:
+    await ensure_stage(cur, _STAGE, _STAGE_DDL)
+    async with cur.copy(f"COPY {_STAGE} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as cp:
         cp.set_types(_STAGE_TYPES)
-        for i, e in enumerate(run):
+        for seq, e in rows:
             await cp.write_row((
-                i, e.did, e.collection, e.rkey, e.rev, e.action, e.cid,
+                seq, e.did, e.collection, e.rkey, e.rev, e.action, e.cid,
                 None if e.record is None else Jsonb(e.record),
                 e.source, e.source_seq, e.verified, e.rejected,
             ))
     await cur.execute(_MOVE)
-    seqs = [row[0] for row in await cur.fetchall()]
-    await cur.execute("TRUNCATE stage_record_event")
-    return seqs
-
-
-async def _append_repo_events(cur: psycopg.AsyncCursor, run: Sequence[RepoEvent]) -> list[int]:
-    seqs: list[int] = []
-    for e in run:
-        await cur.execute(_INSERT_REPO, (e.did, e.kind, e.rev, Jsonb(e.payload), e.source, e.source_seq))
-        row = await cur.fetchone()
-        if row is not None:
-            seqs.append(row[0])
-    return seqs
+    count, head = await cur.fetchone()  # type: ignore[misc]
+    await cur.execute(f"DELETE FROM {_STAGE}")
+    return int(count), head
 
 
 async def _upsert_repo_states(cur: psycopg.AsyncCursor, states: Sequence[RepoState]) -> None:

@@ -17,6 +17,7 @@ from core.db.connect import NOTIFY_CHANNEL, PROJECTOR_LOCK, connect
 from core.events import LoggedEvent, LoggedRecord, LoggedRepo
 from ingester.backoff import pause
 from ingester.eventlog.read import read_after
+from ingester.eventlog.staging import forget_stages
 from ingester.metrics import PROJECTED, PROJECTOR_POSITION, SKIPPED
 from ingester.projection.actors import apply_repo_event
 from ingester.projection.base import CollectionProjector
@@ -61,6 +62,13 @@ class Projector:
 
     async def step(self, conn: psycopg.AsyncConnection) -> int:
         """Project one page of the log; returns how many events it consumed."""
+        try:
+            return await self._step(conn)
+        except BaseException:
+            forget_stages(conn)
+            raise
+
+    async def _step(self, conn: psycopg.AsyncConnection) -> int:
         async with conn.transaction(), conn.cursor() as cur:
             if self.lock:
                 await cur.execute("SELECT pg_advisory_xact_lock(%s)", (PROJECTOR_LOCK,))
@@ -119,8 +127,9 @@ class Projector:
         pending: list[LoggedRecord] = []
         for ev in events:
             if isinstance(ev, LoggedRepo):
-                await self._flush(cur, pending)
-                pending = []
+                if ev.kind == "account":  # may purge: earlier records must be written first
+                    await self._flush(cur, pending)
+                    pending = []
                 if await apply_repo_event(cur, ev, self.projectors) == "deleted":
                     purged.update(await self._purged_revs(cur, [ev.did]))
                 continue

@@ -11,6 +11,8 @@ from typing import Any
 
 import psycopg
 
+from ingester.eventlog.staging import ensure_stage
+
 
 async def upsert_rows(
     cur: psycopg.AsyncCursor,
@@ -25,9 +27,7 @@ async def upsert_rows(
     if not rows:
         return
     stage = f"stage_{table}"
-    await cur.execute(
-        f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" (LIKE "{table}") ON COMMIT DELETE ROWS'
-    )
+    await ensure_stage(cur, stage, f'LIKE "{table}"')
     cols = ", ".join(f'"{c}"' for c in columns)
     async with cur.copy(f'COPY "{stage}" ({cols}) FROM STDIN (FORMAT BINARY)') as cp:
         cp.set_types(list(types))
@@ -42,7 +42,7 @@ async def upsert_rows(
     )
     # ON COMMIT DELETE ROWS is not enough: a rebuild's last steps run as savepoints of one
     # transaction, and the next step must start from an empty stage.
-    await cur.execute(f'TRUNCATE "{stage}"')
+    await cur.execute(f'DELETE FROM "{stage}"')
 
 
 async def delete_keys(cur: psycopg.AsyncCursor, table: str, column: str, keys: Sequence[str]) -> None:
