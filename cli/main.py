@@ -20,6 +20,7 @@ from cli.database import resolve_database
 from core.db.connect import connect
 from core.db.migrate import upgrade
 from core.logs import configure_logging
+from ingester.process import tune_gc
 from ingester.projection.digest import digest
 from ingester.projection.rebuild import rebuild
 from ingester.service import Ingester
@@ -74,6 +75,7 @@ async def _run(args: argparse.Namespace) -> int:
         stop = _stop_event()
         tasks = []
         if args.command in ("run", "ingest"):
+            tune_gc()
             tasks.append(Ingester(ingest_settings, url).run(stop))
         if args.command in ("run", "serve"):
             tasks.append(_serve(api_settings, url, stop))

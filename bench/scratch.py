@@ -1,0 +1,91 @@
+"""Shared by the ingest/lag benchmarks: a scratch database per run, and the machine line."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # runnable as `python bench/x.py` without installing the package
+
+import psutil  # noqa: E402
+import psycopg  # noqa: E402
+
+from core.db.migrate import upgrade  # noqa: E402
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@asynccontextmanager
+async def scratch_database(url: str, prefix: str) -> AsyncIterator[str]:
+    """CREATE DATABASE <prefix>_<pid> next to `url`'s database, migrate it, yield its URL, DROP it."""
+    name = f"{prefix}_{os.getpid()}"
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as admin:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    scratch = with_database(url, name)
+    try:
+        upgrade(scratch)
+        yield scratch
+    finally:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as admin:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def server_line(url: str) -> str:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        cur = await conn.execute("SELECT current_setting('server_version'), current_setting('synchronous_commit'),"
+                                 " current_setting('shared_buffers')")
+        row = await cur.fetchone()
+    assert row is not None
+    return (f"{os.cpu_count()} vCPU {platform.machine()}, Python {platform.python_version()}, "
+            f"PostgreSQL {row[0]} (synchronous_commit={row[1]}, shared_buffers={row[2]})")
+
+
+@dataclass(frozen=True)
+class Phase:
+    wall: float
+    py: float  # CPU seconds of this process
+    pg: float  # CPU seconds of the scratch database's backends (not walwriter/checkpointer/autovacuum)
+
+    def __add__(self, o: Phase) -> Phase:
+        return Phase(self.wall + o.wall, self.py + o.py, self.pg + o.pg)
+
+
+Snap = tuple[float, float, dict[int, float]]
+
+
+class Meter:
+    """Wall clock, this process's CPU and the Postgres backends' CPU (psutil on pg_stat_activity pids)."""
+
+    def __init__(self, conn: psycopg.AsyncConnection) -> None:
+        self.conn = conn  # autocommit, on the scratch database, used for nothing else
+
+    async def snap(self) -> Snap:
+        cur = await self.conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                                      " AND pid <> pg_backend_pid()")
+        cpu: dict[int, float] = {}
+        for (pid,) in await cur.fetchall():
+            try:
+                t = psutil.Process(pid).cpu_times()
+                cpu[pid] = t.user + t.system
+            except psutil.Error:
+                pass
+        return time.perf_counter(), time.process_time(), cpu
+
+    @staticmethod
+    def phase(a: Snap, b: Snap) -> Phase:
+        # a backend born during the phase counts from 0: its cumulative CPU was all spent in the phase
+        return Phase(b[0] - a[0], b[1] - a[1], sum(v - a[2].get(pid, 0.0) for pid, v in b[2].items()))
