@@ -6,6 +6,7 @@ chain state (rev, data CID) lives in memory, loaded from `repo_state` on first s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,10 +19,12 @@ from core.events import (
     AccountFrame,
     Commit,
     ErrorFrame,
+    Frame,
     IdentityFrame,
     InfoFrame,
     RecordEvent,
     RepoEvent,
+    Skipped,
     SyncFrame,
 )
 from core.identity import DidInfo, IdentityResolver, ResolveError
@@ -104,13 +107,14 @@ class Ingest:
         touched: dict[str, ChainState] = {}
         tracked = _Tracked(touched, self.repos)
         last_time: str | None = None
-        for raw in frames:
-            try:
-                frame = decode_frame(raw, tracked)
-            except FrameError as e:
-                metrics.FRAME_ERRORS.labels(self.source).inc()
-                log.warning("ingest.bad_frame", source=self.source, reason=str(e), size=len(raw))
-                continue
+        decoded = [(raw, frame) for raw in frames if (frame := self._decode(raw, tracked)) is not None]
+        # Resolve the batch's new repos concurrently: one slow PLC lookup must not serialise them all.
+        await self._prefetch({f.did for _, f in decoded if isinstance(f, Commit) and f.did not in self.repos})
+        for raw, frame in decoded:
+            if isinstance(frame, Skipped) and frame.did in touched:
+                # first tracked earlier in this batch: its other commits are needed for the chain
+                if (frame := self._decode(raw, tracked)) is None:
+                    continue
             seq = getattr(frame, "seq", None)
             if isinstance(seq, int) and (out.last_seq is None or seq > out.last_seq):
                 out.last_seq = seq
@@ -144,6 +148,18 @@ class Ingest:
                 metrics.INGEST_LAG.labels(self.source).set(_age_seconds(last_time))
         self.repos.update(touched)
         return out
+
+    def _decode(self, raw: bytes, tracked: _Tracked) -> Frame | None:
+        try:
+            return decode_frame(raw, tracked)
+        except FrameError as e:
+            metrics.FRAME_ERRORS.labels(self.source).inc()
+            log.warning("ingest.bad_frame", source=self.source, reason=str(e), size=len(raw))
+            return None
+
+    async def _prefetch(self, dids: set[str]) -> None:
+        if len(dids) > 1:
+            await asyncio.gather(*(self.resolver.resolve(d) for d in dids), return_exceptions=True)
 
     async def _identity_event(self, did: str, handle: str | None, seq: int | None,
                               force: bool = True) -> RepoEvent:

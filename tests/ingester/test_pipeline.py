@@ -550,3 +550,17 @@ async def test_cursor_is_committed_with_the_batch_and_counts_skipped_frames(rig:
     assert await rig.rows("SELECT count(*) FROM record_event") == [(1,)]
     out = await rig.handle(other.account(True))  # untracked, out of scope: still moves the cursor
     assert out.appended == 0 and await rig.cursor() == 4
+
+
+async def test_a_repo_first_seen_mid_batch_keeps_its_chain(rig: Rig) -> None:
+    """A repo's first in-scope commit makes it tracked; its out-of-scope commits later in the *same*
+    batch must still be followed (they carry the chain), or the next commit looks like a gap."""
+    alice, bob = rig.repo("alice.test"), rig.repo("bob.test")
+    first = alice.commit([("create", t(R1), track("one"))], since=None)
+    elsewhere = alice.commit([("create", "app.bsky.feed.like/3kzzzzzzzzz22", {"$type": "app.bsky.feed.like"})])
+    second = alice.commit([("create", t(R2), track("two"))])
+    await rig.handle(first, bob.commit([("create", t(R1), track("bob"))], since=None), elsewhere, second)
+
+    assert (await rig.state(alice.did) or ())[2] == "synchronized"
+    assert "desync" not in await rig.kinds(alice.did)
+    assert rig.resolver.fetches_by_did[alice.did] == 1 and rig.resolver.fetches_by_did[bob.did] == 1
