@@ -74,6 +74,10 @@ async def _run(args: argparse.Namespace) -> int:
             return 0
         stop = _stop_event()
         tasks = []
+        if args.command == "ingest" and ingest_settings.metrics_port:
+            from prometheus_client import start_http_server
+
+            start_http_server(ingest_settings.metrics_port, addr=api_settings.host)
         if args.command in ("run", "ingest"):
             tune_gc()
             tasks.append(Ingester(ingest_settings, url).run(stop))

@@ -16,6 +16,8 @@ class IngesterSettings(CoreSettings):
     ingest_batch_max: int = 2000
     projector_batch: int = 5000
     did_cache_ttl_s: float = 3600.0
+    # `appview ingest` alone has no API: serve /metrics on this port when set (`run` serves it on the API).
+    metrics_port: int | None = None
 
     @property
     def hosts(self) -> list[str]:
