@@ -48,6 +48,8 @@ class Commit:
     signed_bytes: bytes  # DAG-CBOR of the commit block without `sig`
     sig: bytes
     time: str
+    # Why an in-scope op does not hold in the signed MST (`ops` itself is unsigned), None when all are proven
+    proof_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,8 @@ frame in ~0.8 µs (the CAR stays bytes), which is cheaper than even a `b"fm.plyr
 measured), and it gives us `seq`/`repo` for the `Skipped` marker the cursor logic needs. So: decode the
 envelope, look at op paths, and only read the CAR when an op is in scope or the repo is tracked (tracked
 repos need their signed commit even without in-scope ops, to keep the rev/data chain verified).
+Only the commit block is signed, not `ops`: every in-scope op is proven against the signed MST root
+(`ingester.decode.mst`) and a failure is reported in `Commit.proof_error`, not raised.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from core.events import (
     in_scope,
 )
 from ingester.decode.car import CarError, read_car
+from ingester.decode.mst import Op, prove_ops
 from ingester.decode.records import RecordError, block_matches_cid, decode_record
 
 __all__ = ["FrameError", "decode_frame"]
@@ -163,8 +166,10 @@ def _commit(body: dict[str, Any], tracked: Container[str]) -> Commit | Skipped:
     roots, car_blocks = _car(blocks)
     if not roots or roots[0] != commit:
         raise FrameError("CAR root does not match the commit CID")
-    signed_bytes, sig, data_cid = _signed_commit(car_blocks, commit, repo, rev)
+    signed_bytes, sig, data = _signed_commit(car_blocks, commit, repo, rev)
     prev_data = _opt_link(body, "prevData")
+    proven: list[Op] = []  # in-scope (action, path, cid): `ops` is unsigned, so each must hold in the MST
+    record_ops = tuple(_ops(ops, car_blocks, proven))
     return Commit(
         seq=seq,
         did=repo,
@@ -172,16 +177,20 @@ def _commit(body: dict[str, Any], tracked: Container[str]) -> Commit | Skipped:
         since=_opt_str(body, "since"),
         commit_cid=libipld.encode_cid(commit),
         prev_data=libipld.encode_cid(prev_data) if prev_data is not None else None,
-        data_cid=data_cid,
-        ops=tuple(_ops(ops, car_blocks)),
+        data_cid=libipld.encode_cid(data),
+        ops=record_ops,
         signed_bytes=signed_bytes,
         sig=sig,
         time=_str(body, "time"),
+        proof_error=prove_ops(data, car_blocks, proven) if proven else None,
     )
 
 
-def _ops(ops: list[dict[str, Any]], blocks: dict[bytes, bytes]) -> list[RecordOp]:
-    """Check every op's shape (indigo parseCommitOps rules) and decode the in-scope ones."""
+def _ops(ops: list[dict[str, Any]], blocks: dict[bytes, bytes], proven: list[Op]) -> list[RecordOp]:
+    """Check every op's shape (indigo parseCommitOps rules) and decode the in-scope ones.
+
+    Appends each in-scope (action, path, raw cid) to `proven`, for the MST proof.
+    """
     out: list[RecordOp] = []
     for op in ops:
         action, path = op.get("action"), op["path"]
@@ -202,6 +211,7 @@ def _ops(ops: list[dict[str, Any]], blocks: dict[bytes, bytes]) -> list[RecordOp
             continue
         if not rkey or "/" in rkey or "\x00" in path:
             raise FrameError(f"op path {path!r} is not <collection>/<rkey>")
+        proven.append((action, path, cid))
         record = None
         if cid is not None:
             block = blocks.get(cid)
@@ -233,8 +243,8 @@ def _car(blocks: bytes) -> tuple[list[bytes], dict[bytes, bytes]]:
         raise FrameError(f"blocks: {e}") from e
 
 
-def _signed_commit(blocks: dict[bytes, bytes], cid: bytes, did: str, rev: str) -> tuple[bytes, bytes, str]:
-    """Check the commit block and return (signed bytes, sig, data CID string)."""
+def _signed_commit(blocks: dict[bytes, bytes], cid: bytes, did: str, rev: str) -> tuple[bytes, bytes, bytes]:
+    """Check the commit block and return (signed bytes, sig, raw data CID = the MST root)."""
     block = blocks.get(cid)
     if block is None:
         raise FrameError("commit block is missing from the CAR")
@@ -261,7 +271,7 @@ def _signed_commit(blocks: dict[bytes, bytes], cid: bytes, did: str, rev: str) -
     # The signature covers the DAG-CBOR of the commit without `sig`. Re-encoding is exact: libipld
     # re-emits CID-shaped bytes (data, prev) as tag-42 links and the remaining fields are not bytes.
     unsigned = {k: v for k, v in obj.items() if k != "sig"}
-    return libipld.encode_dag_cbor(unsigned), sig, libipld.encode_cid(data)
+    return libipld.encode_dag_cbor(unsigned), sig, data
 
 
 def _sync(body: dict[str, Any]) -> SyncFrame:
@@ -269,6 +279,7 @@ def _sync(body: dict[str, Any]) -> SyncFrame:
     roots, blocks = _car(_blocks(body))
     if not roots:
         raise FrameError("#sync CAR has no root")
-    signed_bytes, sig, data_cid = _signed_commit(blocks, roots[0], did, rev)
-    return SyncFrame(seq=seq, did=did, rev=rev, commit_cid=libipld.encode_cid(roots[0]), data_cid=data_cid,
+    signed_bytes, sig, data = _signed_commit(blocks, roots[0], did, rev)
+    return SyncFrame(seq=seq, did=did, rev=rev, commit_cid=libipld.encode_cid(roots[0]),
+                     data_cid=libipld.encode_cid(data),
                      signed_bytes=signed_bytes, sig=sig, time=_str(body, "time"))

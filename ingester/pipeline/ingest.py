@@ -198,6 +198,12 @@ class Ingest:
         verified = await self._verified(c.did, c.signed_bytes, c.sig, c.rev, c.seq, events)
         if verified is None:
             return
+        if c.proof_error is not None:
+            # ops (unsigned) the signed MST does not back: injected or altered upstream, whoever signed
+            metrics.FORGED.inc()
+            log.warning("ingest.forged_commit", did=c.did, rev=c.rev, source=self.source, reason=c.proof_error)
+            events.append(RepoEvent(c.did, "forged", {"reason": c.proof_error}, self.source, c.seq, c.rev))
+            return
         if not verified:
             # Unverifiable (DID unresolved): log the records for a later decision, but never let
             # them move the repo's chain, or an unverified rev could shadow genuine commits.

@@ -6,8 +6,12 @@ up exactly as a Sync 1.1 PDS would emit them (``since`` = previous rev, ``prevDa
 CID). Every knob that a test may want to break (``key``, ``since``, ``prev_data``, ``data``, ``rev``)
 is a keyword; ``advance=False`` builds a frame without moving the repo's own chain (forgeries).
 
-There is no real MST: ``data`` is the CID of a unique block. The ingester never walks the MST, it only
-compares data CIDs along the chain and checks the commit block's signature.
+Each repo keeps a real MST (spec/repository: keys sorted, layer = leading zero bits of sha256(key) / 2,
+fanout 4) over its current records, so ``data`` is the true root and each commit's CAR carries, like a PDS's,
+the commit block, every MST node new in this commit, every node on the path of each op's key (a plain
+key-order walk down to the bottom: a superset of what any lookup needs) and the new record blocks. The
+builder is written independently of ``ingester.decode.mst`` on purpose: it checks that code, and its root
+CIDs are pinned by the atproto interop vectors (tests/ingester/test_mst.py).
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ import hashlib
 import itertools
 import secrets
 import time
+from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -133,6 +138,73 @@ def random_plc() -> str:
     return "did:plc:" + "".join(secrets.choice(B32) for _ in range(24))
 
 
+# ---------------------------------------------------------------- MST
+
+
+def key_layer(key: bytes) -> int:
+    """MST layer of a key, the spec's way: count leading zero bits of sha256(key) two at a time."""
+    layer = 0
+    for byte in hashlib.sha256(key).digest():
+        for shift in (6, 4, 2, 0):
+            if (byte >> shift) & 3:
+                return layer
+            layer += 1
+    return layer
+
+
+def _prefix_len(a: bytes, b: bytes) -> int:
+    n = 0
+    while n < len(a) and n < len(b) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+class Mst:
+    """The MST of a ``{"collection/rkey": record CID}`` map, built bottom-up from the sorted keys.
+
+    ``root`` is the root node's CID, ``blocks`` maps every node's CID to its DAG-CBOR block.
+    """
+
+    def __init__(self, entries: Mapping[str, bytes]) -> None:
+        self.items = sorted((k.encode(), v) for k, v in entries.items())
+        self.layers = [key_layer(k) for k, _ in self.items]
+        self.blocks: dict[bytes, bytes] = {}
+        self._shape: dict[bytes, tuple[bytes | None, list[bytes], list[bytes | None]]] = {}
+        self.root = self._node(0, len(self.items), max(self.layers, default=0))
+
+    def _node(self, lo: int, hi: int, layer: int) -> bytes:
+        """The node of `layer` over items[lo:hi] (all of layer <= `layer`); the empty root when lo == hi."""
+        here = [i for i in range(lo, hi) if self.layers[i] == layer]
+        bounds = [lo, *here, hi]
+        subtrees = [self._node(a, b, layer - 1) if a < b else None
+                    for a, b in zip([bounds[0]] + [i + 1 for i in here], bounds[1:], strict=True)]
+        entries, keys, prev = [], [], b""
+        for i, right in zip(here, subtrees[1:], strict=True):
+            key, value = self.items[i]
+            p = _prefix_len(prev, key)
+            entries.append({"p": p, "k": key[p:], "v": link(value), "t": None if right is None else link(right)})
+            keys.append(key)
+            prev = key
+        left = subtrees[0]
+        block = enc({"l": None if left is None else link(left), "e": entries})
+        cid = cid_of(block)
+        self.blocks[cid] = block
+        self._shape[cid] = (left, keys, subtrees[1:])
+        return cid
+
+    def path(self, key: str) -> list[bytes]:
+        """CIDs of the nodes a key-order walk for `key` crosses, from the root down to where it stops."""
+        k, out, cid = key.encode(), [], self.root
+        while cid is not None:
+            out.append(cid)
+            left, keys, rights = self._shape[cid]
+            i = bisect_left(keys, k)
+            if i < len(keys) and keys[i] == k:
+                break
+            cid = left if i == 0 else rights[i - 1]
+        return out
+
+
 # ---------------------------------------------------------------- records
 
 
@@ -188,7 +260,8 @@ class Repo:
         self.key = coincurve.PrivateKey()
         self.rev: str | None = None  # last rev we emitted (advancing commits only)
         self.data: bytes | None = None  # last MST root (binary CID)
-        self.cids: dict[str, bytes] = {}  # path → current record CID, for update/delete `prev`
+        self.cids: dict[str, bytes] = {}  # path → current record CID: the MST's contents
+        self.mst = Mst({})
 
     # --- identity
 
@@ -228,9 +301,11 @@ class Repo:
         advance: bool = True,
         time: str | None = None,
     ) -> bytes:
-        """A signed `#commit` frame; by default it extends this repo's chain."""
+        """A signed `#commit` frame; by default it extends this repo's chain.
+
+        `data` overrides the signed MST root (the CAR still carries the true tree's nodes).
+        """
         rev = rev or self.net.next_tid()
-        data = data or cid_of(enc({"mst": self.did, "rev": rev}))
         blocks: list[tuple[bytes, bytes]] = []
         wire_ops: list[dict[str, Any]] = []
         cids = dict(self.cids)
@@ -249,6 +324,11 @@ class Repo:
                     op["prev"] = link(old)
                 cids[path] = cid_of(rb)
             wire_ops.append(op)
+        mst = Mst(cids)
+        data = data or mst.root
+        nodes = dict.fromkeys(c for c in mst.blocks if c not in self.mst.blocks)  # new in this commit
+        for _, path, _ in ops:
+            nodes.update(dict.fromkeys(mst.path(path)))
         ccid, cblock = self._commit_block(rev, data, key)
         since = self.rev if since is _UNSET else since
         prev_data = self.data if prev_data is _UNSET else prev_data
@@ -260,14 +340,14 @@ class Repo:
             "commit": link(ccid),
             "rev": rev,
             "since": since,
-            "blocks": car([ccid], [(ccid, cblock), *blocks]),
+            "blocks": car([ccid], [(ccid, cblock), *((c, mst.blocks[c]) for c in nodes), *blocks]),
             "ops": wire_ops,
             "blobs": [],
             "time": time or now_iso(),
             "prevData": None if prev_data is None else link(prev_data),
         }
         if advance:
-            self.rev, self.data, self.cids = rev, data, cids
+            self.rev, self.data, self.cids, self.mst = rev, data, cids, mst
         return frame("#commit", body)
 
     def forged(self, ops: Sequence[Op], *, seq: int | None = None) -> bytes:
@@ -280,7 +360,7 @@ class Repo:
         `data` defaults to the current MST root (nothing changed); pass another CID for a reset.
         """
         rev = self.net.next_tid()
-        data = data or self.data or cid_of(enc({"mst": self.did, "rev": rev}))
+        data = data or self.data or self.mst.root
         ccid, cblock = self._commit_block(rev, data, None)
         body = {"seq": self.net.next_seq() if seq is None else seq, "did": self.did, "rev": rev,
                 "blocks": car([ccid], [(ccid, cblock)]), "time": now_iso()}
