@@ -9,7 +9,9 @@ FRAME_ERRORS = Counter("ingest_frame_errors_total", "Frames that failed to decod
 APPENDED = Counter("ingest_log_rows_total", "Rows appended to the log", ["table"])
 DUPLICATES = Counter("ingest_duplicates_total", "Events already in the log (dedup key)")
 REJECTED = Counter("ingest_rejected_total", "Records rejected by validation", ["reason"])
-FORGED = Counter("ingest_forged_commits_total", "Commits whose signature failed after a DID refresh")
+FORGED = Counter(
+    "ingest_forged_commits_total", "Commits rejected: bad signature after a DID refresh, or ops not in the signed MST"
+)
 UNVERIFIED = Counter("ingest_unverified_total", "Commits we could not verify (DID unresolved)")
 DESYNC = Counter("ingest_desync_total", "Repos marked desynchronized", ["reason"])
 RECONNECTS = Counter("ingest_reconnects_total", "Source reconnects", ["source"])
