@@ -268,7 +268,6 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1000, help="frames per Ingest.handle call")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--naive-ops", type=int, default=0, help="ops the naive path runs (a prefix; 0 = all)")
-    ap.add_argument("--mst-nodes", type=int, default=3)
     ap.add_argument("--profile", action="store_true", help="add one cProfile'd pass and print where time goes")
     ap.add_argument("--database-url", default=DEFAULT_URL)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/plyr-bench-ingest"))
@@ -280,7 +279,7 @@ async def amain(a: argparse.Namespace) -> None:
     configure_logging("json", "warning")
     tune_gc()  # as the ingester's composition root does
     t = time.perf_counter()
-    w = build(a.workdir, a.tracks, mst_nodes=a.mst_nodes)
+    w = build(a.workdir, a.tracks)
     size = sum(map(len, w.frames)) / len(w.frames)
     print(f"{await server_line(a.database_url)}\nworkload: {w.ops} ops in {len(w.frames)} signed commits "
           f"({size:.0f} B avg) for {len(w.did_docs)} repos, built in {time.perf_counter() - t:.1f} s; "

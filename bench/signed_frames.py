@@ -7,7 +7,7 @@ from it with a fixed seed: comments (10 % of likes get one), track edits (`updat
 commit's `since` is the repo's previous rev and `prevData` its previous MST root. Every commit block is signed
 with the repo's own k256 key (coincurve, low-S compact r||s over the DAG-CBOR of the unsigned commit), and
 `did_docs` maps each DID to a DID document carrying that key as a Multikey.
-Frame layout follows `gen_frames.py`: CAR = signed commit + `mst_nodes` MST nodes + the record blocks.
+Frame layout: CAR = signed commit + the real MST nodes on each changed key's path + the record blocks.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from gen_dataset import tid  # noqa: E402
 from gen_frames import cid_bytes, enc, link, varint  # noqa: E402
 
 from core.crypto import PublicKey  # noqa: E402
+from tests.ingester.framekit import Mst  # noqa: E402  (the test suite's MST builder, spec layers/fanout)
 
 Op = tuple[str, str, str, dict[str, Any] | None]  # (action, collection, rkey, record | None for delete)
 WORDS = "nice loved this the drop at that bridge wow again more please what a mix".split()
@@ -128,26 +129,7 @@ def _commits(ops: dict[str, list[tuple[str, Op]]], rng: random.Random) -> list[t
     return out
 
 
-def _mst(rng: random.Random, leaf: bytes, path: str, nodes: int) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    """`nodes` MST-shaped blocks from a leaf up to a root (as gen_frames.py builds them); returns (blocks, root)."""
-    blocks: list[tuple[bytes, bytes]] = []
-    child: bytes | None = None
-    for level in range(nodes):
-        entries = []
-        for j in range(8):
-            first = level == 0 and j == 0
-            key = path if first else f"{path.partition('/')[0]}/{rng.getrandbits(60):013x}"
-            entries.append({"p": 0 if j == 0 else rng.randint(5, 20), "k": key.encode()[: 40 if j == 0 else 13],
-                            "v": link(leaf if first else cid_bytes(rng.randbytes(8))),
-                            "t": link(cid_bytes(rng.randbytes(8))) if rng.random() < 0.3 else None})
-        nb = enc({"l": link(child) if child else None, "e": entries})
-        child = cid_bytes(nb)
-        blocks.append((child, nb))
-    assert child is not None
-    return blocks, child
-
-
-def build(workdir: Path, tracks: int, *, mst_nodes: int = 3, seed: int = 11) -> Workload:
+def build(workdir: Path, tracks: int, *, seed: int = 11) -> Workload:
     rng = random.Random(seed)
     repo_ops, handles = _repo_ops(ensure_dataset(workdir, tracks), rng)
     commits = _commits(repo_ops, rng)
@@ -155,6 +137,7 @@ def build(workdir: Path, tracks: int, *, mst_nodes: int = 3, seed: int = 11) -> 
             for did in repo_ops}
     docs = {did: _did_doc(did, handles[did], key) for did, key in keys.items()}
     heads: dict[str, tuple[str, bytes]] = {}  # did -> (rev, data root CID)
+    trees: dict[str, dict[str, bytes]] = {}  # did -> {"collection/rkey": record CID}: the signed MST's content
     cids: dict[tuple[str, str, str], bytes] = {}  # current record CID per (did, collection, rkey)
     start_us = (time.time_ns() // 1000) - 3_600_000_000  # revs: an hour ago onwards, 10 µs apart
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
@@ -177,14 +160,25 @@ def build(workdir: Path, tracks: int, *, mst_nodes: int = 3, seed: int = 11) -> 
             op_list.append(op)
             w.by_action[action] = w.by_action.get(action, 0) + 1
             w.by_collection[coll] = w.by_collection.get(coll, 0) + 1
-        mst, root = _mst(rng, blocks[0][0] if blocks else cid_bytes(rng.randbytes(8)), op_list[0]["path"], mst_nodes)
+        tree = trees.setdefault(did, {})
+        for op in op_list:
+            if op["cid"] is None:
+                tree.pop(op["path"], None)
+            else:
+                tree[op["path"]] = cids[(did, *op["path"].split("/", 1))]
+        # A real MST over the repo's records; the CAR carries the nodes on every changed key's path,
+        # as a PDS ships them, so the ingester's MST proof runs for real.
+        tree_now = Mst(tree)
+        path_nodes = dict.fromkeys(c for op in op_list for c in tree_now.path(op["path"]))
+        mst = [(c, tree_now.blocks[c]) for c in path_nodes]
+        root = tree_now.root
         unsigned = {"did": did, "version": 3, "data": link(root), "rev": rev, "prev": None}
         signed = enc(unsigned)
         cb = enc({**unsigned, "sig": keys[did].sign_recoverable(signed)[:64]})  # sha256 + low-S compact
         ccid = cid_bytes(cb)
         hdr = enc({"version": 1, "roots": [link(ccid)]})
         car = bytearray(varint(len(hdr)) + hdr)
-        for c, d in [(ccid, cb), *reversed(mst), *blocks]:
+        for c, d in [(ccid, cb), *mst, *blocks]:
             car += varint(len(c) + len(d)) + c + d
         since, prev_root = heads.get(did, (None, None))
         if since is None:
