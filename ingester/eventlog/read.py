@@ -39,11 +39,3 @@ async def read_after(conn: psycopg.AsyncConnection, position: int, limit: int) -
         merged = [e for e in merged if e.seq <= bound]
     return merged
 
-
-async def head(conn: psycopg.AsyncConnection) -> int:
-    async with conn.cursor() as cur:
-        await cur.execute(
-            "SELECT greatest((SELECT max(seq) FROM record_event), (SELECT max(seq) FROM repo_event))"
-        )
-        row = await cur.fetchone()
-    return int(row[0]) if row and row[0] is not None else 0

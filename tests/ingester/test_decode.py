@@ -25,6 +25,7 @@ from core.events import (
 from ingester.decode.car import CarError, read_car
 from ingester.decode.frames import FrameError, decode_frame
 from ingester.decode.records import RecordError, block_matches_cid, cid_for_block, decode_record
+from tests.ingester.framekit import car
 
 FRAME_TYPES = (Commit, IdentityFrame, AccountFrame, SyncFrame, InfoFrame, ErrorFrame, Skipped)
 DID = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
@@ -53,14 +54,6 @@ def varint(n: int) -> bytes:
             return bytes(out + bytes([n]))
         out.append((n & 0x7F) | 0x80)
         n >>= 7
-
-
-def car(roots: list[bytes], blocks: list[tuple[bytes, bytes]]) -> bytes:
-    header = enc({"version": 1, "roots": [link(r) for r in roots]})
-    out = varint(len(header)) + header
-    for cid, data in blocks:
-        out += varint(len(cid) + len(data)) + cid + data
-    return out
 
 
 def track(title: str = "night") -> dict[str, Any]:
