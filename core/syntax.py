@@ -9,6 +9,7 @@ Where the TypeScript and Go reference implementations differ, the interop vector
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from dataclasses import dataclass
 
 __all__ = [
@@ -132,6 +133,18 @@ def is_datetime(s: str) -> bool:
     if year == 9999 and month == 12 and day == 31 and sign == "-" and local + off >= 1440:
         return False  # normalises to year 10000
     return True
+
+
+def parse_datetime(s: str) -> datetime:
+    """An atproto ``datetime`` (already validated) as an aware UTC datetime; extra fraction digits are cut
+    to microseconds. Raises ValueError for anything ``is_datetime`` rejects."""
+    if not is_datetime(s):
+        raise ValueError(f"not an atproto datetime: {s!r}")
+    head, _, frac_tz = s.partition(".")
+    if frac_tz:
+        digits = len(frac_tz) - len(frac_tz.lstrip("0123456789"))
+        s = f"{head}.{frac_tz[:min(digits, 6)]}{frac_tz[digits:]}"
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(timezone.utc)
 
 
 def is_uri(s: str) -> bool:

@@ -170,8 +170,12 @@ track = Table(
     Column("created_at", Text, nullable=False),
     Column("indexed_at", DateTime(timezone=True), nullable=False),
     Column("record", JSONB, nullable=False),
+    # The feed order (Bluesky's sortAt): the earlier of the claimed createdAt and first sight.
+    Column("sort_at", DateTime(timezone=True), nullable=False),
 )
 Index("track_did_id", track.c.did, track.c.id)
+Index("track_sort", track.c.sort_at.desc(), track.c.id.desc())
+Index("track_did_sort", track.c.did, track.c.sort_at.desc(), track.c.id.desc())
 Index("track_album", track.c.did, track.c.album)
 Index("track_audio_blob", track.c.audio_blob_cid)
 
@@ -186,9 +190,11 @@ like = Table(
     Column("subject_cid", Text, nullable=False),
     Column("created_at", Text, nullable=False),
     Column("indexed_at", DateTime(timezone=True), nullable=False),
+    Column("sort_at", DateTime(timezone=True), nullable=False),
 )
-Index("like_subject", like.c.subject_uri)
-Index("like_did", like.c.did)
+Index("like_subject", like.c.subject_uri, like.c.did)
+Index("like_did_sort", like.c.did, like.c.sort_at.desc())
+Index("like_sort", like.c.sort_at.desc())
 
 comment = Table(
     "comment",
@@ -204,9 +210,13 @@ comment = Table(
     Column("created_at", Text, nullable=False),
     Column("updated_at", Text),
     Column("indexed_at", DateTime(timezone=True), nullable=False),
+    Column("sort_at", DateTime(timezone=True), nullable=False),
+    Column("id", BigInteger, nullable=False),  # stable id: seq of the creating event
 )
 Index("comment_subject", comment.c.subject_uri, comment.c.timestamp_ms)
 Index("comment_did", comment.c.did)
+Index("comment_sort", comment.c.sort_at.desc())
+Index("comment_id", comment.c.id)
 
 list_ = Table(
     "list",
@@ -222,8 +232,10 @@ list_ = Table(
     Column("created_at", Text, nullable=False),
     Column("updated_at", Text),
     Column("indexed_at", DateTime(timezone=True), nullable=False),
+    Column("sort_at", DateTime(timezone=True), nullable=False),
 )
 Index("list_did_type", list_.c.did, list_.c.list_type)
+Index("list_sort", list_.c.sort_at.desc())
 
 list_item = Table(
     "list_item",
@@ -255,10 +267,10 @@ artist_profile = Table(
 PROJECTION_TABLES: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (actor, ("seq",)),
     (record_state, ("item_id", "seq")),
-    (track, ("id", "indexed_at")),
-    (like, ("indexed_at",)),
-    (comment, ("indexed_at",)),
-    (list_, ("id", "indexed_at")),
+    (track, ("id", "indexed_at", "sort_at")),
+    (like, ("indexed_at", "sort_at")),
+    (comment, ("indexed_at", "sort_at", "id")),
+    (list_, ("id", "indexed_at", "sort_at")),
     (list_item, ()),
     (artist_profile, ("indexed_at",)),
 )

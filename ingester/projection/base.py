@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 import psycopg
 
 from core.events import LoggedRecord
+from core.syntax import parse_datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,3 +31,15 @@ class CollectionProjector(Protocol):
     async def purge_did(self, cur: psycopg.AsyncCursor, did: str) -> None:
         """Remove every row authored by `did` (account deletion)."""
         ...
+
+
+def sort_at(created_at: object, indexed_at: object) -> object:
+    """Bluesky's sortAt: the earlier of the record's claimed `createdAt` and when we first saw it, so a
+    backfilled old record sorts by its own date and a future-dated one cannot pin itself to the top."""
+    if not isinstance(created_at, str) or not isinstance(indexed_at, datetime):
+        return indexed_at
+    try:
+        claimed = parse_datetime(created_at)
+    except ValueError:  # year 0000 is valid atproto but not a Python datetime
+        return indexed_at
+    return min(claimed, indexed_at)

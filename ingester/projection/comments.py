@@ -6,14 +6,14 @@ from typing import Any
 
 import psycopg
 
-from ingester.projection.base import Put
+from ingester.projection.base import Put, sort_at
 from ingester.projection.writes import delete_keys, upsert_rows
 
 COLUMNS = (
     "uri", "did", "rkey", "cid", "subject_uri", "subject_cid", "text", "timestamp_ms", "created_at",
-    "updated_at", "indexed_at",
+    "updated_at", "indexed_at", "sort_at", "id",
 )
-TYPES = ("text", "text", "text", "text", "text", "text", "text", "int8", "text", "text", "timestamptz")
+TYPES = ("text", "text", "text", "text", "text", "text", "text", "int8", "text", "text", "timestamptz", "timestamptz", "int8")
 
 
 def row(put: Put) -> tuple[Any, ...]:
@@ -22,7 +22,8 @@ def row(put: Put) -> tuple[Any, ...]:
     subject = r["subject"]
     return (
         e.uri, e.did, e.rkey, e.cid, subject["uri"], subject["cid"], r["text"], r["timestampMs"],
-        r["createdAt"], r.get("updatedAt"), put.created_at,
+        r["createdAt"], r.get("updatedAt"), put.created_at, sort_at(r["createdAt"], put.created_at),
+        put.item_id,
     )
 
 
@@ -32,7 +33,7 @@ class CommentProjector:
     async def apply(self, cur: psycopg.AsyncCursor, puts: list[Put], deleted_uris: list[str]) -> None:
         await delete_keys(cur, "comment", "uri", deleted_uris)
         await upsert_rows(cur, "comment", COLUMNS, TYPES, [row(p) for p in puts], ("uri",),
-                          keep=("indexed_at",))
+                          keep=("id", "indexed_at"))
 
     async def purge_did(self, cur: psycopg.AsyncCursor, did: str) -> None:
         await cur.execute("DELETE FROM comment WHERE did = %s", (did,))

@@ -6,18 +6,19 @@ from typing import Any
 
 import psycopg
 
-from ingester.projection.base import Put
+from ingester.projection.base import Put, sort_at
 from ingester.projection.writes import delete_keys, upsert_rows
 
-COLUMNS = ("uri", "did", "rkey", "cid", "subject_uri", "subject_cid", "created_at", "indexed_at")
-TYPES = ("text", "text", "text", "text", "text", "text", "text", "timestamptz")
+COLUMNS = ("uri", "did", "rkey", "cid", "subject_uri", "subject_cid", "created_at", "indexed_at", "sort_at")
+TYPES = ("text", "text", "text", "text", "text", "text", "text", "timestamptz", "timestamptz")
 
 
 def row(put: Put) -> tuple[Any, ...]:
     e = put.event
     r = e.record or {}
     subject = r["subject"]
-    return (e.uri, e.did, e.rkey, e.cid, subject["uri"], subject["cid"], r["createdAt"], put.created_at)
+    return (e.uri, e.did, e.rkey, e.cid, subject["uri"], subject["cid"], r["createdAt"], put.created_at,
+            sort_at(r["createdAt"], put.created_at))
 
 
 class LikeProjector:

@@ -6,14 +6,14 @@ from typing import Any
 
 import psycopg
 
-from ingester.projection.base import Put
+from ingester.projection.base import Put, sort_at
 from ingester.projection.writes import delete_keys, upsert_rows
 
 COLUMNS = (
     "id", "uri", "did", "rkey", "cid", "name", "list_type", "item_count", "created_at", "updated_at",
-    "indexed_at",
+    "indexed_at", "sort_at",
 )
-TYPES = ("int8", "text", "text", "text", "text", "text", "text", "int4", "text", "text", "timestamptz")
+TYPES = ("int8", "text", "text", "text", "text", "text", "text", "int4", "text", "text", "timestamptz", "timestamptz")
 ITEM_COLUMNS = ("list_uri", "position", "subject_uri", "subject_cid")
 ITEM_TYPES = ("text", "int4", "text", "text")
 
@@ -23,7 +23,7 @@ def row(put: Put) -> tuple[Any, ...]:
     r = e.record or {}
     return (
         put.item_id, e.uri, e.did, e.rkey, e.cid, r.get("name"), r.get("listType"), len(r["items"]),
-        r["createdAt"], r.get("updatedAt"), put.created_at,
+        r["createdAt"], r.get("updatedAt"), put.created_at, sort_at(r["createdAt"], put.created_at),
     )
 
 

@@ -7,18 +7,18 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from ingester.projection.base import Put
+from ingester.projection.base import Put, sort_at
 from ingester.projection.writes import delete_keys, upsert_rows
 
 COLUMNS = (
     "id", "uri", "did", "rkey", "cid", "rev", "title", "artist", "album", "duration", "file_type",
     "audio_url", "audio_blob_cid", "audio_blob_mime", "audio_blob_size", "image_url", "description",
-    "features", "support_gate", "self_labels", "created_at", "indexed_at", "record",
+    "features", "support_gate", "self_labels", "created_at", "indexed_at", "record", "sort_at",
 )
 TYPES = (
     "int8", "text", "text", "text", "text", "text", "text", "text", "text", "int8", "text",
     "text", "text", "text", "int8", "text", "text",
-    "jsonb", "jsonb", "jsonb", "text", "timestamptz", "jsonb",
+    "jsonb", "jsonb", "jsonb", "text", "timestamptz", "jsonb", "timestamptz",
 )
 
 
@@ -51,7 +51,7 @@ def row(put: Put) -> tuple[Any, ...]:
         blob.get("size") if isinstance(blob, dict) else None,
         r.get("imageUrl"), r.get("description"), Jsonb(r.get("features") or []),
         Jsonb(gate) if gate is not None else None, Jsonb(self_labels(r)), r["createdAt"],
-        put.created_at, Jsonb(r),
+        put.created_at, Jsonb(r), sort_at(r["createdAt"], put.created_at),
     )
 
 
