@@ -4,24 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from appview.deps import Conn
+from appview.rest import artists, errors, lists, stats, tracks
 from appview.settings import AppviewSettings
 from appview.status import Status, read_status
 from core.db.urls import libpq_url
-
-
-async def _conn(request: Request) -> AsyncIterator[AsyncConnection]:
-    async with request.app.state.pool.connection() as conn:
-        yield conn
-
-
-Conn = Annotated[AsyncConnection, Depends(_conn)]
 
 
 def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
@@ -37,6 +29,9 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
             await pool.close()
 
     app = FastAPI(title="plyr-appview", lifespan=lifespan)
+    errors.install(app)
+    for module in (tracks, artists, lists, stats):
+        app.include_router(module.router)
 
     @app.get("/health")
     async def health() -> dict[str, str]:

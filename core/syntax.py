@@ -9,8 +9,8 @@ Where the TypeScript and Go reference implementations differ, the interop vector
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 __all__ = [
     "AtUri",
@@ -144,7 +144,7 @@ def parse_datetime(s: str) -> datetime:
     if frac_tz:
         digits = len(frac_tz) - len(frac_tz.lstrip("0123456789"))
         s = f"{head}.{frac_tz[:min(digits, 6)]}{frac_tz[digits:]}"
-    return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def is_uri(s: str) -> bool:

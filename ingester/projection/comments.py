@@ -13,7 +13,10 @@ COLUMNS = (
     "uri", "did", "rkey", "cid", "subject_uri", "subject_cid", "text", "timestamp_ms", "created_at",
     "updated_at", "indexed_at", "sort_at", "id",
 )
-TYPES = ("text", "text", "text", "text", "text", "text", "text", "int8", "text", "text", "timestamptz", "timestamptz", "int8")
+TYPES = (
+    "text", "text", "text", "text", "text", "text", "text", "int8", "text", "text", "timestamptz", "timestamptz",
+    "int8",
+)
 
 
 def row(put: Put) -> tuple[Any, ...]:

@@ -1,0 +1,134 @@
+"""Hydrate a page of track ids: one query for the tracks with their authors, counts and albums, one
+for featured artists, one for the viewer's likes — pipelined, whatever the page size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from appview.hydration.actors import INVALID_HANDLE, ActorBasic, actors
+from appview.query.moderation import author_visible
+
+_TRACKS = f"""
+SELECT t.id, t.uri, t.cid, t.did, t.rkey, t.title, t.artist, t.album, t.duration, t.file_type,
+       t.audio_url, t.audio_blob_cid, t.audio_blob_mime, t.audio_blob_size, t.image_url, t.description,
+       t.features, t.support_gate, t.self_labels, t.created_at, t.sort_at, t.indexed_at,
+       a.handle, a.pds, p.avatar,
+       (SELECT count(DISTINCT l.did) FROM "like" l
+         WHERE l.subject_uri = t.uri AND {author_visible('l.did')}) AS like_count,
+       (SELECT count(*) FROM comment c
+         WHERE c.subject_uri = t.uri AND {author_visible('c.did')}) AS comment_count,
+       alb.id, alb.uri, alb.name, alb.image_url
+FROM unnest(%s::bigint[]) WITH ORDINALITY AS page(id, ord)
+JOIN track t ON t.id = page.id
+LEFT JOIN actor a ON a.did = t.did
+LEFT JOIN artist_profile p ON p.did = t.did
+LEFT JOIN LATERAL (
+    SELECT li.id, li.uri, li.name,
+           (SELECT ft.image_url FROM list_item fi JOIN track ft ON ft.uri = fi.subject_uri
+             WHERE fi.list_uri = li.uri AND ft.image_url IS NOT NULL ORDER BY fi.position LIMIT 1) AS image_url
+    FROM list_item i JOIN "list" li ON li.uri = i.list_uri
+    WHERE i.subject_uri = t.uri AND li.list_type = 'album' AND li.did = t.did
+    ORDER BY li.sort_at DESC, li.id DESC LIMIT 1
+) alb ON true
+ORDER BY page.ord
+"""
+
+_VIEWER_LIKES = 'SELECT DISTINCT subject_uri FROM "like" WHERE did = %s AND subject_uri = ANY(%s)'
+
+
+@dataclass(frozen=True, slots=True)
+class AlbumRef:
+    id: int
+    uri: str
+    name: str
+    image_url: str | None
+
+
+@dataclass(slots=True)
+class TrackData:
+    id: int
+    uri: str
+    cid: str
+    did: str
+    rkey: str
+    title: str
+    artist: str
+    album_name: str | None
+    duration: int | None
+    file_type: str
+    audio_url: str | None
+    audio_blob_cid: str | None
+    audio_blob_mime: str | None
+    audio_blob_size: int | None
+    image_url: str | None
+    description: str | None
+    features_raw: list[Any]
+    support_gate: dict[str, Any] | None
+    self_labels: list[str]
+    created_at: str
+    sort_at: Any
+    indexed_at: Any
+    handle: str
+    pds: str | None
+    avatar_url: str | None
+    like_count: int
+    comment_count: int
+    album: AlbumRef | None
+    features: list[ActorBasic] = field(default_factory=list)
+    is_liked: bool = False
+    play_count: int = 0
+    labels: list[str] = field(default_factory=list)
+
+
+def _track(row: tuple[Any, ...]) -> TrackData:
+    (id_, uri, cid, did, rkey, title, artist, album, duration, file_type, audio_url, blob_cid, blob_mime,
+     blob_size, image_url, description, features, gate, self_labels, created_at, sort_at, indexed_at,
+     handle, pds, avatar, likes, comments, alb_id, alb_uri, alb_name, alb_image) = row
+    album_ref = AlbumRef(alb_id, alb_uri, alb_name or album or "", alb_image) if alb_id is not None else None
+    return TrackData(id_, uri, cid, did, rkey, title, artist, album, duration, file_type, audio_url, blob_cid,
+                     blob_mime, blob_size, image_url, description, features or [], gate, self_labels or [],
+                     created_at, sort_at, indexed_at, handle or INVALID_HANDLE, pds, avatar, likes, comments,
+                     album_ref)
+
+
+def _feature_dids(tracks: list[TrackData]) -> list[str]:
+    return [f["did"] for t in tracks for f in t.features_raw if isinstance(f, dict) and isinstance(f.get("did"), str)]
+
+
+def _features(raw: list[Any], known: dict[str, ActorBasic]) -> list[ActorBasic]:
+    out: list[ActorBasic] = []
+    for f in raw:
+        if not isinstance(f, dict) or not isinstance(f.get("did"), str):
+            continue
+        basic = known.get(f["did"])
+        if basic is not None and basic.known:
+            out.append(basic)
+        elif isinstance(f.get("handle"), str):
+            # Not an account we index: the record's own snapshot is the best we have.
+            name = f.get("displayName") or f.get("display_name") or f["handle"]
+            out.append(ActorBasic(f["did"], f["handle"], str(name), None, False))
+        # else: unresolvable and no snapshot → dropped, as plyr.fm does
+    return out
+
+
+async def hydrate(conn: AsyncConnection, ids: list[int], viewer: str | None) -> list[TrackData]:
+    """Tracks for `ids` in that order (ids that vanished meanwhile are skipped)."""
+    if not ids:
+        return []
+    async with conn.pipeline():
+        tracks = [_track(r) for r in await (await conn.execute(_TRACKS, (ids,))).fetchall()]
+        uris = [t.uri for t in tracks]
+        feature_dids = _feature_dids(tracks)
+        known = await actors(conn, feature_dids) if feature_dids else {}
+        liked: set[str] = set()
+        if viewer:
+            cur = await conn.execute(_VIEWER_LIKES, (viewer, uris))
+            liked = {r[0] for r in await cur.fetchall()}
+    for t in tracks:
+        t.features = _features(t.features_raw, known)
+        t.is_liked = t.uri in liked
+        t.labels = list(t.self_labels)
+    return tracks

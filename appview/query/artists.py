@@ -1,0 +1,73 @@
+"""Artist profiles and per-artist / platform statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from appview.query.moderation import author_visible, track_visible
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    bio: str | None
+    avatar: str | None
+    created_at: Any
+    updated_at: Any
+
+
+async def profile(conn: AsyncConnection, did: str) -> Profile:
+    """The fm.plyr.actor.profile record; without one, dates come from the artist's first and last
+    track (or when we first saw the account)."""
+    sql = """SELECT p.bio, p.avatar, coalesce(p.created_at, min(t.created_at), min(a.indexed)::text),
+                    coalesce(p.updated_at, p.created_at, max(t.created_at), min(a.indexed)::text)
+             FROM (SELECT %(did)s AS did) d
+             LEFT JOIN artist_profile p ON p.did = d.did
+             LEFT JOIN track t ON t.did = d.did
+             LEFT JOIN LATERAL (SELECT min(received_at) AS indexed FROM repo_event r WHERE r.did = d.did) a ON true
+             GROUP BY p.bio, p.avatar, p.created_at, p.updated_at"""
+    row = await (await conn.execute(sql, {"did": did})).fetchone()
+    assert row is not None
+    return Profile(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class ArtistStats:
+    tracks: int
+    duration_s: int
+    likes: int
+    comments: int
+    top_liked: tuple[int, str, int] | None  # id, title, distinct likers
+
+
+async def stats(conn: AsyncConnection, did: str) -> ArtistStats:
+    sql = f"""
+        WITH t AS (SELECT t.id, t.uri, t.title, t.duration FROM track t WHERE t.did = %(did)s AND {track_visible('t')}),
+             lk AS (SELECT t.id, t.title, count(DISTINCT l.did) AS n FROM t JOIN "like" l ON l.subject_uri = t.uri
+                    WHERE {author_visible('l.did')} GROUP BY t.id, t.title)
+        SELECT (SELECT count(*) FROM t), (SELECT coalesce(sum(duration), 0) FROM t),
+               (SELECT coalesce(sum(n), 0) FROM lk),
+               (SELECT count(*) FROM t JOIN comment c ON c.subject_uri = t.uri WHERE {author_visible('c.did')}),
+               (SELECT row(id, title, n) FROM lk ORDER BY n DESC, id DESC LIMIT 1)"""
+    row = await (await conn.execute(sql, {"did": did})).fetchone()
+    assert row is not None
+    top = row[4]
+    return ArtistStats(int(row[0]), int(row[1]), int(row[2]), int(row[3]),
+                       (int(top[0]), str(top[1]), int(top[2])) if top else None)
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformCounts:
+    tracks: int
+    artists: int
+    duration_s: int
+
+
+async def platform(conn: AsyncConnection) -> PlatformCounts:
+    sql = f"""SELECT count(*), count(DISTINCT t.did), coalesce(sum(t.duration), 0) FROM track t
+              WHERE {track_visible('t')}"""
+    row = await (await conn.execute(sql)).fetchone()
+    assert row is not None
+    return PlatformCounts(int(row[0]), int(row[1]), int(row[2]))

@@ -1,0 +1,76 @@
+"""Lists (albums, playlists, liked) and their ordered tracks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from appview.query.moderation import author_visible, track_visible
+
+_COLS = "li.id, li.uri, li.cid, li.did, li.rkey, li.name, li.list_type, li.created_at, li.updated_at, li.sort_at"
+# Tracks of a list that we can show, with the first cover among them.
+_STATS = f"""
+    (SELECT count(*) FROM list_item i JOIN track t ON t.uri = i.subject_uri
+      WHERE i.list_uri = li.uri AND {track_visible('t')}) AS track_count,
+    (SELECT t.image_url FROM list_item i JOIN track t ON t.uri = i.subject_uri
+      WHERE i.list_uri = li.uri AND t.image_url IS NOT NULL AND {track_visible('t')}
+      ORDER BY i.position LIMIT 1) AS image_url,
+    (SELECT coalesce(array_agg(x.image_url ORDER BY x.position), '{{}}') FROM (
+        SELECT DISTINCT ON (t.image_url) t.image_url, i.position FROM list_item i JOIN track t ON t.uri = i.subject_uri
+        WHERE i.list_uri = li.uri AND t.image_url IS NOT NULL AND {track_visible('t')}
+        ORDER BY t.image_url, i.position) x) AS images
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ListRow:
+    id: int
+    uri: str
+    cid: str
+    did: str
+    rkey: str
+    name: str | None
+    list_type: str | None
+    created_at: str
+    updated_at: str | None
+    sort_at: Any
+    track_count: int
+    image_url: str | None
+    images: list[str]
+
+
+async def _lists(conn: AsyncConnection, where: str, params: tuple[Any, ...], order: str = "li.sort_at DESC, li.id DESC",
+                 ) -> list[ListRow]:
+    sql = (f"SELECT {_COLS}, {_STATS} FROM \"list\" li WHERE {where} AND {author_visible('li.did')} "
+           f"ORDER BY {order}")
+    return [ListRow(*r) for r in await (await conn.execute(sql, params)).fetchall()]
+
+
+async def by_id(conn: AsyncConnection, list_id: int) -> ListRow | None:
+    rows = await _lists(conn, "li.id = %s", (list_id,))
+    return rows[0] if rows else None
+
+
+async def by_uri(conn: AsyncConnection, uri: str) -> ListRow | None:
+    rows = await _lists(conn, "li.uri = %s", (uri,))
+    return rows[0] if rows else None
+
+
+async def of_actor(conn: AsyncConnection, did: str, list_type: str) -> list[ListRow]:
+    return await _lists(conn, "li.did = %s AND li.list_type = %s", (did, list_type))
+
+
+async def all_albums(conn: AsyncConnection) -> list[ListRow]:
+    """Every album with at least one track we can show, by title (plyr.fm's `/albums/`)."""
+    rows = await _lists(conn, "li.list_type = 'album'", (), order="lower(coalesce(li.name, '')), li.id")
+    return [r for r in rows if r.track_count > 0]
+
+
+async def track_ids(conn: AsyncConnection, list_uri: str, limit: int | None = None, offset: int = 0) -> list[int]:
+    """The list's tracks in list order; items whose track we don't have (or hide) are skipped.
+    A track listed twice appears twice, as the record says."""
+    sql = f"""SELECT t.id FROM list_item i JOIN track t ON t.uri = i.subject_uri
+              WHERE i.list_uri = %s AND {track_visible('t')} ORDER BY i.position OFFSET %s LIMIT %s"""
+    return [r[0] for r in await (await conn.execute(sql, (list_uri, offset, limit))).fetchall()]

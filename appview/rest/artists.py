@@ -1,0 +1,59 @@
+"""plyr.fm REST: artist profiles, analytics and a user's likes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from appview.deps import Conn, Viewer
+from appview.hydration.actors import actors
+from appview.query import artists as artist_q
+from appview.query import tracks as track_q
+from appview.query.actors import resolve
+from appview.views import plyr_pages
+from appview.views.formats import iso_z
+from appview.views.plyr_models import AnalyticsResponse, ArtistResponse, TopItem, UserLikesResponse
+
+router = APIRouter(tags=["artists"])
+
+
+async def _artist(conn: Conn, ident: str) -> ArtistResponse:
+    actor = await resolve(conn, ident)
+    basic = (await actors(conn, [actor.did]))[actor.did]
+    prof = await artist_q.profile(conn, actor.did)
+    return ArtistResponse(
+        did=actor.did, handle=basic.handle, display_name=basic.display_name, bio=prof.bio,
+        avatar_url=prof.avatar, created_at=iso_z(prof.created_at), updated_at=iso_z(prof.updated_at),
+        # A user's likes are public records on the network; plyr.fm's switch for showing them is not.
+        show_liked_on_profile=True, support_url=None)
+
+
+@router.get("/artists/by-handle/{handle}")
+async def artist_by_handle(conn: Conn, handle: str) -> ArtistResponse:
+    return await _artist(conn, handle)
+
+
+@router.get("/artists/{did}")
+async def artist_by_did(conn: Conn, did: str) -> ArtistResponse:
+    return await _artist(conn, did)
+
+
+@router.get("/artists/{did}/analytics")
+async def artist_analytics(conn: Conn, did: str) -> AnalyticsResponse:
+    """Per-artist totals. Plays are teal.fm scrobbles we index; `top_liked.play_count` holds the like
+    count, as on plyr.fm; `rank` needs play totals across artists and is null until plays exist."""
+    actor = await resolve(conn, did)
+    s = await artist_q.stats(conn, actor.did)
+    top_liked = TopItem(id=s.top_liked[0], title=s.top_liked[1], play_count=s.top_liked[2]) if s.top_liked else None
+    return AnalyticsResponse(total_plays=0, total_items=s.tracks, total_duration_seconds=s.duration_s,
+                             top_item=None, top_liked=top_liked, rank=None)
+
+
+@router.get("/users/{handle}/likes")
+async def user_likes(conn: Conn, viewer: Viewer, handle: str, cursor: str | None = None,
+                     limit: int = Query(100, ge=1, le=500)) -> UserLikesResponse:
+    """A user's liked tracks, newest like first; `count` is the total (pages via `cursor`)."""
+    actor = await resolve(conn, handle)
+    page, total = await track_q.liked_by(conn, actor.did, limit, cursor)
+    basic = (await actors(conn, [actor.did]))[actor.did]
+    return UserLikesResponse(user=plyr_pages.user(basic), tracks=await plyr_pages.tracks(conn, page.ids, viewer),
+                             count=total)

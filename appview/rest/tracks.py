@@ -1,0 +1,94 @@
+"""plyr.fm REST: /tracks/ feeds, detail, comments and likers."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Query
+
+from appview.deps import Conn, Viewer
+from appview.errors import NotFound
+from appview.hydration.actors import actors
+from appview.query import comments as comment_q
+from appview.query import tracks as track_q
+from appview.query.actors import canonical_uri, resolve
+from appview.views import plyr_pages
+from appview.views.formats import iso
+from appview.views.plyr_models import (
+    CommentResponse,
+    CommentsListResponse,
+    Liker,
+    TrackLikersResponse,
+    TrackResponse,
+    TracksListResponse,
+)
+
+router = APIRouter(tags=["tracks"])
+
+
+@router.get("/tracks/")
+async def list_tracks(conn: Conn, viewer: Viewer, cursor: str | None = None, artist_did: str | None = None,
+                      limit: int = Query(50, ge=1, le=100)) -> TracksListResponse:
+    """The discovery feed (newest first), or one artist's tracks with `artist_did`."""
+    if artist_did:
+        page = await track_q.by_artist(conn, (await resolve(conn, artist_did)).did, cursor, limit)
+    else:
+        page = await track_q.latest(conn, viewer, cursor, limit)
+    items = await plyr_pages.tracks(conn, page.ids, viewer, with_record_url=True)
+    return TracksListResponse(tracks=items, next_cursor=page.cursor, has_more=page.cursor is not None)
+
+
+@router.get("/tracks/top")
+async def top_tracks(conn: Conn, viewer: Viewer, period: Literal["all_time", "month", "week", "day"] = "all_time",
+                     limit: int = Query(10, ge=1, le=50)) -> list[TrackResponse]:
+    """Most liked tracks within `period` (distinct likers; at least one like)."""
+    return await plyr_pages.tracks(conn, await track_q.top(conn, viewer, period, limit), viewer)
+
+
+@router.get("/tracks/by-uri")
+async def track_by_uri(conn: Conn, viewer: Viewer, uri: str) -> TrackResponse:
+    canonical = await canonical_uri(conn, uri, "fm.plyr.track")
+    ids = await track_q.ids_by_uris(conn, [canonical])
+    return await _one(conn, ids.get(canonical), viewer, uri)
+
+
+async def _one(conn: Conn, track_id: int | None, viewer: str | None, label: object) -> TrackResponse:
+    items = await plyr_pages.tracks(conn, [track_id], viewer) if track_id is not None else []
+    if not items:
+        raise NotFound(f"track not found: {label}")
+    return items[0]
+
+
+async def _track_uri(conn: Conn, track_id: int) -> str:
+    cur = await conn.execute("SELECT uri FROM track WHERE id = %s", (track_id,))
+    row = await cur.fetchone()
+    if row is None or await track_q.visible_id(conn, track_id) is None:
+        raise NotFound(f"track not found: {track_id}")
+    return str(row[0])
+
+
+@router.get("/tracks/{track_id}")
+async def get_track(conn: Conn, viewer: Viewer, track_id: int) -> TrackResponse:
+    return await _one(conn, await track_q.visible_id(conn, track_id), viewer, track_id)
+
+
+@router.get("/tracks/{track_id}/comments")
+async def track_comments(conn: Conn, track_id: int) -> CommentsListResponse:
+    """Timed comments ordered by playback position. plyr.fm hides comments unless the artist enabled
+    them in its own settings; that switch is not on the network, so comments that exist are shown."""
+    rows = await comment_q.for_track(conn, await _track_uri(conn, track_id), limit=1000)
+    people = await actors(conn, [r.did for r in rows])
+    out = [CommentResponse(id=r.id, user_did=r.did, user_handle=people[r.did].handle if people[r.did].known else r.did,
+                           user_display_name=people[r.did].display_name, user_avatar_url=people[r.did].avatar_url,
+                           text=r.text, timestamp_ms=r.timestamp_ms, created_at=iso(r.created_at),
+                           updated_at=iso(r.updated_at) if r.updated_at else None) for r in rows]
+    return CommentsListResponse(comments=out, count=len(out), comments_enabled=True)
+
+
+@router.get("/tracks/{track_id}/likes")
+async def track_likers(conn: Conn, track_id: int) -> TrackLikersResponse:
+    rows = await comment_q.likers(conn, await _track_uri(conn, track_id), limit=1000)
+    people = await actors(conn, [d for d, _ in rows])
+    users = [Liker(did=d, handle=people[d].handle, display_name=people[d].display_name,
+                   avatar_url=people[d].avatar_url, liked_at=iso(at)) for d, at in rows]
+    return TrackLikersResponse(users=users, count=len(users))

@@ -1,0 +1,52 @@
+"""Assemble plyr.fm page responses from skeletons: hydrate once per page, then convert."""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+
+from appview.hydration.actors import ActorBasic
+from appview.hydration.tracks import hydrate
+from appview.query.lists import ListRow
+from appview.views.formats import iso, slugify, thumbnail
+from appview.views.plyr_models import (
+    AlbumListItem,
+    ArtistAlbum,
+    PlaylistResponse,
+    TrackResponse,
+    UserSummary,
+)
+from appview.views.plyr_tracks import track_response
+
+
+async def tracks(conn: AsyncConnection, ids: list[int], viewer: str | None, *, with_record_url: bool = False,
+                 ) -> list[TrackResponse]:
+    return [track_response(t, viewer, with_record_url=with_record_url) for t in await hydrate(conn, ids, viewer)]
+
+
+def user(a: ActorBasic) -> UserSummary:
+    return UserSummary(did=a.did, handle=a.handle, display_name=a.display_name, avatar_url=a.avatar_url)
+
+
+def list_name(row: ListRow) -> str:
+    return row.name or ("Liked Tracks" if row.list_type == "liked" else "untitled")
+
+
+def artist_album(row: ListRow) -> ArtistAlbum:
+    name = list_name(row)
+    return ArtistAlbum(id=str(row.id), title=name, slug=slugify(name), track_count=row.track_count, total_plays=0,
+                       image_url=row.image_url)
+
+
+def album_item(row: ListRow, owner: ActorBasic) -> AlbumListItem:
+    name = list_name(row)
+    return AlbumListItem(id=str(row.id), title=name, slug=slugify(name), artist=owner.display_name,
+                         artist_handle=owner.handle, track_count=row.track_count)
+
+
+def playlist(row: ListRow, owner: ActorBasic) -> PlaylistResponse:
+    return PlaylistResponse(
+        id=str(row.id), name=list_name(row), owner_did=row.did, owner_handle=owner.handle,
+        track_count=row.track_count, image_url=row.image_url, show_on_profile=True, atproto_record_uri=row.uri,
+        is_private=False, created_at=iso(row.created_at),
+        preview_thumbnails=[t for t in (thumbnail(i) or i for i in row.images[:4]) if t],
+    )
