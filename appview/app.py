@@ -9,7 +9,9 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
+from appview.cache import ResponseCache
 from appview.deps import Conn
+from appview.freshness import ProjectionWatcher
 from appview.rest import artists, errors, lists, stats, tracks
 from appview.settings import AppviewSettings
 from appview.status import Status, read_status
@@ -17,18 +19,25 @@ from core.db.urls import libpq_url
 
 
 def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
+    watcher = ProjectionWatcher(database_url)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = AsyncConnectionPool(libpq_url(database_url), min_size=1, max_size=settings.db_pool_max,
                                    kwargs={"options": "-c timezone=UTC"}, open=False)
         await pool.open()
         app.state.pool = pool
+        watcher.start()
         try:
             yield
         finally:
+            await watcher.stop()
             await pool.close()
 
     app = FastAPI(title="plyr-appview", lifespan=lifespan)
+    app.state.watcher = watcher
+    if settings.response_cache:
+        app.add_middleware(ResponseCache, watcher=watcher, ttl_s=settings.response_cache_ttl_s)  # type: ignore[arg-type]
     errors.install(app)
     for module in (tracks, artists, lists, stats):
         app.include_router(module.router)

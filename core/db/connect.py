@@ -18,6 +18,8 @@ set_json_loads(orjson.loads)
 LOG_APPEND_LOCK = 0x706C79720001
 PROJECTOR_LOCK = 0x706C79720002
 NOTIFY_CHANNEL = "event_log"
+# Payload: the projector's new log position, sent in the transaction that commits it.
+PROJECTION_CHANNEL = "projection"
 
 
 async def connect(url: str, *, search_path: str | None = None, **kwargs: Any) -> psycopg.AsyncConnection:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import psycopg
 import structlog
 
-from core.db.connect import NOTIFY_CHANNEL, PROJECTOR_LOCK, connect
+from core.db.connect import NOTIFY_CHANNEL, PROJECTION_CHANNEL, PROJECTOR_LOCK, connect
 from core.events import LoggedEvent, LoggedRecord, LoggedRepo
 from ingester.backoff import pause
 from ingester.eventlog.read import read_after
@@ -86,6 +86,8 @@ class Projector:
                 "ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position",
                 (self.name, events[-1].seq),
             )
+            # Read-side caches key on this position: they learn of new projections at commit.
+            await cur.execute("SELECT pg_notify(%s, %s)", (PROJECTION_CHANNEL, str(events[-1].seq)))
         PROJECTOR_POSITION.labels(self.name).set(events[-1].seq)
         return len(events)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from tests.appview.test_rest_tracks import world  # noqa: F401  (fixture)
 from tests.appview.world import ART, FAN, World, client
 
 

@@ -75,8 +75,9 @@ class World:
 
 
 @asynccontextmanager
-async def client(db_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(AppviewSettings(), db_url)
+async def client(db_url: str, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    # Uncached by default: these tests read their own writes at once (test_cache.py covers the cache).
+    app = create_app(AppviewSettings(**({"response_cache": False} | settings)), db_url)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:

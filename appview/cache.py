@@ -1,0 +1,77 @@
+"""A response cache for anonymous reads, as an ASGI middleware.
+
+Anonymous GETs of the public read surfaces are identical for everyone until the projections move,
+so a response is stored with the projector position it was computed at and served only while that
+position is still current (and for at most `ttl_s`, for time-windowed queries such as "top this
+week"). Requests carrying Authorization (viewer state) are never cached.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from prometheus_client import Counter
+
+from appview.freshness import ProjectionWatcher
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+CACHE = Counter("appview_response_cache_total", "Anonymous read responses by cache outcome", ["outcome"])
+CACHEABLE = ("/tracks/", "/tracks", "/artists/", "/albums/", "/lists/", "/users/", "/search/", "/stats",
+             "/activity/", "/oembed", "/xrpc/fm.plyr.")
+_MAX_BODY = 1 << 20
+
+
+class ResponseCache:
+    def __init__(self, app: ASGIApp, watcher: ProjectionWatcher, *, max_entries: int = 4096,
+                 ttl_s: float = 60.0) -> None:
+        self.app, self.watcher = app, watcher
+        self.max_entries, self.ttl_s = max_entries, ttl_s
+        self.entries: OrderedDict[tuple[str, bytes], tuple[int, float, list[tuple[bytes, bytes]], bytes]] = \
+            OrderedDict()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        position = self.watcher.position
+        if (position is None or scope["type"] != "http" or scope["method"] != "GET"
+                or not scope["path"].startswith(CACHEABLE)
+                or any(k == b"authorization" for k, _ in scope["headers"])):
+            await self.app(scope, receive, send)
+            return
+        key = (scope["path"], scope["query_string"])
+        hit = self.entries.get(key)
+        if hit is not None and hit[0] == position and time.monotonic() - hit[1] < self.ttl_s:
+            self.entries.move_to_end(key)
+            CACHE.labels("hit").inc()
+            await send({"type": "http.response.start", "status": 200, "headers": hit[2]})
+            await send({"type": "http.response.body", "body": hit[3]})
+            return
+        CACHE.labels("miss").inc()
+        await self._fill(scope, receive, send, key, position)
+
+    async def _fill(self, scope: Scope, receive: Receive, send: Send, key: tuple[str, bytes], position: int) -> None:
+        state: dict[str, Any] = {"status": 0, "headers": [], "body": [], "size": 0}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["status"], state["headers"] = message["status"], list(message.get("headers", []))
+            elif message["type"] == "http.response.body" and state["status"] == 200:
+                state["body"].append(message.get("body", b""))
+                state["size"] += len(message.get("body", b""))
+                if not message.get("more_body") and state["size"] <= _MAX_BODY:
+                    self._store(key, position, state["headers"], b"".join(state["body"]))
+            await send(message)
+
+        await self.app(scope, receive, capture)
+
+    def _store(self, key: tuple[str, bytes], position: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.entries[key] = (position, time.monotonic(), headers, body)
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.max_entries:
+            self.entries.popitem(last=False)
