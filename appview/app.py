@@ -15,6 +15,9 @@ from appview.freshness import ProjectionWatcher
 from appview.rest import artists, errors, lists, stats, tracks
 from appview.settings import AppviewSettings
 from appview.status import Status, read_status
+from appview.xrpc import actor as xrpc_actor
+from appview.xrpc import feed as xrpc_feed
+from appview.xrpc import track as xrpc_track
 from core.db.urls import libpq_url
 
 
@@ -39,7 +42,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     if settings.response_cache:
         app.add_middleware(ResponseCache, watcher=watcher, ttl_s=settings.response_cache_ttl_s)  # type: ignore[arg-type]
     errors.install(app)
-    for module in (tracks, artists, lists, stats):
+    for module in (tracks, artists, lists, stats, xrpc_feed, xrpc_track, xrpc_actor):
         app.include_router(module.router)
 
     @app.get("/health")

@@ -1,0 +1,48 @@
+"""Hydrated rows → our XRPC view objects."""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+
+from appview.hydration.actors import ActorBasic, actors
+from appview.hydration.tracks import TrackData, hydrate
+from appview.query.lists import ListRow
+from appview.views.formats import iso_z
+from appview.views.plyr_tracks import file_id
+from appview.views.xrpc_models import AlbumRef, ArtistViewBasic, AudioView, ListView, TrackView, TrackViewerState
+
+
+def artist_basic(a: ActorBasic) -> ArtistViewBasic:
+    return ArtistViewBasic(did=a.did, handle=a.handle, display_name=a.display_name, avatar=a.avatar_url)
+
+
+def track_view(t: TrackData, viewer: str | None) -> TrackView:
+    return TrackView(
+        uri=t.uri, cid=t.cid, id=t.id, title=t.title,
+        artist=ArtistViewBasic(did=t.did, handle=t.handle, display_name=t.artist, avatar=t.avatar_url),
+        artist_name=t.artist,
+        album=AlbumRef(uri=t.album.uri, id=t.album.id, name=t.album.name) if t.album else None,
+        duration=t.duration,
+        audio=AudioView(file_id=file_id(t), file_type=t.file_type, blob_cid=t.audio_blob_cid,
+                        mime_type=t.audio_blob_mime, size=t.audio_blob_size, url=t.audio_url),
+        image_url=t.image_url, description=t.description, features=[artist_basic(f) for f in t.features],
+        support_gate=t.support_gate, labels=list(t.labels), like_count=t.like_count, comment_count=t.comment_count,
+        play_count=t.play_count, created_at=iso_z(t.created_at), indexed_at=iso_z(t.indexed_at),
+        viewer=TrackViewerState(liked=t.is_liked) if viewer else None,
+    )
+
+
+async def track_views(conn: AsyncConnection, ids: list[int], viewer: str | None) -> list[TrackView]:
+    return [track_view(t, viewer) for t in await hydrate(conn, ids, viewer)]
+
+
+def list_view(row: ListRow, owner: ActorBasic) -> ListView:
+    name = row.name or ("Liked Tracks" if row.list_type == "liked" else "untitled")
+    return ListView(uri=row.uri, cid=row.cid, id=row.id, name=name, list_type=row.list_type or "playlist",
+                    author=artist_basic(owner), track_count=row.track_count, image_url=row.image_url,
+                    created_at=iso_z(row.created_at))
+
+
+async def list_views(conn: AsyncConnection, rows: list[ListRow]) -> list[ListView]:
+    owners = await actors(conn, [r.did for r in rows])
+    return [list_view(r, owners[r.did]) for r in rows]
