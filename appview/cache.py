@@ -3,7 +3,9 @@
 Anonymous GETs of the public read surfaces are identical for everyone until the projections move,
 so a response is stored with the projector position it was computed at and served only while that
 position is still current (and for at most `ttl_s`, for time-windowed queries such as "top this
-week"). Requests carrying Authorization (viewer state) are never cached.
+week"). Under a busy firehose the position moves many times a second, so an entry may also outlive a
+position change by `stale_s` (default 1 s): reads are then at most that stale, and the cache keeps
+absorbing load. Requests carrying Authorization (viewer state) are never cached.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ _MAX_BODY = 1 << 20
 
 class ResponseCache:
     def __init__(self, app: ASGIApp, watcher: ProjectionWatcher, *, max_entries: int = 4096,
-                 ttl_s: float = 60.0) -> None:
+                 ttl_s: float = 60.0, stale_s: float = 1.0) -> None:
         self.app, self.watcher = app, watcher
-        self.max_entries, self.ttl_s = max_entries, ttl_s
+        self.max_entries, self.ttl_s, self.stale_s = max_entries, ttl_s, stale_s
         self.entries: OrderedDict[tuple[str, bytes], tuple[int, float, list[tuple[bytes, bytes]], bytes]] = \
             OrderedDict()
 
@@ -46,7 +48,8 @@ class ResponseCache:
             return
         key = (scope["path"], scope["query_string"])
         hit = self.entries.get(key)
-        if hit is not None and hit[0] == position and time.monotonic() - hit[1] < self.ttl_s:
+        age = time.monotonic() - hit[1] if hit is not None else 0.0
+        if hit is not None and age < self.ttl_s and (hit[0] == position or age < self.stale_s):
             self.entries.move_to_end(key)
             CACHE.labels("hit").inc()
             await send({"type": "http.response.start", "status": 200, "headers": hit[2]})

@@ -12,3 +12,4 @@ class AppviewSettings(CoreSettings):
     # Anonymous reads are cached until the projections move (or this many seconds pass).
     response_cache: bool = True
     response_cache_ttl_s: float = 60.0
+    response_cache_stale_s: float = 1.0  # how long an entry may outlive a projection change

@@ -9,22 +9,19 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from appview.hydration.actors import INVALID_HANDLE, ActorBasic, actors
-from appview.query.moderation import author_visible
 
-_TRACKS = f"""
+_TRACKS = """
 SELECT t.id, t.uri, t.cid, t.did, t.rkey, t.title, t.artist, t.album, t.duration, t.file_type,
        t.audio_url, t.audio_blob_cid, t.audio_blob_mime, t.audio_blob_size, t.image_url, t.description,
        t.features, t.support_gate, t.self_labels, t.created_at, t.sort_at, t.indexed_at,
        a.handle, a.pds, p.avatar,
-       (SELECT count(DISTINCT l.did) FROM "like" l
-         WHERE l.subject_uri = t.uri AND {author_visible('l.did')}) AS like_count,
-       (SELECT count(*) FROM comment c
-         WHERE c.subject_uri = t.uri AND {author_visible('c.did')}) AS comment_count,
+       coalesce(sc.like_count, 0), coalesce(sc.comment_count, 0),
        alb.id, alb.uri, alb.name, alb.image_url
 FROM unnest(%s::bigint[]) WITH ORDINALITY AS page(id, ord)
 JOIN track t ON t.id = page.id
 LEFT JOIN actor a ON a.did = t.did
 LEFT JOIN artist_profile p ON p.did = t.did
+LEFT JOIN subject_count sc ON sc.subject_uri = t.uri
 LEFT JOIN LATERAL (
     SELECT li.id, li.uri, li.name,
            (SELECT ft.image_url FROM list_item fi JOIN track ft ON ft.uri = fi.subject_uri

@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from appview.query.moderation import author_visible, track_visible
+from appview.query.moderation import track_visible
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +45,11 @@ class ArtistStats:
 async def stats(conn: AsyncConnection, did: str) -> ArtistStats:
     sql = f"""
         WITH t AS (SELECT t.id, t.uri, t.title, t.duration FROM track t WHERE t.did = %(did)s AND {track_visible('t')}),
-             lk AS (SELECT t.id, t.title, count(DISTINCT l.did) AS n FROM t JOIN "like" l ON l.subject_uri = t.uri
-                    WHERE {author_visible('l.did')} GROUP BY t.id, t.title)
+             lk AS (SELECT t.id, t.title, c.like_count AS n FROM t JOIN subject_count c ON c.subject_uri = t.uri
+                    WHERE c.like_count > 0)
         SELECT (SELECT count(*) FROM t), (SELECT coalesce(sum(duration), 0) FROM t),
                (SELECT coalesce(sum(n), 0) FROM lk),
-               (SELECT count(*) FROM t JOIN comment c ON c.subject_uri = t.uri WHERE {author_visible('c.did')}),
+               (SELECT coalesce(sum(c.comment_count), 0) FROM t JOIN subject_count c ON c.subject_uri = t.uri),
                (SELECT row(id, title, n) FROM lk ORDER BY n DESC, id DESC LIMIT 1)"""
     row = await (await conn.execute(sql, {"did": did})).fetchone()
     assert row is not None

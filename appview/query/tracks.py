@@ -49,8 +49,14 @@ async def by_artist(conn: AsyncConnection, did: str, cursor: str | None, limit: 
 async def top(conn: AsyncConnection, viewer: str | None, period: str, limit: int) -> list[int]:
     """Most liked (distinct active likers) within `period`, at least one like, LIST context."""
     span = PERIODS[period]
-    since = datetime.now(UTC) - span if span else None
-    window = "AND l.sort_at >= %(since)s" if since else ""
+    if span is None:  # all time: the maintained counts, walked in like order
+        sql = f"""SELECT t.id FROM subject_count c JOIN track t ON t.uri = c.subject_uri
+                  WHERE c.like_count > 0 AND {track_listable('t')}
+                  ORDER BY c.like_count DESC, t.id DESC LIMIT %(n)s"""
+        cur = await conn.execute(sql, {"viewer": viewer, "n": limit})
+        return [r[0] for r in await cur.fetchall()]
+    since = datetime.now(UTC) - span
+    window = "AND l.sort_at >= %(since)s"
     sql = f"""
         SELECT t.id FROM (
             SELECT l.subject_uri, count(DISTINCT l.did) AS n, max(l.sort_at) AS last

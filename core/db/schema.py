@@ -261,6 +261,17 @@ artist_profile = Table(
     Column("indexed_at", DateTime(timezone=True), nullable=False),
 )
 
+# Likes (distinct likers) and comments per subject URI, from active accounts: derived from `like`,
+# `comment` and `actor` in the projector's transaction (ingester/projection/counts.py).
+subject_count = Table(
+    "subject_count",
+    metadata,
+    Column("subject_uri", Text, primary_key=True),
+    Column("like_count", BigInteger, nullable=False),
+    Column("comment_count", BigInteger, nullable=False),
+)
+Index("subject_count_likes", subject_count.c.like_count.desc(), subject_count.c.subject_uri)
+
 # Digest order; each entry also names the columns that are log coordinates (seq-derived ids,
 # arrival times). Those are identical on a rebuild of the same log but legitimately differ when
 # the same writes arrive in another interleaving, so the "content" digest leaves them out.
@@ -273,4 +284,5 @@ PROJECTION_TABLES: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (list_, ("id", "indexed_at", "sort_at")),
     (list_item, ()),
     (artist_profile, ("indexed_at",)),
+    (subject_count, ()),
 )

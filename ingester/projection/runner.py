@@ -19,6 +19,7 @@ from ingester.backoff import pause
 from ingester.eventlog.read import read_after
 from ingester.eventlog.staging import forget_stages
 from ingester.metrics import PROJECTED, PROJECTOR_POSITION, SKIPPED
+from ingester.projection import counts
 from ingester.projection.actors import apply_repo_event
 from ingester.projection.base import CollectionProjector
 from ingester.projection.fold import BatchFold, Key, KeyState
@@ -132,8 +133,12 @@ class Projector:
                 if ev.kind == "account":  # may purge: earlier records must be written first
                     await self._flush(cur, pending)
                     pending = []
+                    # the account's likes and comments count only while it is active
+                    touched = await counts.subjects_of_did(cur, ev.did)
                 if await apply_repo_event(cur, ev, self.projectors) == "deleted":
                     purged.update(await self._purged_revs(cur, [ev.did]))
+                if ev.kind == "account":
+                    await counts.recount(cur, touched)
                 continue
             if self._eligible(ev, purged):
                 pending.append(ev)
@@ -168,8 +173,13 @@ class Projector:
         fold = BatchFold(initial)
         for ev in events:
             fold.apply(ev)
+        touched: set[str] = set()
         for collection, (puts, deleted) in fold.by_collection().items():
+            if collection in counts.COUNTED:
+                touched |= await counts.subjects_of_uris(cur, collection, deleted + [p.event.uri for p in puts])
+                touched |= {p.event.record["subject"]["uri"] for p in puts if p.event.record}
             await self.projectors[collection].apply(cur, puts, deleted)
+        await counts.recount(cur, touched)
         await upsert_rows(cur, "record_state", _STATE_COLUMNS, _STATE_TYPES, fold.state_rows(),
                           ("did", "collection", "rkey"))
         PROJECTED.inc(len(events) - fold.skipped_stale)

@@ -35,9 +35,26 @@ def upgrade() -> None:
     op.execute("CREATE INDEX comment_sort ON comment (sort_at DESC)")
     op.create_index("comment_id", "comment", ["id"])
     op.execute('CREATE INDEX list_sort ON "list" (sort_at DESC)')
+    op.create_table(
+        "subject_count",
+        sa.Column("subject_uri", sa.Text(), primary_key=True),
+        sa.Column("like_count", sa.BigInteger(), nullable=False),
+        sa.Column("comment_count", sa.BigInteger(), nullable=False),
+    )
+    op.execute("CREATE INDEX subject_count_likes ON subject_count (like_count DESC, subject_uri)")
+    op.execute("""
+        INSERT INTO subject_count (subject_uri, like_count, comment_count)
+        SELECT s.uri,
+            (SELECT count(DISTINCT l.did) FROM "like" l WHERE l.subject_uri = s.uri
+               AND NOT EXISTS (SELECT 1 FROM actor a WHERE a.did = l.did AND NOT a.active)),
+            (SELECT count(*) FROM comment m WHERE m.subject_uri = s.uri
+               AND NOT EXISTS (SELECT 1 FROM actor a WHERE a.did = m.did AND NOT a.active))
+        FROM (SELECT subject_uri AS uri FROM "like" UNION SELECT subject_uri FROM comment) s""")
+    op.execute("DELETE FROM subject_count WHERE like_count = 0 AND comment_count = 0")
 
 
 def downgrade() -> None:
+    op.drop_table("subject_count")
     for name in ("track_sort", "track_did_sort", "like_did_sort", "like_sort", "comment_sort", "comment_id",
                  "list_sort"):
         op.execute(f"DROP INDEX {name}")

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.db.connect import connect
+from core.db.schema import PROJECTION_TABLES
 from core.events import RecordEvent, RepoEvent
 from ingester.eventlog.append import append_batch
 from ingester.projection.digest import digest
@@ -88,8 +89,9 @@ def deliveries(draw: st.DrawFn) -> tuple[list[Event], list[Event], list[int]]:
 
 async def _fold(url: str, batches: list[list[Event]], page: int) -> str:
     async with await connect(url) as conn:
-        await conn.execute("TRUNCATE record_event, repo_event, record_state, actor, track, \"like\", comment, "
-                           "list, list_item, artist_profile, projection_cursor, repo_state, source_cursor")
+        tables = [f'"{t.name}"' for t, _ in PROJECTION_TABLES]
+        await conn.execute("TRUNCATE record_event, repo_event, projection_cursor, repo_state, source_cursor, "
+                           + ", ".join(tables))
         await conn.commit()
         projector = Projector(batch_size=page, project_unverified=True)
         for batch in batches:

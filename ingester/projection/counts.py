@@ -1,0 +1,53 @@
+"""`subject_count`: likes (distinct likers) and comments per subject, from active accounts only.
+
+A derived projection: whenever a batch touches a like or comment, or an account's status changes,
+the affected subjects are recounted from the projected rows in the same transaction. Recounting
+(rather than incrementing) keeps it a pure function of the other projections, so a rebuild and
+every interleaving of the same writes agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import psycopg
+
+COUNTED = {"fm.plyr.like": '"like"', "fm.plyr.comment": "comment"}
+
+_RECOUNT = """
+WITH s AS (SELECT DISTINCT unnest(%(subjects)s::text[]) AS uri),
+c AS (
+    SELECT s.uri,
+        (SELECT count(DISTINCT l.did) FROM "like" l WHERE l.subject_uri = s.uri
+           AND NOT EXISTS (SELECT 1 FROM actor a WHERE a.did = l.did AND NOT a.active)) AS likes,
+        (SELECT count(*) FROM comment m WHERE m.subject_uri = s.uri
+           AND NOT EXISTS (SELECT 1 FROM actor a WHERE a.did = m.did AND NOT a.active)) AS comments
+    FROM s
+), gone AS (
+    DELETE FROM subject_count WHERE subject_uri IN (SELECT uri FROM c WHERE likes = 0 AND comments = 0)
+)
+INSERT INTO subject_count (subject_uri, like_count, comment_count)
+SELECT uri, likes, comments FROM c WHERE likes > 0 OR comments > 0
+ON CONFLICT (subject_uri) DO UPDATE SET like_count = EXCLUDED.like_count, comment_count = EXCLUDED.comment_count
+"""
+
+
+async def subjects_of_uris(cur: psycopg.AsyncCursor, collection: str, uris: Iterable[str]) -> set[str]:
+    """Subjects the current rows of `uris` point at (before they are replaced or deleted)."""
+    table = COUNTED.get(collection)
+    keys = list(uris)
+    if table is None or not keys:
+        return set()
+    await cur.execute(f"SELECT subject_uri FROM {table} WHERE uri = ANY(%s)", (keys,))
+    return {r[0] for r in await cur.fetchall()}
+
+
+async def subjects_of_did(cur: psycopg.AsyncCursor, did: str) -> set[str]:
+    await cur.execute('SELECT subject_uri FROM "like" WHERE did = %s UNION SELECT subject_uri FROM comment '
+                      "WHERE did = %s", (did, did))
+    return {r[0] for r in await cur.fetchall()}
+
+
+async def recount(cur: psycopg.AsyncCursor, subjects: set[str]) -> None:
+    if subjects:
+        await cur.execute(_RECOUNT, {"subjects": sorted(subjects)})
