@@ -138,17 +138,25 @@ class JetstreamIngest:
         path = f"{op.collection}/{op.rkey}"
         # Lexicon check first, whatever else is wrong: an unstorable body must never reach the append.
         lexicon = self.validator.check(op.collection, op.rkey, op.record) if op.action != "delete" else None
-        untrusted = c.cid_error
-        if untrusted is None and (tid_micros(c.rev) is None or too_far_in_future(c.rev)):
+        record = None if lexicon in UNSTORABLE else op.record
+        if c.cid_error is not None:
+            # Not the record the event names: logged as a `forged` marker (as the firehose does for ops
+            # the signed MST does not back), not as a record row, so that it can never take the dedup
+            # key of the genuine write when that arrives.
+            metrics.REJECTED.labels("cid_mismatch").inc()
+            log.warning("ingest.rejected", source=self.source, did=c.did, path=path, rev=c.rev, reason=c.cid_error)
+            payload = {"reason": c.cid_error, "path": path, "cid": op.cid, "record": record}
+            events.append(RepoEvent(c.did, "forged", payload, self.source, c.seq, c.rev))
+            return False
+        rejected = lexicon
+        if tid_micros(c.rev) is None or too_far_in_future(c.rev):
             # A bogus rev would freeze the record's rev guard for every later genuine write.
-            untrusted = BAD_REV
-        if untrusted is not None:
-            metrics.REJECTED.labels("cid_mismatch" if c.cid_error else "bad_rev").inc()
-            log.warning("ingest.rejected", source=self.source, did=c.did, path=path, rev=c.rev, reason=untrusted)
+            rejected = BAD_REV
+            metrics.REJECTED.labels("bad_rev").inc()
+            log.warning("ingest.rejected", source=self.source, did=c.did, path=path, rev=c.rev, reason=rejected)
         elif lexicon is not None:
             metrics.REJECTED.labels(op.collection).inc()
             log.info("ingest.rejected", source=self.source, did=c.did, path=path, reason=lexicon)
-        record = None if lexicon in UNSTORABLE else op.record
         events.append(RecordEvent(c.did, op.collection, op.rkey, c.rev, op.action, op.cid, record,
-                                  self.source, c.seq, False, untrusted or lexicon))
-        return untrusted is None
+                                  self.source, c.seq, False, rejected))
+        return rejected != BAD_REV

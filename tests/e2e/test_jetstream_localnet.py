@@ -184,7 +184,8 @@ async def test_bad_frames_and_cid_mismatch_are_logged_never_projected(
     try:
         await until(lambda: all_projected(dbs, after["uri"]), "records after the bad frames")
         for v, url in dbs.items():
-            logged = await rows(url, "SELECT rejected, record->>'title' FROM record_event WHERE rkey = %s", rkey)
+            logged = await rows(url, "SELECT payload->>'reason', payload->'record'->>'title' FROM repo_event "
+                                     "WHERE kind = 'forged' AND payload->>'path' = %s", f"fm.plyr.track/{rkey}")
             assert len(logged) == 1 and logged[0][0].startswith("cid mismatch: event says "), logged
             assert logged[0][1] == "Forged"
             assert await rows(url, "SELECT count(*) FROM track WHERE rkey = %s", rkey) == [(0,)]
