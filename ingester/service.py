@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import psycopg
 import structlog
@@ -11,10 +11,13 @@ import structlog
 from core.db.connect import connect
 from core.identity import IdentityResolver
 from ingester.backoff import pause
-from ingester.pipeline.ingest import Ingest
+from ingester.pipeline.ingest import BatchOutcome, Ingest
+from ingester.pipeline.jetstream import JetstreamIngest
 from ingester.projection.runner import Projector
 from ingester.settings import IngesterSettings
 from ingester.sources.firehose import FirehoseSource, HandlerResult, source_name
+from ingester.sources.jetstream import JetstreamSource
+from ingester.sources.jetstream import source_name as jetstream_source_name
 from ingester.validate.records import RecordValidator
 from ingester.verify.chain import ChainState
 from ingester.verify.signature import SignatureVerifier
@@ -38,6 +41,7 @@ class Ingester:
         self.verifier = SignatureVerifier(self.resolver)
         self.validator = RecordValidator()
         self.repos: dict[str, ChainState] = {}
+        self.tracked: set[str] = set()  # Jetstream sources' repos with in-scope history
         self.sources: list[FirehoseSource] = []
         self.projector = Projector(batch_size=settings.projector_batch,
                                    project_unverified=settings.project_unverified)
@@ -45,6 +49,10 @@ class Ingester:
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self.projector.run_forever(self.url, stop), name="projector")]
         tasks += [asyncio.create_task(self._follow(h, stop), name=f"source:{h}") for h in self.settings.hosts]
+        tasks += [asyncio.create_task(self._follow(u, stop, self._follow_jetstream_once), name=f"jetstream:{u}")
+                  for u in self.settings.jetstreams]
+        if self.settings.jetstreams and not self.settings.project_unverified:
+            log.warning("jetstream.not_projected", reason="Jetstream events are unverified; PROJECT_UNVERIFIED is off")
         try:
             await stop.wait()
         finally:
@@ -54,12 +62,13 @@ class Ingester:
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.resolver.aclose()
 
-    async def _follow(self, host: str, stop: asyncio.Event) -> None:
+    async def _follow(self, host: str, stop: asyncio.Event,
+                      once: Callable[[str, asyncio.Event], Awaitable[None]] | None = None) -> None:
         """Follow one host; if the database is unreachable, retry with backoff instead of dying."""
         delay = 0.5
         while not stop.is_set():
             try:
-                await self._follow_once(host, stop)
+                await (once or self._follow_once)(host, stop)
                 return
             except (OSError, psycopg.OperationalError) as e:
                 log.warning("source.database_unavailable", host=host, error=str(e), retry_in_s=delay)
@@ -83,6 +92,29 @@ class Ingester:
             outcome = await ingest.handle(frames)
             reset = any(e.error == "FutureCursor" for e in outcome.errors)
             return HandlerResult(outcome.last_seq, reset)
+
+        try:
+            await source.run(handler, stop)
+        finally:
+            await conn.close()
+
+    async def _follow_jetstream_once(self, url: str, stop: asyncio.Event) -> None:
+        version = self.settings.jetstream_version
+        name = jetstream_source_name(url, version)
+        conn = await connect(self.url)
+        ingest = JetstreamIngest(conn, source=name, version=version, resolver=self.resolver,
+                                 validator=self.validator, tracked=self.tracked)
+        await ingest.load_tracked()
+        source = JetstreamSource(url, version=version, cursor=await committed_cursor(conn, name),
+                                 compress=self.settings.jetstream_compress, batch_max=self.settings.ingest_batch_max)
+        self.sources.append(source)
+
+        async def handler(frames: Sequence[bytes]) -> HandlerResult:
+            nonlocal conn
+            if conn.closed or conn.broken:
+                conn = ingest.conn = await connect(self.url)
+            outcome: BatchOutcome = await ingest.handle(frames)
+            return HandlerResult(outcome.last_seq)
 
         try:
             await source.run(handler, stop)

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import structlog
 import websockets
 from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from ingester import metrics
 from ingester.backoff import pause
@@ -76,23 +77,24 @@ class FirehoseSource:
     async def _read(self, stop: asyncio.Event) -> None:
         attempt = 0
         while not stop.is_set():
-            url = subscribe_url(self.url, self.cursor)
+            url = await self.connect_url()
             retry_after: float | None = None
             try:
                 async with connect(url, max_size=MAX_FRAME_BYTES, open_timeout=10, ping_interval=20,
-                                   ping_timeout=30, close_timeout=2) as ws:
+                                   ping_timeout=30, close_timeout=2, subprotocols=self.subprotocols) as ws:
                     log.info("firehose.connected", source=self.name, cursor=self.cursor)
                     self.connected.set()
                     async for message in ws:
                         attempt = 0
-                        if isinstance(message, bytes):
-                            await self.queue.put(message)
+                        if (frame := self.frame(message)) is not None:
+                            await self.queue.put(frame)
                         if stop.is_set():
                             break
             except websockets.InvalidStatus as e:
                 header = e.response.headers.get("Retry-After")
                 retry_after = float(header) if header and header.isdigit() else None
                 log.warning("firehose.rejected", source=self.name, status=e.response.status_code)
+                self.rejected(e.response.status_code, e.response.body or b"")
             except (OSError, websockets.WebSocketException, TimeoutError) as e:
                 log.warning("firehose.disconnected", source=self.name, error=repr(e))
             finally:
@@ -105,6 +107,19 @@ class FirehoseSource:
             delay = retry_after or min(self.backoff_max_s, 0.5 * 2 ** min(attempt, 10)) * random.uniform(0.5, 1)
             log.info("firehose.reconnecting", source=self.name, cursor=self.cursor, in_s=round(delay, 2))
             await pause(stop, delay)
+
+    # Hooks for sources that speak another wire over the same connect/commit/reconnect loop (Jetstream).
+    subprotocols: list[Subprotocol] | None = None
+
+    async def connect_url(self) -> str:
+        return subscribe_url(self.url, self.cursor)
+
+    def frame(self, message: str | bytes) -> bytes | None:
+        """The queued form of one websocket message, or None to ignore it (the firehose is binary only)."""
+        return message if isinstance(message, bytes) else None
+
+    def rejected(self, status: int, body: bytes) -> None:
+        """The host refused the upgrade (before any frame): a chance to fix the next attempt's URL."""
 
     async def _drained(self, stop: asyncio.Event) -> None:
         """Wait until the consumer committed every frame we received (so the cursor is exact)."""

@@ -1,0 +1,202 @@
+"""Jetstream JSON frames (v1 `/subscribe`, v2 `subscribeEvents`) → `core.events` frames.
+
+Shapes: `shared/reference/sync.md` §2.2–2.3 and the `network.bsky.jetstream.subscribeEvents` lexicon.
+One Jetstream commit event is one record op (a multi-op commit arrives as several events sharing `rev`).
+Each event's position is its `seq` (v2) or `time_us` (v1): that is the source cursor.
+
+Nothing here is signed, so the only check is the record's CID: the JSON is converted back to DAG-CBOR
+and hashed (`ingester.decode.dagjson`); a mismatch is reported in `JetstreamCommit.cid_error`, not
+raised, so the pipeline can log the event as rejected instead of losing it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+
+from core.events import AccountFrame, ErrorFrame, IdentityFrame, InfoFrame, RecordOp, Skipped, in_scope
+from ingester.decode.dagjson import DagJsonError, record_cid
+
+__all__ = ["JetstreamCommit", "JetstreamError", "JetstreamFrame", "JetstreamSync", "Version", "decode_jetstream"]
+
+Version = Literal["v1", "v2"]
+_V2_PREFIX = "network.bsky.jetstream.subscribeEvents#"
+_ACTIONS = frozenset({"create", "update", "delete"})
+
+
+class JetstreamError(ValueError):
+    """The frame is malformed; the reason says which field and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class JetstreamCommit:
+    """One in-scope record op from Jetstream, unverified by nature."""
+
+    seq: int  # v2 seq, or v1 time_us
+    did: str
+    rev: str
+    time: str
+    op: RecordOp
+    cid_error: str | None = None  # why the record does not hash to `op.cid`; None when it does
+
+
+@dataclass(frozen=True, slots=True)
+class JetstreamSync:
+    """A v2 `#sync` (the upstream repo was reset); unsigned here, so only a marker."""
+
+    seq: int
+    did: str
+    rev: str | None
+    time: str
+
+
+JetstreamFrame = JetstreamCommit | JetstreamSync | IdentityFrame | AccountFrame | InfoFrame | ErrorFrame | Skipped
+
+
+def decode_jetstream(frame: bytes | str, version: Version) -> JetstreamFrame:
+    """Decode one (decompressed) Jetstream frame. Raises JetstreamError, and nothing else, on bad input."""
+    try:
+        obj = orjson.loads(frame)
+    except orjson.JSONDecodeError as e:
+        raise JetstreamError(f"frame is not JSON: {e}") from e
+    if type(obj) is not dict:
+        raise JetstreamError(f"frame must be a JSON object, got {type(obj).__name__}")
+    try:
+        return _v2(obj) if version == "v2" else _v1(obj)
+    except JetstreamError:
+        raise
+    except Exception as e:  # belt and braces: callers rely on JetstreamError being the only failure
+        raise JetstreamError(f"malformed frame: {e!r}") from e
+
+
+def _v2(obj: dict[str, Any]) -> JetstreamFrame:
+    kind = obj.get("$type")
+    if kind == "error":
+        return ErrorFrame(error=_str(obj, "error"), message=_opt_str(obj, "message"))
+    if kind != "message":
+        raise JetstreamError(f"frame $type must be 'message' or 'error', got {kind!r}")
+    payload = obj.get("payload")
+    if type(payload) is not dict:
+        raise JetstreamError("message payload must be an object")
+    t = payload.get("$type")
+    if type(t) is not str or not t.startswith(_V2_PREFIX):
+        raise JetstreamError(f"unknown payload $type {t!r}")
+    t = t[len(_V2_PREFIX):]
+    if t == "info":
+        return InfoFrame(name=_str(payload, "name"), message=_opt_str(payload, "message"))
+    seq, did, time = _seq(payload, "seq"), _str(payload, "did"), _str(payload, "time")
+    if t == "commit":
+        return _commit(payload, seq, did, time)
+    if t == "identity":
+        return _identity(_obj(payload, "identity"), seq, did, time)
+    if t == "account":
+        return _account(_obj(payload, "account"), seq, did, time)
+    if t == "sync":
+        rev = _obj(payload, "sync").get("rev")
+        return JetstreamSync(seq=seq, did=did, rev=rev if type(rev) is str else None, time=time)
+    return Skipped(seq=seq, did=did)  # a message kind added after us: keep the cursor moving
+
+
+def _v1(obj: dict[str, Any]) -> JetstreamFrame:
+    seq, did = _seq(obj, "time_us"), _str(obj, "did")
+    time = _micros_to_iso(seq)
+    kind = obj.get("kind")
+    if kind == "commit":
+        return _commit(_obj(obj, "commit"), seq, did, time)
+    if kind == "identity":
+        return _identity(_obj(obj, "identity"), seq, did, time)
+    if kind == "account":
+        return _account(_obj(obj, "account"), seq, did, time)
+    if type(kind) is not str:
+        raise JetstreamError(f"kind must be a string, got {kind!r}")
+    return Skipped(seq=seq, did=did)
+
+
+def _commit(c: dict[str, Any], seq: int, did: str, time: str) -> JetstreamCommit | Skipped:
+    collection = _str(c, "collection")
+    if not in_scope(collection):
+        return Skipped(seq=seq, did=did)  # the server's filter should have dropped it; harmless
+    rev, rkey, action = _str(c, "rev"), _str(c, "rkey"), c.get("operation")
+    if action not in _ACTIONS:
+        raise JetstreamError(f"unknown operation {action!r}")
+    if not rkey or "/" in rkey:
+        raise JetstreamError(f"rkey {rkey!r} is not a record key")
+    cid: str | None = None
+    record: dict[str, Any] | None = None
+    cid_error = None
+    if action == "delete":
+        if c.get("record") is not None or c.get("cid") is not None:
+            raise JetstreamError(f"delete of {collection}/{rkey} carries a record or cid")
+    else:
+        cid = _str(c, "cid")
+        record = c.get("record")
+        if type(record) is not dict:
+            raise JetstreamError(f"{action} of {collection}/{rkey}: record must be an object")
+        cid_error = _check_cid(record, cid)
+    op = RecordOp(action=action, collection=collection, rkey=rkey, cid=cid, prev=None, record=record)
+    return JetstreamCommit(seq=seq, did=did, rev=rev, time=time, op=op, cid_error=cid_error)
+
+
+def _check_cid(record: dict[str, Any], cid: str) -> str | None:
+    try:
+        computed = record_cid(record)
+    except DagJsonError as e:
+        return f"cid mismatch: record has no DAG-CBOR form ({e})"
+    if computed != cid:
+        return f"cid mismatch: event says {cid}, record hashes to {computed}"
+    return None
+
+
+def _identity(inner: dict[str, Any], seq: int, did: str, time: str) -> IdentityFrame:
+    _same_did(inner, did)
+    return IdentityFrame(seq=seq, did=did, handle=_opt_str(inner, "handle"), time=time)
+
+
+def _account(inner: dict[str, Any], seq: int, did: str, time: str) -> AccountFrame:
+    _same_did(inner, did)
+    active = inner.get("active")
+    if type(active) is not bool:
+        raise JetstreamError(f"account active must be a boolean, got {active!r}")
+    return AccountFrame(seq=seq, did=did, active=active, status=_opt_str(inner, "status"), time=time)
+
+
+def _same_did(inner: dict[str, Any], did: str) -> None:
+    if inner.get("did", did) != did:
+        raise JetstreamError(f"wrapped event did {inner.get('did')!r} != envelope did {did!r}")
+
+
+def _micros_to_iso(us: int) -> str:
+    try:
+        return datetime.fromtimestamp(us / 1e6, UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return ""
+
+
+def _obj(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    if type(value) is not dict:
+        raise JetstreamError(f"{key} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _seq(body: dict[str, Any], key: str) -> int:
+    value = body.get(key)
+    if type(value) is not int or value < 0 or value >= 2**63:  # `type is` rejects bools
+        raise JetstreamError(f"{key} must be a non-negative 64-bit integer, got {value!r}")
+    return value
+
+
+def _str(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if type(value) is not str:
+        raise JetstreamError(f"{key} must be a string, got {value!r}")
+    if "\x00" in value:  # Postgres text cannot hold U+0000: it would poison the whole batch
+        raise JetstreamError(f"{key} contains U+0000")
+    return value
+
+
+def _opt_str(body: dict[str, Any], key: str) -> str | None:
+    return None if body.get(key) is None else _str(body, key)
