@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from appview.playback import Playback
 from appview.settings import AppviewSettings
 from appview.status import Status, read_status
 from core.db.urls import libpq_url
@@ -25,6 +26,8 @@ Conn = Annotated[AsyncConnection, Depends(_conn)]
 
 
 def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
+    playback = Playback(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = AsyncConnectionPool(libpq_url(database_url), min_size=1, max_size=settings.db_pool_max,
@@ -34,9 +37,11 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
         try:
             yield
         finally:
+            await playback.aclose()
             await pool.close()
 
     app = FastAPI(title="plyr-appview", lifespan=lifespan)
+    app.include_router(playback.router())
 
     @app.get("/health")
     async def health() -> dict[str, str]:

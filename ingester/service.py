@@ -8,9 +8,11 @@ from collections.abc import Sequence
 import psycopg
 import structlog
 
+from core.blobstore import open_store
 from core.db.connect import connect
 from core.identity import IdentityResolver
 from ingester.backoff import pause
+from ingester.blobs.tasks import start_blob_tasks
 from ingester.pipeline.ingest import Ingest
 from ingester.projection.runner import Projector
 from ingester.settings import IngesterSettings
@@ -45,6 +47,9 @@ class Ingester:
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self.projector.run_forever(self.url, stop), name="projector")]
         tasks += [asyncio.create_task(self._follow(h, stop), name=f"source:{h}") for h in self.settings.hosts]
+        store = await open_store(self.settings) if self.settings.blob_mirror else None
+        if store is not None:
+            tasks += start_blob_tasks(self.settings, self.url, store, self.resolver, stop)
         try:
             await stop.wait()
         finally:
@@ -52,6 +57,8 @@ class Ingester:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if store is not None:
+                await store.aclose()
             await self.resolver.aclose()
 
     async def _follow(self, host: str, stop: asyncio.Event) -> None:
