@@ -25,6 +25,7 @@ from core.identity import IdentityResolver, ResolveError
 from ingester.backoff import pause
 from ingester.blobs import state
 from ingester.blobs.fetch import Fetched, GuardedHttp
+from ingester.blobs.guard import RefusedAddress, check_url
 from ingester.blobs.metrics import FAILURES, MIRRORED, MIRRORED_BYTES, RELEASED
 from ingester.settings import IngesterSettings
 
@@ -127,8 +128,10 @@ class BlobMirror:
     async def _release(self, conn: psycopg.AsyncConnection) -> None:
         grace = timedelta(seconds=self.settings.blob_release_grace_s)
         cids = [c for c in await state.due_releases(conn, grace) if c not in self.inflight]
-        doomed = (await state.release(conn, cids) if cids else []) + await state.released_in_store(conn)
-        for cid, store in doomed:
+        doomed = dict(await state.release(conn, cids) if cids else [])
+        for cid, store in await state.released_in_store(conn):
+            doomed.setdefault(cid, store)
+        for cid, store in doomed.items():
             if store is None:
                 continue
             if store == self.store.kind:
@@ -162,6 +165,11 @@ class BlobMirror:
                 return
         if not pds:
             await self._fail(conn, due, "failed", "no_pds", retry_after(due.attempts))
+            return
+        try:
+            check_url(pds, allow_private=self.settings.outbound_allow_private)
+        except RefusedAddress:
+            await self._fail(conn, due, "failed", "refused_address", MAX_RETRY)
             return
         host = _host(pds)
         self.spool.mkdir(parents=True, exist_ok=True)
