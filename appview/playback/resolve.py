@@ -2,7 +2,8 @@
 
 Fallback order for a track that is not support-gated:
 1. our mirrored copy (served from disk with Range, or 307 to the S3 URL);
-2. 307 to the artist's PDS `com.atproto.sync.getBlob`, unless the PDS told us the blob is gone;
+2. 307 to the artist's PDS `com.atproto.sync.getBlob`, unless the PDS told us the blob is gone
+   or served bytes that don't match the CID;
 3. 307 to `audioUrl` when it is https on the allow-list and the checker hasn't found it dead;
 4. 404.
 A support-gated track is never served from our copies or the PDS: 307 to its gated `audioUrl`
@@ -18,12 +19,12 @@ from urllib.parse import urlencode, urlsplit
 import psycopg
 
 from appview.playback.ids import FileRef
-from core.blobstore.playability import allowed_audio_url
+from core.blobstore.playability import allowed_audio_url, pds_source_dead
 from core.db.schema import PLYR_FILE_ID_REGEX
 
 _SELECT = """
 SELECT t.id, t.did, t.support_gate IS NOT NULL, t.audio_blob_cid, coalesce(b.mime, t.audio_blob_mime),
-       b.state, b.store, a.pds, t.audio_url, coalesce(u.ok = false, false), coalesce(a.active, true)
+       b.state, b.reason, b.store, a.pds, t.audio_url, coalesce(u.ok = false, false), coalesce(a.active, true)
 FROM track t
 LEFT JOIN blob b ON b.cid = t.audio_blob_cid
 LEFT JOIN actor a ON a.did = t.did
@@ -45,6 +46,7 @@ class Candidate:
     blob_cid: str | None
     blob_mime: str | None
     blob_state: str | None
+    blob_reason: str | None
     blob_store: str | None
     pds: str | None
     audio_url: str | None
@@ -105,7 +107,8 @@ def decide(cands: list[Candidate], store_kind: str, hosts: tuple[str, ...], *, s
             if c.blob_cid and c.blob_state == "mirrored" and c.blob_store == store_kind:
                 return FromMirror(c.blob_cid, c.blob_mime)
     for c in open_:
-        if c.blob_cid and c.blob_state != "gone" and (url := get_blob_url(c.pds, c.did, c.blob_cid)):
+        if c.blob_cid and not pds_source_dead(c.blob_state, c.blob_reason) and (
+                url := get_blob_url(c.pds, c.did, c.blob_cid)):
             return RedirectTo(url, "pds")
     for c in open_:
         if allowed_audio_url(c.audio_url, hosts) and not c.url_dead:

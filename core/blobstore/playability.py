@@ -31,14 +31,19 @@ def allowed_audio_url(url: str | None, hosts: tuple[str, ...]) -> bool:
     return any(host == h or (h.startswith(".") and host.endswith(h)) for h in hosts)
 
 
-def classify(*, gated: bool, blob_cid: str | None, blob_state: str | None, pds: str | None,
-             url: str | None, url_dead: bool, hosts: tuple[str, ...]) -> Playability:
+def pds_source_dead(blob_state: str | None, blob_reason: str | None) -> bool:
+    """The PDS said the blob is gone, or served bytes that don't match its CID."""
+    return blob_state == "gone" or (blob_reason or "").startswith("cid_mismatch")
+
+
+def classify(*, gated: bool, blob_cid: str | None, blob_state: str | None, blob_reason: str | None,
+             pds: str | None, url: str | None, url_dead: bool, hosts: tuple[str, ...]) -> Playability:
     url_ok = allowed_audio_url(url, hosts) and not url_dead
     if gated:
         return "url_only" if url_ok else "dead"
     if blob_state == "mirrored":
         return "mirrored"
-    if blob_cid and pds and blob_state != "gone":
+    if blob_cid and pds and not pds_source_dead(blob_state, blob_reason):
         return "pds_only"
     return "url_only" if url_ok else "dead"
 
@@ -61,7 +66,8 @@ _URL_OK = f"({URL_HOST_OK} AND u.ok IS DISTINCT FROM false)"
 PLAYABILITY_SQL: Final = f"""CASE
   WHEN t.support_gate IS NOT NULL THEN CASE WHEN {_URL_OK} THEN 'url_only' ELSE 'dead' END
   WHEN b.state = 'mirrored' THEN 'mirrored'
-  WHEN t.audio_blob_cid IS NOT NULL AND a.pds IS NOT NULL AND b.state IS DISTINCT FROM 'gone' THEN 'pds_only'
+  WHEN t.audio_blob_cid IS NOT NULL AND a.pds IS NOT NULL AND b.state IS DISTINCT FROM 'gone'
+       AND coalesce(b.reason, '') NOT LIKE 'cid\\_mismatch%%' THEN 'pds_only'
   WHEN {_URL_OK} THEN 'url_only'
   ELSE 'dead'
 END"""
