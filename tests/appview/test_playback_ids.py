@@ -72,3 +72,9 @@ def test_gated_tracks_never_use_the_mirror_or_the_pds() -> None:
     assert isinstance(refused, Refuse) and refused.status == 402
     # Shared with an ungated track: those bytes are public anyway.
     assert decide([gated, BASE], "local", HOSTS) == FromMirror(CID, "audio/wav")
+
+
+@given(st.text(max_size=100))
+def test_parse_file_id_never_raises(fid: str) -> None:
+    ref = parse_file_id(fid)
+    assert ref is None or ref.kind in ("blob", "plyr", "track")

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from appview.playback import playability_for
 from core.blobstore import LocalStore
@@ -205,6 +206,8 @@ async def test_mirror_accepts_only_matching_bytes(pds: FakePds, conn: psycopg.As
     assert after[cids[0]] == ("pending", "missing_in_store")
     assert after[cids[2]][0] == "gone"
     assert counts == {"mirrored": 0, "pds_only": 1, "url_only": 0, "dead": 2}
+    assert REGISTRY.get_sample_value("tracks_playability", {"state": "dead"}) == 2  # what /metrics shows
+    assert REGISTRY.get_sample_value("blob_state", {"state": "gone"}) == 1
 
 
 def test_url_alive() -> None:
