@@ -12,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 from appview.cache import ResponseCache
 from appview.deps import Conn
 from appview.freshness import ProjectionWatcher
+from appview.playback import Playback
 from appview.rest import artists, errors, lists, stats, tracks
 from appview.settings import AppviewSettings
 from appview.status import Status, read_status
@@ -23,6 +24,7 @@ from core.db.urls import libpq_url
 
 def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     watcher = ProjectionWatcher(database_url)
+    playback = Playback(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,6 +37,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
             yield
         finally:
             await watcher.stop()
+            await playback.aclose()
             await pool.close()
 
     app = FastAPI(title="plyr-appview", lifespan=lifespan)
@@ -45,6 +48,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     errors.install(app)
     for module in (tracks, artists, lists, stats, xrpc_feed, xrpc_track, xrpc_actor):
         app.include_router(module.router)
+    app.include_router(playback.router())
 
     @app.get("/health")
     async def health() -> dict[str, str]:

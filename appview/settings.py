@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from core.settings import CoreSettings
+from core.blobstore.settings import BlobSettings
 
 
-class AppviewSettings(CoreSettings):
+class AppviewSettings(BlobSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     db_pool_max: int = 10

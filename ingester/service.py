@@ -8,9 +8,11 @@ from collections.abc import Awaitable, Callable, Sequence
 import psycopg
 import structlog
 
+from core.blobstore import open_store
 from core.db.connect import connect
 from core.identity import IdentityResolver
 from ingester.backoff import pause
+from ingester.blobs.tasks import start_blob_tasks
 from ingester.pipeline.ingest import BatchOutcome, Ingest
 from ingester.pipeline.jetstream import JetstreamIngest
 from ingester.projection.runner import Projector
@@ -53,6 +55,9 @@ class Ingester:
                   for u in self.settings.jetstreams]
         if self.settings.jetstreams and not self.settings.project_unverified:
             log.warning("jetstream.not_projected", reason="Jetstream events are unverified; PROJECT_UNVERIFIED is off")
+        store = await open_store(self.settings) if self.settings.blob_mirror else None
+        if store is not None:
+            tasks += start_blob_tasks(self.settings, self.url, store, self.resolver, stop)
         try:
             await stop.wait()
         finally:
@@ -60,6 +65,8 @@ class Ingester:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if store is not None:
+                await store.aclose()
             await self.resolver.aclose()
 
     async def _follow(self, host: str, stop: asyncio.Event,

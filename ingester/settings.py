@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from core.settings import CoreSettings
+from core.blobstore.settings import BlobSettings
 
 
-class IngesterSettings(CoreSettings):
+class IngesterSettings(BlobSettings):
     # Comma-separated: a relay (wss://bsky.network) or PDS hosts followed directly.
     firehose_hosts: str = Field(default="wss://bsky.network")
     # Comma-separated Jetstream hosts (e.g. wss://jetstream.us-east.bsky.network); empty: none. Their events
@@ -25,6 +25,20 @@ class IngesterSettings(CoreSettings):
     did_cache_ttl_s: float = 3600.0
     # `appview ingest` alone has no API: serve /metrics on this port when set (`run` serves it on the API).
     metrics_port: int | None = None
+
+    # Blob mirror (S3_* / store settings are in BlobSettings).
+    blob_mirror: bool = True
+    blob_fetch_concurrency: int = 8
+    blob_per_pds_concurrency: int = 2
+    blob_fetch_timeout_s: float = 300.0
+    blob_scan_interval_s: float = 2.0
+    # An unreferenced blob stays this long before it leaves the store (a quick re-reference keeps it).
+    blob_release_grace_s: float = 3600.0
+    # DEVELOPMENT ONLY: let outbound fetches reach private/loopback addresses and plain http
+    # (the local test PDS). Off in production: SSRF guard.
+    outbound_allow_private: bool = False
+    playability_check_interval_s: float = 300.0
+    playability_check_sample: int = 50
 
     @property
     def hosts(self) -> list[str]:

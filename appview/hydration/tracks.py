@@ -9,6 +9,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from appview.hydration.actors import INVALID_HANDLE, ActorBasic, actors
+from appview.playback import playability_for
 
 _TRACKS = """
 SELECT t.id, t.uri, t.cid, t.did, t.rkey, t.title, t.artist, t.album, t.duration, t.file_type,
@@ -78,6 +79,7 @@ class TrackData:
     is_liked: bool = False
     play_count: int = 0
     labels: list[str] = field(default_factory=list)
+    playability: str = "dead"
 
 
 def _track(row: tuple[Any, ...]) -> TrackData:
@@ -120,6 +122,7 @@ async def hydrate(conn: AsyncConnection, ids: list[int], viewer: str | None) -> 
         uris = [t.uri for t in tracks]
         feature_dids = _feature_dids(tracks)
         known = await actors(conn, feature_dids) if feature_dids else {}
+        playable = await playability_for(conn, uris)
         liked: set[str] = set()
         if viewer:
             cur = await conn.execute(_VIEWER_LIKES, (viewer, uris))
@@ -128,4 +131,5 @@ async def hydrate(conn: AsyncConnection, ids: list[int], viewer: str | None) -> 
         t.features = _features(t.features_raw, known)
         t.is_liked = t.uri in liked
         t.labels = list(t.self_labels)
+        t.playability = playable.get(t.uri, "dead")
     return tracks

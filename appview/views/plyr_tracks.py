@@ -11,6 +11,7 @@ serve no downloads), `download_policy` "open" (plyr.fm's default without a suppo
 from __future__ import annotations
 
 from appview.hydration.tracks import TrackData
+from appview.playback.ids import file_id as playback_file_id
 from appview.views.formats import iso, record_url, slugify, thumbnail
 from appview.views.plyr_models import AlbumSummary, FeaturedArtist, TrackResponse
 
@@ -18,7 +19,8 @@ TRACK_NSID = "fm.plyr.track"
 
 
 def file_id(t: TrackData) -> str:
-    return t.audio_blob_cid or str(t.id)
+    """The id /audio/{file_id} accepts (appview/playback/ids.py documents the scheme)."""
+    return playback_file_id(t.id, t.audio_blob_cid, t.audio_url)
 
 
 def audio_storage(t: TrackData) -> str:

@@ -37,6 +37,7 @@ class AudioView(View):
     mime_type: str | None = None
     size: int | None = None
     url: str | None = None
+    playability: str
 
 
 class AlbumRef(View):

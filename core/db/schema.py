@@ -19,6 +19,8 @@ from sqlalchemy import (
     Sequence,
     Table,
     Text,
+    func,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -271,6 +273,45 @@ subject_count = Table(
     Column("comment_count", BigInteger, nullable=False),
 )
 Index("subject_count_likes", subject_count.c.like_count.desc(), subject_count.c.subject_uri)
+
+# ---- blob mirror and playability (operational state, not projections) ----------------------
+# Written by the mirror and the checker from what they observe on the network, so they are not a
+# function of the log and stay out of PROJECTION_TABLES (and out of rebuilds and digests).
+
+# One row per audio blob CID any track has referenced. state: pending | mirrored | failed (reason) |
+# gone (the PDS says it no longer has it) | released (no track references it; removed from the store).
+blob = Table(
+    "blob",
+    metadata,
+    Column("cid", Text, primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("reason", Text),
+    Column("size", BigInteger),
+    Column("mime", Text),
+    Column("store", Text),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("mirrored_at", DateTime(timezone=True)),
+    Column("checked_at", DateTime(timezone=True)),
+    Column("unreferenced_since", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+)
+Index("blob_due", blob.c.state, blob.c.next_attempt_at)
+
+# Last reachability check of an audioUrl (the checker's sample).
+audio_url_check = Table(
+    "audio_url_check",
+    metadata,
+    Column("url", Text, primary_key=True),
+    Column("ok", Boolean, nullable=False),
+    Column("status", Integer),
+    Column("reason", Text),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+)
+
+# /audio/<plyr file id>: plyr's own id inside its audio URLs (https://audio.plyr.fm/audio/<id>.<ext>).
+PLYR_FILE_ID_REGEX = "/audio/([0-9a-f]{8,64})(?:\\.[A-Za-z0-9]{1,8})?(?:[?#]|$)"
+Index("track_plyr_file_id", func.substring(track.c.audio_url, literal_column(f"'{PLYR_FILE_ID_REGEX}'")))
 
 # Digest order; each entry also names the columns that are log coordinates (seq-derived ids,
 # arrival times). Those are identical on a rebuild of the same log but legitimately differ when

@@ -1,0 +1,1 @@
+"""The blob mirror: CID-verified copies of tracks' audio blobs, and the playability checker."""
