@@ -46,7 +46,13 @@ BUILTIN_LEXICONS: Final[tuple[dict[str, Any], ...]] = (
         "selfLabels": {"type": "object", "required": ["values"], "properties": {
             "values": {"type": "array", "items": {"type": "ref", "ref": "#selfLabel"}, "maxLength": 10}}},
         "selfLabel": {"type": "object", "required": ["val"], "properties": {
-            "val": {"type": "string", "maxLength": 128}}}}},
+            "val": {"type": "string", "maxLength": 128}}},
+        "label": {"type": "object", "required": ["src", "uri", "val", "cts"], "properties": {
+            "ver": {"type": "integer"}, "src": {"type": "string", "format": "did"},
+            "uri": {"type": "string", "format": "uri"}, "cid": {"type": "string", "format": "cid"},
+            "val": {"type": "string", "maxLength": 128}, "neg": {"type": "boolean"},
+            "cts": {"type": "string", "format": "datetime"}, "exp": {"type": "string", "format": "datetime"},
+            "sig": {"type": "bytes"}}}}},
 )  # fmt: skip
 _FORMATS: Final[dict[str, Callable[[str], bool]]] = {
     "did": syntax.is_did, "handle": syntax.is_handle, "at-identifier": syntax.is_at_identifier,
@@ -349,6 +355,8 @@ class LexiconSet:
         defs = {_norm_ref(f"{nsid}#{name}", nsid): (nsid, d)
                 for nsid, doc in docs.items() for name, d in doc.get("defs", {}).items()}  # fmt: skip
         compiler = _Compiler(defs)
+        self.documents: Mapping[str, Mapping[str, Any]] = docs
+        self._compiler = compiler
         self._records: dict[str, tuple[str, Validator]] = {}
         for name, (_, d) in defs.items():  # compile all data defs now, so bad lexicons fail at load
             if d.get("type") in _KINDS or d.get("type") == "record":
@@ -360,10 +368,16 @@ class LexiconSet:
                 self._records[name] = (key, compiler.ref(name))
 
     @classmethod
-    def load(cls, root: Path) -> LexiconSet:
-        """Load every lexicon ``*.json`` under ``root`` (paths mirror NSIDs: ``fm/plyr/track.json``)."""
-        docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(Path(root).rglob("*.json"))]
+    def load(cls, *roots: Path) -> LexiconSet:
+        """Load every lexicon ``*.json`` under ``roots`` (paths mirror NSIDs: ``fm/plyr/track.json``)."""
+        paths = [p for root in roots for p in sorted(Path(root).rglob("*.json"))]
+        docs = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
         return cls(d for d in docs if isinstance(d, dict) and "lexicon" in d)
+
+    def compile(self, schema: Schema, nsid: str) -> Validator:
+        """A validator for an inline schema of document ``nsid`` (its ``#refs`` resolve there); raises
+        ValueError for unsupported types or unresolvable refs. Errors read ``": …"`` or ``"path: …"``."""
+        return self._compiler.compile(schema, nsid)
 
     @property
     def collections(self) -> frozenset[str]:
