@@ -57,8 +57,15 @@ async def _required(request: Request) -> Viewer:
     return viewer
 
 
+async def viewer_did(request: Request) -> str | None:
+    """The viewer's DID or None: a drop-in for dependencies that only need the DID."""
+    viewer = await authenticate(request)
+    return viewer.did if viewer else None
+
+
 OptionalViewer = Annotated[Viewer | None, Depends(_optional)]
 RequiredViewer = Annotated[Viewer, Depends(_required)]
+OptionalViewerDid = Annotated[str | None, Depends(viewer_did)]
 
 
 def error_response(request: Request, exc: AuthError) -> JSONResponse:

@@ -155,24 +155,26 @@ class ServiceAuthVerifier:
     """Verifies service-auth JWTs for one audience; verified tokens are kept in a bounded LRU."""
 
     def __init__(self, resolver: IdentityResolver, service_did: str, *, leeway_s: float = 10.0,
-                 cache_size: int = 10_000, refresh_interval_s: float = 60.0,
+                 cache_size: int = 10_000, cache_ttl_s: float = 300.0, refresh_interval_s: float = 60.0,
                  clock: Callable[[], float] = time.time) -> None:
         self.resolver, self.service_did = resolver, service_did
         # A PDS sends the bare DID; accept the service-qualified form too (newer PDSes may send it).
         self.audiences = frozenset({service_did, service_did + "#plyr_appview"})
         self.leeway_s, self.cache_size, self.refresh_interval_s = leeway_s, cache_size, refresh_interval_s
-        self._clock = clock
-        self._verified: OrderedDict[str, _Claims] = OrderedDict()
+        self.cache_ttl_s, self._clock = cache_ttl_s, clock
+        # token → (claims, verified at): a page of requests verifies once; long-lived tokens are re-checked
+        # after cache_ttl_s, so a key rotated away (e.g. after a compromise) stops working within that.
+        self._verified: OrderedDict[str, tuple[_Claims, float]] = OrderedDict()
         self._refreshed: OrderedDict[str, float] = OrderedDict()  # did → last forced refresh (monotonic)
 
     async def verify(self, token: str, lxm: str | None = None) -> Viewer:
         """The token's viewer, or AuthError. ``lxm``: the XRPC method called (None: not an XRPC route)."""
-        claims = self._verified.get(token)
-        if claims is not None:
+        hit = self._verified.get(token)
+        if hit is not None and time.monotonic() - hit[1] < self.cache_ttl_s:
             self._verified.move_to_end(token)
-            self._check_claims(claims, lxm)
+            self._check_claims(hit[0], lxm)
             AUTH_RESULTS.labels("cached").inc()
-            return claims.viewer
+            return hit[0].viewer
         try:
             claims, data, sig = parse_claims(token)
             self._check_claims(claims, lxm)
@@ -180,7 +182,8 @@ class ServiceAuthVerifier:
         except AuthError as e:
             AUTH_RESULTS.labels(e.error).inc()
             raise
-        self._verified[token] = claims
+        self._verified[token] = (claims, time.monotonic())
+        self._verified.move_to_end(token)
         while len(self._verified) > self.cache_size:
             self._verified.popitem(last=False)
         AUTH_RESULTS.labels("ok").inc()

@@ -118,6 +118,10 @@ def test_app(verifier: auth.ServiceAuthVerifier) -> FastAPI:
     async def me(viewer: auth.RequiredViewer) -> dict[str, str | None]:
         return {"did": viewer.did}
 
+    @app.get("/did")
+    async def did(viewer_did: auth.OptionalViewerDid) -> dict[str, str | None]:
+        return {"did": viewer_did}
+
     @app.get("/xrpc/fm.plyr.test.whoami")
     async def xrpc_whoami(viewer: auth.OptionalViewer) -> dict[str, str | None]:
         return {"did": viewer.did if viewer else None}

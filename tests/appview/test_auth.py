@@ -60,7 +60,7 @@ async def refused(client: httpx.AsyncClient, token: str, error: str, path: str =
 async def test_valid_tokens_identify_the_viewer(client: httpx.AsyncClient, plc: FakePlc, curve: str) -> None:
     k = Key(curve)
     plc.docs[ALICE] = did_doc(ALICE, k)
-    for path in ("/whoami", "/me", XRPC):
+    for path in ("/whoami", "/me", "/did", XRPC):
         r = await client.get(path, headers=bearer(make_jwt(k, ALICE)))
         assert r.status_code == 200 and r.json() == {"did": ALICE}
 
@@ -197,6 +197,9 @@ async def test_verified_tokens_are_cached(client: httpx.AsyncClient, key: Key, m
         await verifier.verify(token, "fm.plyr.test.other")
     verifier._clock = lambda: time.time() + 3600
     await refused(client, token, "JwtExpired")
+    verifier._clock, verifier.cache_ttl_s = time.time, 0  # past the cache's age limit: verified afresh
+    assert (await client.get(XRPC, headers=bearer(token))).status_code == 200
+    assert len(calls) == 2
 
 
 async def test_cache_is_bounded(plc: FakePlc, key: Key) -> None:

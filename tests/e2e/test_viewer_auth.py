@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from appview import auth
 from appview.app import create_app
 from appview.settings import AppviewSettings
+from appview.xrpc import XrpcRouter
+from tests.appview.xrpckit import LEX
 from tests.localnet.peer import Account, Localnet, Xrpc, free_port
 
 pytestmark = pytest.mark.e2e
@@ -33,6 +35,15 @@ def appview(db_url: str, localnet: Localnet, port: int) -> FastAPI:
     async def me(viewer: auth.RequiredViewer) -> dict[str, Any]:
         return {"did": viewer.did}
 
+    xrpc = XrpcRouter(LEX, validate_output=True)
+
+    @xrpc.method("fm.plyr.test.getViewer", auth="required")
+    async def get_viewer(params: dict[str, Any], viewer: auth.Viewer | None, conn: Any) -> dict[str, Any]:
+        assert viewer is not None
+        await conn.execute("SELECT 1")  # a pooled connection from the real app
+        return {"did": viewer.did}
+
+    app.include_router(xrpc.api_router())
     return app
 
 
@@ -96,3 +107,10 @@ async def test_requests_proxied_by_the_pds(served: tuple[FastAPI, str], xrpc: Xr
                                              "atproto-proxy": f"{app.state.auth.service_did}#plyr_appview"})
     assert r.status_code == 200, r.text
     assert r.json() == {"did": bob.did, "lxm": METHOD}
+    # through the XRPC machinery (lexicon-checked params and output, auth required)
+    r = await xrpc.http.get("fm.plyr.test.getViewer", headers={
+        "authorization": f"Bearer {bob.token}", "atproto-proxy": f"{app.state.auth.service_did}#plyr_appview"})
+    assert r.status_code == 200 and r.json() == {"did": bob.did}
+    r = await xrpc.http.get("fm.plyr.test.getNothing", headers={
+        "authorization": f"Bearer {bob.token}", "atproto-proxy": f"{app.state.auth.service_did}#plyr_appview"})
+    assert r.status_code == 501 and r.json()["error"] == "MethodNotImplemented"
