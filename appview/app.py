@@ -11,11 +11,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from appview import auth
+from appview import auth, xrpc
 from appview.settings import AppviewSettings
 from appview.status import Status, read_status
 from core.db.urls import libpq_url
-from core.identity import IdentityResolver
+from core.lexicon import default_lexicons
 
 
 async def _conn(request: Request) -> AsyncIterator[AsyncConnection]:
@@ -33,17 +33,12 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
                                    kwargs={"options": "-c timezone=UTC"}, open=False)
         await pool.open()
         app.state.pool = pool
-        app.state.identity = IdentityResolver(settings.plc_url)
-        app.state.auth = auth.ServiceAuthVerifier(app.state.identity, settings.service_did)
         try:
             yield
         finally:
-            await app.state.identity.aclose()
             await pool.close()
 
     app = FastAPI(title="plyr-appview", lifespan=lifespan)
-    auth.install(app)
-    app.include_router(auth.did_router(settings.service_did, settings.public_url))
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -62,4 +57,6 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     async def status(conn: Conn) -> Status:
         return await read_status(conn)
 
+    auth.install(app, settings)  # viewer auth: DID resolver + verifier in the lifespan, /.well-known/did.json
+    xrpc.install(app, default_lexicons(), validate_output=settings.xrpc_validate_output)  # after all XRPC routes
     return app

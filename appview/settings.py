@@ -9,10 +9,13 @@ from pydantic import model_validator
 from core.settings import CoreSettings
 
 
+def did_web_for(public_url: str) -> str:
+    """``https://api.example`` → ``did:web:api.example``; ``http://localhost:8080`` → ``did:web:localhost%3A8080``."""
+    netloc = urlsplit(public_url).netloc.rsplit("@", 1)[-1]
+    return "did:web:" + quote(netloc.lower(), safe=".-")
+
+
 class AppviewSettings(CoreSettings):
-    host: str = "127.0.0.1"
-    port: int = 8080
-    db_pool_max: int = 10
     # --- viewer auth (appview/auth) and XRPC (appview/xrpc) ---
     # Where the API is reachable; our did:web document (/.well-known/did.json) points PDS proxies here.
     public_url: str = "http://localhost:8080"
@@ -28,8 +31,6 @@ class AppviewSettings(CoreSettings):
             self.service_did = did_web_for(self.public_url)
         return self
 
-
-def did_web_for(public_url: str) -> str:
-    """``https://api.example`` → ``did:web:api.example``; ``http://localhost:8080`` → ``did:web:localhost%3A8080``."""
-    netloc = urlsplit(public_url).netloc.rsplit("@", 1)[-1]
-    return "did:web:" + quote(netloc.lower(), safe=".-")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    db_pool_max: int = 10

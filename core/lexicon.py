@@ -354,8 +354,12 @@ class LexiconSet:
             docs[nsid] = doc  # a provided document overrides a built-in one
         defs = {_norm_ref(f"{nsid}#{name}", nsid): (nsid, d)
                 for nsid, doc in docs.items() for name, d in doc.get("defs", {}).items()}  # fmt: skip
+        for nsid, doc in docs.items():  # a query's output schema, addressable as "<nsid>#output"
+            main = doc.get("defs", {}).get("main", {})
+            schema = main.get("output", {}).get("schema") if main.get("type") in ("query", "procedure") else None
+            if isinstance(schema, dict):
+                defs[f"{nsid}#output"] = (nsid, schema)
         compiler = _Compiler(defs)
-        self.documents: Mapping[str, Mapping[str, Any]] = docs
         self._compiler = compiler
         self._records: dict[str, tuple[str, Validator]] = {}
         for name, (_, d) in defs.items():  # compile all data defs now, so bad lexicons fail at load
@@ -366,6 +370,7 @@ class LexiconSet:
                 if key not in _KEY_CHECKS and not str(key).startswith("literal:"):
                     raise ValueError(f"{name}: unsupported record key type {key!r}")
                 self._records[name] = (key, compiler.ref(name))
+        self.documents: Mapping[str, Mapping[str, Any]] = docs
 
     @classmethod
     def load(cls, *roots: Path) -> LexiconSet:
@@ -409,6 +414,16 @@ class LexiconSet:
             err = check(record)
         except RecursionError:
             return "record nested too deeply"
+        return None if err is None else err[2:] if err.startswith(": ") else err
+
+
+    def validate_output(self, nsid: str, value: object) -> str | None:
+        """None if ``value`` is a valid output of the query ``nsid``, else why not."""
+        try:
+            check = self._compiler.ref(f"{nsid}#output")
+        except (KeyError, ValueError):
+            return f"no output schema for {nsid}"
+        err = check(value)
         return None if err is None else err[2:] if err.startswith(": ") else err
 
 

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
+from urllib.parse import parse_qsl
 
 from core.lexicon import LexiconSet, Schema, Validator
 
@@ -27,6 +28,7 @@ ParamType = Literal["boolean", "integer", "string"]
 _SCALARS: Final = frozenset({"boolean", "integer", "string"})
 _INT = re.compile(r"-?[0-9]{1,19}")  # anything longer is out of 64-bit range anyway
 _MAX_VALUES: Final = 1000  # repeated keys per array parameter, before lexicon limits apply
+_MAX_FIELDS: Final = 2000
 
 
 class ParamError(ValueError):
@@ -105,6 +107,17 @@ def _coerce(p: Param, raw: str) -> bool | int | str:
     if raw in ("true", "false"):
         return raw == "true"
     raise ParamError(f"{p.name}: expected true or false, got {raw[:32]!r}")
+
+
+def query_pairs(query_string: bytes) -> list[tuple[str, str]]:
+    """Decoded ``(name, value)`` pairs of a raw query string (UTF-8, ``+`` is a space); raises ParamError."""
+    try:
+        return parse_qsl(query_string.decode("utf-8"), keep_blank_values=True, encoding="utf-8",
+                         errors="strict", max_num_fields=_MAX_FIELDS)
+    except UnicodeDecodeError:
+        raise ParamError("query string is not valid UTF-8") from None
+    except ValueError:
+        raise ParamError(f"query string has more than {_MAX_FIELDS} fields") from None
 
 
 def parse_params(method: QueryMethod, pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:

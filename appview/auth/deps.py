@@ -2,14 +2,14 @@
 
 ``OptionalViewer`` is None without an ``Authorization`` header; ``RequiredViewer`` refuses anonymous
 requests. A present but bad token is always 401 (never silently anonymous), rendered as
-``{"error", "message"}`` under ``/xrpc/`` and as plyr's ``{"detail"}`` elsewhere (see :func:`install`).
+``{"error", "message"}`` under ``/xrpc/`` and as plyr's ``{"detail"}`` elsewhere (``setup.install``).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 
 from appview.auth.jwt import AuthError, ServiceAuthVerifier, Viewer
@@ -74,11 +74,3 @@ def error_response(request: Request, exc: AuthError) -> JSONResponse:
     else:
         body = {"detail": exc.message}
     return JSONResponse(body, status_code=exc.status, headers=exc.headers)
-
-
-def install(app: FastAPI) -> None:
-    """Render AuthError per surface (XRPC under /xrpc/, plyr REST elsewhere)."""
-
-    @app.exception_handler(AuthError)
-    async def auth_error(request: Request, exc: AuthError) -> JSONResponse:
-        return error_response(request, exc)

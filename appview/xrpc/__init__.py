@@ -13,7 +13,9 @@ How to add a method:
 
    returning a pydantic model whose fields are the lexicon's (``None`` fields are omitted on the wire).
 3. Mount once in ``appview/app.py``: ``app.include_router(xrpc.api_router())`` (after every ``add``), with
-   ``XrpcRouter(LexiconSet.load(LEXICON_DIR), validate_output=settings.xrpc_validate_output)``.
+   ``XrpcRouter(default_lexicons(), validate_output=settings.xrpc_validate_output)``; then, after every
+   XRPC route, ``install(app, default_lexicons(), validate_output=…)`` (``mount.py``): lexicon checks for
+   plain FastAPI ``/xrpc/`` routes too, ``XrpcError`` rendering, 501 for unknown methods.
 
 Tests run with ``XRPC_VALIDATE_OUTPUT`` on, so every response is checked against its lexicon.
 """
@@ -26,7 +28,8 @@ from appview.xrpc.errors import (
     RecordNotFound,
     XrpcError,
 )
+from appview.xrpc.mount import LexiconGuard, install
 from appview.xrpc.router import Handler, XrpcRouter
 
-__all__ = ["ActorNotFound", "Handler", "InvalidRequest", "MethodNotImplemented", "NotFound", "RecordNotFound",
-           "XrpcError", "XrpcRouter"]
+__all__ = ["ActorNotFound", "Handler", "InvalidRequest", "LexiconGuard", "MethodNotImplemented", "NotFound",
+           "RecordNotFound", "XrpcError", "XrpcRouter", "install"]

@@ -5,7 +5,7 @@ parameter), the viewer is authenticated (``appview.auth``, with ``lxm`` = the me
 is taken, and ``handler(params, viewer, conn)`` returns a pydantic model (or a JSON-able mapping) that is
 serialised without ``None`` fields (lexicon optionals are omitted, not null). With ``validate_output``
 every response is checked against the lexicon's output schema and a mismatch is a 500: a bug, surfaced in
-tests. Anything else under ``/xrpc/`` is 501 ``MethodNotImplemented`` (or 400 for a wrong HTTP verb).
+tests. The 501 for unknown methods and the checks for plain FastAPI routes are in ``mount.install``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import typing
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
-from urllib.parse import parse_qsl
 
 import orjson
 import pydantic_core
@@ -27,7 +26,15 @@ from pydantic import BaseModel
 from appview.auth import AuthError, Viewer, authenticate
 from appview.xrpc.errors import as_xrpc, error_response
 from core.lexicon import LexiconSet
-from core.lexicon_methods import Param, ParamError, QueryMethod, load_queries, parse_params, validate_output
+from core.lexicon_methods import (
+    Param,
+    ParamError,
+    QueryMethod,
+    load_queries,
+    parse_params,
+    query_pairs,
+    validate_output,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -72,15 +79,6 @@ class XrpcRouter:
         router = APIRouter(tags=["xrpc"])
         for nsid in sorted(self.handlers):
             self._route(router, nsid)
-
-        @router.api_route("/xrpc/{nsid:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
-                          include_in_schema=False)
-        async def unknown(request: Request, nsid: str) -> Response:
-            if nsid in self.handlers:
-                return self._error(nsid, 400, "InvalidRequest",
-                                   f"Incorrect HTTP method ({request.method}) expected GET")
-            return self._error("unknown", 501, "MethodNotImplemented", "Method Not Implemented")
-
         return router
 
     def _route(self, router: APIRouter, nsid: str) -> None:
@@ -100,12 +98,9 @@ class XrpcRouter:
     async def _call(self, request: Request, method: QueryMethod, handler: Handler, auth: Auth) -> Response:
         nsid = method.nsid
         try:
-            pairs = parse_qsl(request.scope["query_string"].decode("utf-8"), keep_blank_values=True,
-                              encoding="utf-8", errors="strict", max_num_fields=2000)
-            params = parse_params(method, pairs)
-        except (ParamError, UnicodeDecodeError, ValueError) as e:
-            msg = str(e) if isinstance(e, ParamError) else f"malformed query string: {type(e).__name__}"
-            return self._error(nsid, 400, "InvalidRequest", msg)
+            params = parse_params(method, query_pairs(request.scope["query_string"]))
+        except ParamError as e:
+            return self._error(nsid, 400, "InvalidRequest", str(e))
         try:
             viewer = await authenticate(request, required=auth == "required", lxm=nsid)
             async with self.connection(request) as conn:

@@ -108,7 +108,7 @@ def test_app(verifier: auth.ServiceAuthVerifier) -> FastAPI:
     """Routes exercising both dependencies on both surfaces."""
     app = FastAPI()
     app.state.auth = verifier
-    auth.install(app)
+    auth.install_errors(app)
 
     @app.get("/whoami")
     async def whoami(viewer: auth.OptionalViewer) -> dict[str, str | None]:

@@ -44,6 +44,10 @@ def appview(db_url: str, localnet: Localnet, port: int) -> FastAPI:
         return {"did": viewer.did}
 
     app.include_router(xrpc.api_router())
+    # routes added after create_app go before its /xrpc/ 501 fallback
+    fallback = next(r for r in app.router.routes if getattr(r, "path", "") == "/xrpc/{nsid:path}")
+    app.router.routes.remove(fallback)
+    app.router.routes.append(fallback)
     return app
 
 

@@ -1,4 +1,5 @@
-"""XRPC queries end to end through the ASGI app: params → viewer → handler → lexicon-checked JSON."""
+"""XRPC queries end to end through the ASGI app: params → viewer → handler → lexicon-checked JSON, for
+XrpcRouter handlers and for plain FastAPI routes behind the LexiconGuard."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field
 
 from appview.auth import ServiceAuthVerifier, Viewer
-from appview.xrpc import ActorNotFound, NotFound, XrpcRouter
+from appview.xrpc import ActorNotFound, NotFound, XrpcRouter, install
 from tests.appview.authkit import SERVICE_DID, FakePlc, Key, did_doc, make_jwt, plc_did
 from tests.appview.xrpckit import ART, LEX, URI, track_view
 
@@ -87,6 +88,7 @@ def build(validate_output: bool = True) -> tuple[FastAPI, XrpcRouter, FakePlc]:
     app.state.auth = ServiceAuthVerifier(plc.resolver(), SERVICE_DID)
     app.state.seen = seen
     app.include_router(xrpc.api_router())
+    install(app, LEX, validate_output=validate_output)
     return app, xrpc, plc
 
 
@@ -226,3 +228,42 @@ def test_arbitrary_query_strings_never_500(pairs: list[tuple[str, str]], raw: by
                 assert r.status_code == 200 or r.json()["error"] == "InvalidRequest"
 
     asyncio.run(run())
+
+
+def plain_app() -> FastAPI:
+    """XRPC methods written as plain FastAPI routes (the lead's style), guarded by install()."""
+    app = FastAPI()
+
+    @app.get("/xrpc/fm.plyr.test.getTrack")
+    async def get_track(uri: str) -> dict[str, Any]:
+        if uri.endswith("missing"):
+            raise NotFound(f"track not found: {uri}")
+        return track_view(uri=uri, likeCount=-1 if uri.endswith("broken") else 1)
+
+    @app.get("/xrpc/fm.plyr.test.whoami")  # no lexicon: not guarded, still served
+    async def whoami() -> dict[str, Any]:
+        return {"me": None}
+
+    install(app, LEX, validate_output=True)
+    return app
+
+
+async def test_guard_for_plain_routes() -> None:
+    transport = httpx.ASGITransport(app=plain_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        ok = await c.get("/xrpc/fm.plyr.test.getTrack", params={"uri": URI})
+        assert ok.status_code == 200 and ok.json()["uri"] == URI
+        bad = await c.get("/xrpc/fm.plyr.test.getTrack", params={"uri": "https://x.test/a"})
+        assert bad.status_code == 400 and bad.json() == {"error": "InvalidRequest",
+                                                         "message": "uri: invalid at-uri 'https://x.test/a'"}
+        r = await c.get("/xrpc/fm.plyr.test.getTrack")
+        assert r.status_code == 400 and r.json()["message"] == "uri: missing required parameter"
+        r = await c.get("/xrpc/fm.plyr.test.getTrack", params={"uri": URI[:-2] + "missing"})
+        assert r.status_code == 400 and r.json()["error"] == "NotFound"
+        r = await c.get("/xrpc/fm.plyr.test.getTrack", params={"uri": URI[:-2] + "broken"})
+        assert r.status_code == 500 and "likeCount: integer -1 out of range" in r.json()["message"]
+        r = await c.post("/xrpc/fm.plyr.test.getTrack")
+        assert r.status_code == 400 and "expected GET" in r.json()["message"]
+        assert (await c.get("/xrpc/fm.plyr.test.whoami")).json() == {"me": None}
+        r = await c.get("/xrpc/fm.plyr.test.getTracks")  # a lexicon without a route
+        assert r.status_code == 501 and r.json()["error"] == "MethodNotImplemented"
