@@ -9,6 +9,7 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
+from appview import auth, xrpc
 from appview.cache import ResponseCache
 from appview.deps import Conn
 from appview.freshness import ProjectionWatcher
@@ -20,6 +21,7 @@ from appview.xrpc import actor as xrpc_actor
 from appview.xrpc import feed as xrpc_feed
 from appview.xrpc import track as xrpc_track
 from core.db.urls import libpq_url
+from core.lexicon import default_lexicons
 
 
 def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
@@ -67,4 +69,6 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     async def status(conn: Conn) -> Status:
         return await read_status(conn)
 
+    auth.install(app, settings)  # viewer auth: DID resolver + verifier in the lifespan, /.well-known/did.json
+    xrpc.install(app, default_lexicons(), validate_output=settings.xrpc_validate_output)  # after all XRPC routes
     return app

@@ -8,15 +8,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 from psycopg import AsyncConnection
 
+from appview.auth import OptionalViewerDid
+
 
 async def _conn(request: Request) -> AsyncIterator[AsyncConnection]:
     async with request.app.state.pool.connection() as conn:
         yield conn
 
 
-async def _viewer(request: Request) -> str | None:
-    return None
-
-
 Conn = Annotated[AsyncConnection, Depends(_conn)]
-Viewer = Annotated[str | None, Depends(_viewer)]
+# The viewer's DID from a verified service-auth JWT; None for anonymous requests (appview/auth).
+Viewer = OptionalViewerDid

@@ -46,7 +46,13 @@ BUILTIN_LEXICONS: Final[tuple[dict[str, Any], ...]] = (
         "selfLabels": {"type": "object", "required": ["values"], "properties": {
             "values": {"type": "array", "items": {"type": "ref", "ref": "#selfLabel"}, "maxLength": 10}}},
         "selfLabel": {"type": "object", "required": ["val"], "properties": {
-            "val": {"type": "string", "maxLength": 128}}}}},
+            "val": {"type": "string", "maxLength": 128}}},
+        "label": {"type": "object", "required": ["src", "uri", "val", "cts"], "properties": {
+            "ver": {"type": "integer"}, "src": {"type": "string", "format": "did"},
+            "uri": {"type": "string", "format": "uri"}, "cid": {"type": "string", "format": "cid"},
+            "val": {"type": "string", "maxLength": 128}, "neg": {"type": "boolean"},
+            "cts": {"type": "string", "format": "datetime"}, "exp": {"type": "string", "format": "datetime"},
+            "sig": {"type": "bytes"}}}}},
 )  # fmt: skip
 _FORMATS: Final[dict[str, Callable[[str], bool]]] = {
     "did": syntax.is_did, "handle": syntax.is_handle, "at-identifier": syntax.is_at_identifier,
@@ -364,12 +370,19 @@ class LexiconSet:
                 if key not in _KEY_CHECKS and not str(key).startswith("literal:"):
                     raise ValueError(f"{name}: unsupported record key type {key!r}")
                 self._records[name] = (key, compiler.ref(name))
+        self.documents: Mapping[str, Mapping[str, Any]] = docs
 
     @classmethod
-    def load(cls, root: Path) -> LexiconSet:
-        """Load every lexicon ``*.json`` under ``root`` (paths mirror NSIDs: ``fm/plyr/track.json``)."""
-        docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(Path(root).rglob("*.json"))]
+    def load(cls, *roots: Path) -> LexiconSet:
+        """Load every lexicon ``*.json`` under ``roots`` (paths mirror NSIDs: ``fm/plyr/track.json``)."""
+        paths = [p for root in roots for p in sorted(Path(root).rglob("*.json"))]
+        docs = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
         return cls(d for d in docs if isinstance(d, dict) and "lexicon" in d)
+
+    def compile(self, schema: Schema, nsid: str) -> Validator:
+        """A validator for an inline schema of document ``nsid`` (its ``#refs`` resolve there); raises
+        ValueError for unsupported types or unresolvable refs. Errors read ``": …"`` or ``"path: …"``."""
+        return self._compiler.compile(schema, nsid)
 
     @property
     def collections(self) -> frozenset[str]:

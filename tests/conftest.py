@@ -14,6 +14,9 @@ import pytest
 from core.db.migrate import upgrade
 from core.db.urls import libpq_url
 
+# Every XRPC response served in tests is checked against its lexicon (AppviewSettings reads the env).
+os.environ.setdefault("XRPC_VALIDATE_OUTPUT", "true")
+
 
 def _with_db(url: str, name: str) -> str:
     base, _, query = libpq_url(url).partition("?")

@@ -65,7 +65,7 @@ def _redirect(url: str) -> Response:
 def playback_router(playback: Playback) -> APIRouter:
     router = APIRouter(tags=["playback"])
 
-    @router.api_route("/audio/{file_id}", methods=["GET", "HEAD"], response_model=None)
+    @router.api_route("/audio/{file_id}", methods=["GET", "HEAD"], response_model=None, operation_id="get_audio")
     async def audio(file_id: str, request: Request,
                     conn: psycopg.AsyncConnection = Depends(_conn)) -> Response:  # noqa: B008
         head = request.method == "HEAD"
