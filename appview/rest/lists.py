@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from appview.auth import RequiredViewer
 from appview.deps import Conn, Viewer
 from appview.errors import NotFound
 from appview.hydration.actors import actors
@@ -76,6 +77,13 @@ async def playlists_by_artist(conn: Conn, artist_did: str) -> list[PlaylistRespo
     actor = await resolve(conn, artist_did)
     owner = (await actors(conn, [actor.did]))[actor.did]
     return [plyr_pages.playlist(r, owner) for r in await list_q.of_actor(conn, actor.did, "playlist")]
+
+
+@router.get("/lists/playlists")
+async def my_playlists(conn: Conn, viewer: RequiredViewer) -> list[PlaylistResponse]:
+    """The signed-in viewer's own playlists (service-auth JWT required)."""
+    owner = (await actors(conn, [viewer.did]))[viewer.did]
+    return [plyr_pages.playlist(r, owner) for r in await list_q.of_actor(conn, viewer.did, "playlist")]
 
 
 @router.get("/lists/playlists/{playlist_id}")

@@ -14,7 +14,8 @@ import pytest
 from appview.app import create_app
 from appview.settings import AppviewSettings
 from tests.e2e.conftest import RunningIngester
-from tests.localnet.peer import Xrpc
+from tests.e2e.test_viewer_auth import service_token
+from tests.localnet.peer import Localnet, Xrpc
 
 NOW = "2026-11-24T12:00:00.000Z"
 
@@ -33,9 +34,13 @@ def ref(created: dict[str, Any]) -> dict[str, str]:
     return {"uri": created["uri"], "cid": created["cid"]}
 
 
+SERVICE_DID = "did:web:appview.test"
+
+
 @pytest.fixture
-async def api(db_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(AppviewSettings(), db_url)  # cache on, as served
+async def api(db_url: str, localnet: Localnet) -> AsyncIterator[httpx.AsyncClient]:
+    # cache on, as served; viewers verified against the local PLC
+    app = create_app(AppviewSettings(service_did=SERVICE_DID, plc_url=localnet.plc_url), db_url)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
             yield c
@@ -81,6 +86,22 @@ async def test_read_side_follows_the_pds(xrpc: Xrpc, ingester: RunningIngester, 
     assert [t["uri"] for t in x["tracks"]] == [t2["uri"], t1["uri"]] and x["list"]["name"] == "Day Cycle"
     prof = (await api.get("/xrpc/fm.plyr.actor.getProfile", params={"actor": ann.handle})).json()
     assert (prof["trackCount"], prof["albumCount"], prof["likeCount"], prof["commentCount"]) == (2, 1, 2, 1)
+    # viewer state: ben's own service-auth token, minted by his PDS for our audience
+    token = await service_token(xrpc, ben, SERVICE_DID)
+    mine = (await api.get("/tracks/", params={"artist_did": ann.did},
+                          headers={"Authorization": f"Bearer {token}"})).json()["tracks"]
+    assert [t["is_liked"] for t in mine] == [False, True]
+    x_mine = (await api.get("/xrpc/fm.plyr.feed.getArtistTracks", params={"actor": ann.did},
+                            headers={"Authorization": f"Bearer {token}"})).json()["tracks"]
+    assert [t["viewer"]["liked"] for t in x_mine] == [False, True]
+    await xrpc.create(ben, "fm.plyr.list", {"$type": "fm.plyr.list", "name": "bens mix", "listType": "playlist",
+                                           "items": [{"subject": ref(t1)}], "createdAt": NOW})
+    own = await until(lambda: api.get("/lists/playlists", headers={"Authorization": f"Bearer {token}"}),
+                      lambda r: r.status_code == 200 and len(r.json()) == 1)
+    assert own.json()[0]["name"] == "bens mix"
+    assert (await api.get("/lists/playlists")).status_code == 401
+    bad = await api.get("/tracks/", headers={"Authorization": "Bearer not.a.jwt"})
+    assert bad.status_code == 401 and bad.json()["detail"]
     likes = (await api.get(f"/users/{ben.handle}/likes")).json()
     assert likes["count"] == 1 and likes["tracks"][0]["title"] == "Morning"
 
