@@ -3,26 +3,30 @@ for featured artists, one for the viewer's likes — pipelined, whatever the pag
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import AsyncConnection
 
 from appview.hydration.actors import INVALID_HANDLE, ActorBasic, actors
-from appview.playback import playability_for
+from appview.playback import default_audio_hosts
+from core.blobstore.playability import PLAYABILITY_SQL, host_patterns
 
-_TRACKS = """
+_TRACKS = f"""
 SELECT t.id, t.uri, t.cid, t.did, t.rkey, t.title, t.artist, t.album, t.duration, t.file_type,
        t.audio_url, t.audio_blob_cid, t.audio_blob_mime, t.audio_blob_size, t.image_url, t.description,
        t.features, t.support_gate, t.self_labels, t.created_at, t.sort_at, t.indexed_at,
        a.handle, a.pds, p.avatar,
        coalesce(sc.like_count, 0), coalesce(sc.comment_count, 0),
-       alb.id, alb.uri, alb.name, alb.image_url
-FROM unnest(%s::bigint[]) WITH ORDINALITY AS page(id, ord)
+       alb.id, alb.uri, alb.name, alb.image_url, {PLAYABILITY_SQL}
+FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS page(id, ord)
 JOIN track t ON t.id = page.id
 LEFT JOIN actor a ON a.did = t.did
 LEFT JOIN artist_profile p ON p.did = t.did
 LEFT JOIN subject_count sc ON sc.subject_uri = t.uri
+LEFT JOIN blob b ON b.cid = t.audio_blob_cid
+LEFT JOIN audio_url_check u ON u.url = t.audio_url
 LEFT JOIN LATERAL (
     SELECT li.id, li.uri, li.name,
            (SELECT ft.image_url FROM list_item fi JOIN track ft ON ft.uri = fi.subject_uri
@@ -82,15 +86,20 @@ class TrackData:
     playability: str = "dead"
 
 
+@functools.cache
+def _hosts() -> list[str]:
+    return list(host_patterns(default_audio_hosts()))
+
+
 def _track(row: tuple[Any, ...]) -> TrackData:
     (id_, uri, cid, did, rkey, title, artist, album, duration, file_type, audio_url, blob_cid, blob_mime,
      blob_size, image_url, description, features, gate, self_labels, created_at, sort_at, indexed_at,
-     handle, pds, avatar, likes, comments, alb_id, alb_uri, alb_name, alb_image) = row
+     handle, pds, avatar, likes, comments, alb_id, alb_uri, alb_name, alb_image, playability) = row
     album_ref = AlbumRef(alb_id, alb_uri, alb_name or album or "", alb_image) if alb_id is not None else None
     return TrackData(id_, uri, cid, did, rkey, title, artist, album, duration, file_type, audio_url, blob_cid,
                      blob_mime, blob_size, image_url, description, features or [], gate, self_labels or [],
                      created_at, sort_at, indexed_at, handle or INVALID_HANDLE, pds, avatar, likes, comments,
-                     album_ref)
+                     album_ref, playability=playability)
 
 
 def _feature_dids(tracks: list[TrackData]) -> list[str]:
@@ -118,11 +127,11 @@ async def hydrate(conn: AsyncConnection, ids: list[int], viewer: str | None) -> 
     if not ids:
         return []
     async with conn.pipeline():
-        tracks = [_track(r) for r in await (await conn.execute(_TRACKS, (ids,))).fetchall()]
+        params = {"ids": ids, "audio_hosts": _hosts()}
+        tracks = [_track(r) for r in await (await conn.execute(_TRACKS, params)).fetchall()]
         uris = [t.uri for t in tracks]
         feature_dids = _feature_dids(tracks)
         known = await actors(conn, feature_dids) if feature_dids else {}
-        playable = await playability_for(conn, uris)
         liked: set[str] = set()
         if viewer:
             cur = await conn.execute(_VIEWER_LIKES, (viewer, uris))
@@ -131,5 +140,4 @@ async def hydrate(conn: AsyncConnection, ids: list[int], viewer: str | None) -> 
         t.features = _features(t.features_raw, known)
         t.is_liked = t.uri in liked
         t.labels = list(t.self_labels)
-        t.playability = playable.get(t.uri, "dead")
     return tracks

@@ -15,7 +15,7 @@ _PLAYABILITY = f"SELECT t.uri, {PLAYABILITY_SQL} FROM track t {PLAYABILITY_JOINS
 
 
 @lru_cache(maxsize=1)
-def _default_hosts() -> tuple[str, ...]:
+def default_audio_hosts() -> tuple[str, ...]:
     return BlobSettings().allowed_audio_hosts
 
 
@@ -24,10 +24,11 @@ async def playability_for(conn: psycopg.AsyncConnection, uris: list[str],
     """Playability (mirrored | pds_only | url_only | dead) of each known track URI, in one query."""
     if not uris:
         return {}
-    params = {"uris": list(uris), "audio_hosts": host_patterns(hosts if hosts is not None else _default_hosts())}
+    params = {"uris": list(uris), "audio_hosts": host_patterns(hosts if hosts is not None else default_audio_hosts())}
     async with conn.cursor() as cur:
         await cur.execute(_PLAYABILITY, params)
         return {uri: state for uri, state in await cur.fetchall()}
 
 
-__all__ = ["Playability", "Playback", "file_id", "parse_file_id", "playability_for", "playback_router"]
+__all__ = ["Playability", "Playback", "default_audio_hosts", "file_id", "parse_file_id", "playability_for",
+           "playback_router"]
