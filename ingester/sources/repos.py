@@ -97,6 +97,12 @@ class RepoFetcher:
         if self._own:
             await self.client.aclose()
 
+    async def __aenter__(self) -> RepoFetcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     def _host(self, url: str) -> _Host:
         key = host_of(url)
         h = self.hosts.get(key)
