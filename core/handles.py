@@ -87,13 +87,15 @@ class HandleResolver:
 
     async def resolve(self, handle: str, *, pds: str | None = None, force: bool = False) -> str | None:
         handle = handle.lower()
-        entry = None if force else self._cache.get(handle)
+        # a `.test` answer depends on which PDS was asked
+        key = f"{handle} {pds}" if handle.endswith(_LOCAL_TLDS) else handle
+        entry = None if force else self._cache.get(key)
         if entry is not None and entry[0] > self._clock():
-            self._cache.move_to_end(handle)
+            self._cache.move_to_end(key)
             return entry[1]
         did = await self._resolve(handle, pds)
-        self._cache[handle] = (self._clock() + (self.ttl_s if did else self.error_ttl_s), did)
-        self._cache.move_to_end(handle)
+        self._cache[key] = (self._clock() + (self.ttl_s if did else self.error_ttl_s), did)
+        self._cache.move_to_end(key)
         while len(self._cache) > self.max_entries:
             self._cache.popitem(last=False)
         return did
