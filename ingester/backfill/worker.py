@@ -237,6 +237,9 @@ class Backfiller:
                       changes: list[Change]) -> None:
         events: list[RecordEvent | RepoEvent] = list(self._events(snap, changes))
         counts = {a: sum(1 for c in changes if c.action == a) for a in ("create", "update", "delete")}
+        # Warm the DID and handle caches outside the lock (a handle check is a network round trip): every
+        # worker's finish, and every live batch, waits on this lock.
+        await identity_event(self.resolver, self.handles, did, None, SOURCE, None, force=False)
         async with self.gate.lock:
             held, overflowed = self.gate.end(did)
             live, state = replay(ChainState(snap.rev, snap.data_cid, "synchronized"), held, overflowed,
