@@ -143,10 +143,13 @@ class Backfiller:
                     if conn is None or conn.closed or conn.broken:
                         conn = await connect(self.url)
                     outcome = await self.backfill(conn, did, reason)
-                except (OSError, psycopg.OperationalError) as e:
-                    # The database, not the repo: leave the job pending for the next run.
-                    log.warning("backfill.database_unavailable", did=did, error=str(e))
-                    outcome = Outcome(did, False, f"database unavailable: {e}")
+                except (OSError, psycopg.Error) as e:
+                    # The database, not the repo: the job stays as it was, for the next run; this worker lives on.
+                    log.warning("backfill.database_error", did=did, error=str(e))
+                    outcome = Outcome(did, False, f"database error: {e}")
+                    if conn is not None:
+                        await conn.close()
+                        conn = None
                 finally:
                     self._running.discard(did)
                     if did in self._again:
