@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -129,3 +130,39 @@ async def test_a_failed_resync_logs_the_held_commits_as_they_are(conn: psycopg.A
         assert await cur.fetchall() == [("desynchronized",)]
         await cur.execute("SELECT status, error, attempts FROM backfill_job")
         assert await cur.fetchall() == [("failed", "getRepo: RepoTakendown", 1)]
+
+
+async def test_a_held_commit_that_does_not_stack_triggers_another_resync(conn: psycopg.AsyncConnection,
+                                                                         db_url: str) -> None:
+    net = Net()
+    carol = net.repo("carol.test")
+    resolver = net.resolver()
+    verifier = SignatureVerifier(resolver)
+    gate, repos = ResyncGate(), dict[str, ChainState]()
+    ingest = Ingest(conn, source=SOURCE, resolver=resolver, verifier=verifier, validator=VALIDATOR,
+                    repos=repos, gate=gate)
+    records = {T + "3kaaaaaaaaa22": track("one")}
+    await ingest.handle([carol.commit([("create", T + "3kaaaaaaaaa22", records[T + "3kaaaaaaaaa22"])])])
+    served = 0
+
+    async def serve(did: str) -> bytes:
+        nonlocal served
+        served += 1
+        snapshot = current_snapshot(carol, records)
+        if served == 1:  # a commit whose `since` skips one we never got: a gap right after the snapshot
+            carol.commit([("create", T + "3kaaaaaaaab22", track("lost"))])
+            records[T + "3kaaaaaaaab22"] = track("lost")
+            records[T + "3kaaaaaaaac22"] = track("three")
+            await ingest.handle([carol.commit([("create", T + "3kaaaaaaaac22", records[T + "3kaaaaaaaac22"])])])
+        return snapshot
+
+    backfiller = Backfiller(db_url, resolver=resolver, verifier=verifier, validator=VALIDATOR,
+                            fetcher=ScriptedFetcher(serve), gate=gate, repos=repos, concurrency=2)
+    backfiller.submit(carol.did, "test")
+    counters = await backfiller.run(asyncio.Event(), until_idle=True)
+    assert (served, counters.done, counters.failed) == (2, 2, 0)  # the gap made it run again
+    assert repos[carol.did].sync_status == "synchronized" and repos[carol.did].rev == carol.rev
+    async with await connect(db_url) as work:
+        await Projector().catch_up(work)
+        cur = await work.execute("SELECT title FROM track ORDER BY title")
+        assert [r[0] for r in await cur.fetchall()] == ["lost", "one", "three"]
