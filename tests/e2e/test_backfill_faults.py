@@ -9,6 +9,8 @@ are real signed MSTs from `framekit`.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -146,3 +148,20 @@ async def test_each_fault_is_handled_and_the_rest_carries_on(db_url: str, q: Que
     assert reasons[hang.did] == "getRepo: timeout after 1s" and reasons[forged.did].startswith("commit signature")
     assert {f.did: f.attempts for f in status.backfill.failures}[hang.did] == 2
     assert status.backfill.per_pds[peer.url]["done"] == 4
+
+
+async def test_the_backfill_command(db_url: str, q: Query) -> None:
+    peer = FaultyPeer()
+    good, garbage = peer.add("good", "good"), peer.add("garbage", "garbage")
+    env = dict(os.environ, DATABASE_URL=db_url, PLC_URL=peer.url, LOG_FORMAT="json", LOG_LEVEL="warning")
+    async with peer.running():
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cli", "backfill", "--did", good.did, "--did", garbage.did, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    lines = out.decode().splitlines()
+    assert proc.returncode == 1, err.decode()[-2000:]  # something failed: a non-zero exit for scripts
+    assert lines[0] == "backfill: 1 repos done, 1 failed, 2 records, 2 changes written"
+    assert lines[1].startswith(f"  failed {garbage.did}: bad repo: not a CAR")
+    assert await q("SELECT did, status FROM backfill_job ORDER BY status") == [(good.did, "done"),
+                                                                               (garbage.did, "failed")]
