@@ -86,3 +86,21 @@ async def test_per_host_concurrency_is_capped() -> None:
     f = fetcher(httpx.MockTransport(serve), per_host=2, rate_per_host=0)
     await asyncio.gather(*(f.get_repo("https://pds.example", f"d{i}") for i in range(8)))
     assert peak == 2
+
+
+async def test_relay_discovery_asks_once_per_exact_collection_and_unions() -> None:
+    from ingester.backfill.discovery import from_relay, record_collections
+
+    asked: list[str] = []
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        collection = request.url.params["collection"]
+        asked.append(collection)
+        if collection == "fm.plyr.comment":
+            return httpx.Response(502, text="collectiondir is down")
+        dids = {"fm.plyr.track": ["did:plc:a", "did:plc:b"], "fm.plyr.like": ["did:plc:b", "did:plc:c"]}
+        return httpx.Response(200, json={"repos": [{"did": d} for d in dids.get(collection, [])]})
+
+    f = fetcher(httpx.MockTransport(serve), attempts=1)
+    assert await from_relay(f, "https://relay.example") == {"did:plc:a", "did:plc:b", "did:plc:c"}
+    assert sorted(asked) == sorted(record_collections()) and "*" not in "".join(asked)
