@@ -205,7 +205,12 @@ class Ingest:
 
     async def _prefetch(self, dids: set[str]) -> None:
         if len(dids) > 1:
-            await asyncio.gather(*(self.resolver.resolve(d) for d in dids), return_exceptions=True)
+            await asyncio.gather(*(self._warm(d) for d in dids), return_exceptions=True)
+
+    async def _warm(self, did: str) -> None:
+        info = await self.resolver.resolve(did)
+        if self.handles is not None:  # a handle check is a DNS + HTTPS round trip: not one after another
+            await self.handles.verified_handle(info)
 
     async def _identity_event(self, did: str, handle: str | None, seq: int | None,
                               force: bool = True) -> RepoEvent:
