@@ -47,7 +47,7 @@ class Ingester:
         self.projector = Projector(batch_size=settings.projector_batch,
                                    project_unverified=settings.project_unverified)
         self.handles = HandleResolver(self.resolver)
-        self.gate = ResyncGate() if settings.resync_enabled else None
+        self.gate = ResyncGate(buffer_live=settings.resync_buffer_live) if settings.resync_enabled else None
         self.backfiller = make_backfiller(settings, url, self.resolver, self.handles, self.repos, self.gate)
 
     async def run(self, stop: asyncio.Event) -> None:

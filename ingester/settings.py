@@ -26,6 +26,9 @@ class IngesterSettings(CoreSettings):
     # --- backfill and resync (issue #6) ---
     # Repair desynchronized repos (chain break, #sync, first seen mid-chain) by getRepo + diff.
     resync_enabled: bool = True
+    # Live commits of a repo being resynced: logged at once and held for the chain check (false), or held
+    # back from the log until the snapshot is applied, then replayed (true, indigo's FlushBufferedOps).
+    resync_buffer_live: bool = False
     # Discovery on start: listReposByCollection against this relay, and/or listRepos against these PDS hosts.
     backfill_relay_url: str | None = None
     backfill_pds_hosts: str = ""

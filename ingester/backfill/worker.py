@@ -247,6 +247,8 @@ class Backfiller:
             held, overflowed = self.gate.end(did)
             live, state = replay(ChainState(snap.rev, snap.data_cid, "synchronized"), held, overflowed,
                                  self.validator)
+            if not self.gate.buffer_live:
+                live = []  # the live pipeline logged them already
             # Resolved under the lock: a `#identity` handled by a live batch is either before it or after it.
             ident = await identity_event(self.resolver, self.handles, did, None, SOURCE, None, force=False)
             marker = RepoEvent(did, "resync", {"data_cid": snap.data_cid, "records": len(snap.records), **counts,
@@ -291,7 +293,8 @@ class Backfiller:
                 if not hasattr(f, "ops"):
                     state = ChainState(f.rev, f.data_cid, "desynchronized", "#sync while resync failed")
                     continue
-                events.extend(commit_events(f, h.source, self.validator, verified=True))  # type: ignore[arg-type]
+                if self.gate.buffer_live:
+                    events.extend(commit_events(f, h.source, self.validator, verified=True))  # type: ignore[arg-type]
                 state = ChainState(f.rev, f.data_cid, "desynchronized", "resync failed")
             if state is None or not held:
                 return

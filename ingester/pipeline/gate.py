@@ -1,9 +1,14 @@
 """The hand-over between the live pipeline and resync (sync.md §3.2, indigo `FlushBufferedOps`).
 
-While a repo is being resynced its live commits are verified as usual but *held* here instead of being
-appended; the resync applies its snapshot, then replays the held commits that stack on the snapshot's rev.
+While a repo is being resynced its live commits are verified as usual and *held* here: the resync applies
+its snapshot, then replays the held commits that stack on the snapshot's rev (a gap means another resync).
 Every batch of the live pipeline runs under `lock`, and so do the start and the end of a resync, so a repo
 switches between "live" and "held" only between batches, never in the middle of one.
+
+Two modes. `buffer_live=True` is indigo's: held commits reach the log only at the replay. The default appends
+them at once as well and holds them only for the chain check: the per-record rev guard makes the log
+converge whatever the order of snapshot diff and live events (tests/property/test_backfill_diff.py proves a
+log ahead of the snapshot is never rolled back), and a new repo's first writes are not delayed by a getRepo.
 
 Held commits live in memory only. A crash loses them without losing data: the repo's job is still pending
 in the database, and the snapshot the restarted resync fetches contains them.
@@ -40,7 +45,8 @@ Enroll = Callable[[str, str], None]
 
 
 class ResyncGate:
-    def __init__(self) -> None:
+    def __init__(self, *, buffer_live: bool = False) -> None:
+        self.buffer_live = buffer_live
         self.lock = asyncio.Lock()
         self._buffers: dict[str, _Buffer] = {}
         self._enroll: list[Enroll] = []

@@ -256,7 +256,11 @@ class Ingest:
             self._append_ops(c, events, verified=False)
             return
         if self.gate is not None and self.gate.hold(c.did, self.source, c):
-            return  # being resynced: replayed on top of the snapshot afterwards
+            # Being resynced: the chain check waits for the snapshot (replay). The ops are logged now unless
+            # the gate buffers them: the rev guard makes either order converge.
+            if not self.gate.buffer_live:
+                self._append_ops(c, events, verified=True)
+            return
         if state is None:
             events.append(await self._identity_event(c.did, None, c.seq, force=False))
         new = advance(state, c.rev, c.since, c.prev_data, c.data_cid)

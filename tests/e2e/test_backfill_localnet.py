@@ -19,7 +19,7 @@ from tests.localnet.peer import Localnet, Xrpc
 async def test_live_backfill_and_cutover_reach_the_same_digest(localnet: Localnet, xrpc: Xrpc, pg_server_url: str,
                                                                template_db: str) -> None:
     async with (fresh_db(pg_server_url, template_db) as live_db, fresh_db(pg_server_url, template_db) as late_db,
-                fresh_db(pg_server_url, template_db) as cut_db):
+                fresh_db(pg_server_url, template_db) as cut_db, fresh_db(pg_server_url, template_db) as buf_db):
         # (a) follows the PDS live from before the first write
         live = RunningIngester(ingester_settings(live_db, localnet), live_db)
         await live.start()
@@ -28,11 +28,15 @@ async def test_live_backfill_and_cutover_reach_the_same_digest(localnet: Localne
         world = World(xrpc, accounts)
         await world.phase(1)
 
-        # (c) starts half-way: backfills what exists while following live, and the writes go on meanwhile
-        async with await connect(cut_db) as conn:
-            await jobs.enqueue(conn, dids, "test: half-way")
+        # (c) starts half-way: backfills what exists while following live, and the writes go on meanwhile;
+        # twice: live commits of a repo being resynced logged at once (default), or buffered until the replay
+        for db in (cut_db, buf_db):
+            async with await connect(db) as conn:
+                await jobs.enqueue(conn, dids, "test: half-way")
         cut = RunningIngester(ingester_settings(cut_db, localnet), cut_db)
+        buf = RunningIngester(ingester_settings(buf_db, localnet, resync_buffer_live=True), buf_db)
         await cut.start()
+        await buf.start()
         await asyncio.gather(world.phase(2), world.phase(3))
 
         # (b) starts after everything was written and only backfills (the `appview backfill` path)
@@ -44,20 +48,22 @@ async def test_live_backfill_and_cutover_reach_the_same_digest(localnet: Localne
         await project(late_db)
 
         try:
-            final = await same_digest([live_db, late_db, cut_db])
+            final = await same_digest([live_db, late_db, cut_db, buf_db])
         finally:
             await live.stop()
             await cut.stop()
+            await buf.stop()
         tables = {t.table: t.rows for t in final.tables}
         assert tables["track"] == 3 * 3 * 2 and tables["list"] == 9 and tables["actor"] == 3
 
-        async with await connect(cut_db) as conn, conn.cursor() as cur:
-            await cur.execute("SELECT source = 'backfill', count(*) FROM record_event GROUP BY 1 ORDER BY 1")
-            by_source = dict(await cur.fetchall())
-            await cur.execute("SELECT count(*) FROM repo_state WHERE sync_status = 'synchronized'")
-            synced = (await cur.fetchone())[0]
-        assert by_source.get(True) and by_source.get(False)  # both the snapshot and the live stream wrote
-        assert synced == 3
+        for db in (cut_db, buf_db):
+            async with await connect(db) as conn, conn.cursor() as cur:
+                await cur.execute("SELECT source = 'backfill', count(*) FROM record_event GROUP BY 1 ORDER BY 1")
+                by_source = dict(await cur.fetchall())
+                await cur.execute("SELECT count(*) FROM repo_state WHERE sync_status = 'synchronized'")
+                synced = (await cur.fetchone())[0]
+            assert by_source.get(True) and by_source.get(False)  # both the snapshot and the live stream wrote
+            assert synced == 3
 
 
 async def test_missed_frames_are_repaired_by_resync(xrpc: Xrpc, ingester: RunningIngester, q: Query,

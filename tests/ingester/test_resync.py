@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
+import pytest
 
 from core.db.connect import connect
 from ingester.backfill.worker import Backfiller
@@ -42,13 +43,14 @@ class ScriptedFetcher(RepoFetcher):
         return await self.serve(did)
 
 
+@pytest.mark.parametrize("buffer_live", [False, True], ids=["log-at-once", "buffered"])
 async def test_sync_resets_through_resync_with_deletes_and_held_commits(conn: psycopg.AsyncConnection,
-                                                                        db_url: str) -> None:
+                                                                        db_url: str, buffer_live: bool) -> None:
     net = Net()
     alice = net.repo("alice.test")
     resolver = net.resolver()
     verifier = SignatureVerifier(resolver)
-    gate, repos = ResyncGate(), dict[str, ChainState]()
+    gate, repos = ResyncGate(buffer_live=buffer_live), dict[str, ChainState]()
     ingest = Ingest(conn, source=SOURCE, resolver=resolver, verifier=verifier, validator=VALIDATOR,
                     repos=repos, gate=gate)
     records: dict[str, dict[str, Any]] = {}
@@ -103,12 +105,14 @@ async def test_sync_resets_through_resync_with_deletes_and_held_commits(conn: ps
         assert await cur.fetchall() == [("done", 3)]
 
 
-async def test_a_failed_resync_logs_the_held_commits_as_they_are(conn: psycopg.AsyncConnection, db_url: str) -> None:
+@pytest.mark.parametrize("buffer_live", [False, True], ids=["log-at-once", "buffered"])
+async def test_a_failed_resync_logs_the_held_commits_as_they_are(conn: psycopg.AsyncConnection, db_url: str,
+                                                                 buffer_live: bool) -> None:
     net = Net()
     bob = net.repo("bob.test")
     resolver = net.resolver()
     verifier = SignatureVerifier(resolver)
-    gate, repos = ResyncGate(), dict[str, ChainState]()
+    gate, repos = ResyncGate(buffer_live=buffer_live), dict[str, ChainState]()
     ingest = Ingest(conn, source=SOURCE, resolver=resolver, verifier=verifier, validator=VALIDATOR,
                     repos=repos, gate=gate)
     await ingest.handle([bob.commit([("create", T + "3kaaaaaaaaa22", track("one"))])])
@@ -132,13 +136,14 @@ async def test_a_failed_resync_logs_the_held_commits_as_they_are(conn: psycopg.A
         assert await cur.fetchall() == [("failed", "getRepo: RepoTakendown", 1)]
 
 
+@pytest.mark.parametrize("buffer_live", [False, True], ids=["log-at-once", "buffered"])
 async def test_a_held_commit_that_does_not_stack_triggers_another_resync(conn: psycopg.AsyncConnection,
-                                                                         db_url: str) -> None:
+                                                                         db_url: str, buffer_live: bool) -> None:
     net = Net()
     carol = net.repo("carol.test")
     resolver = net.resolver()
     verifier = SignatureVerifier(resolver)
-    gate, repos = ResyncGate(), dict[str, ChainState]()
+    gate, repos = ResyncGate(buffer_live=buffer_live), dict[str, ChainState]()
     ingest = Ingest(conn, source=SOURCE, resolver=resolver, verifier=verifier, validator=VALIDATOR,
                     repos=repos, gate=gate)
     records = {T + "3kaaaaaaaaa22": track("one")}
