@@ -1,4 +1,5 @@
-"""/status: each source's committed cursor, the log head, the projector's position and lag."""
+"""/status: each source's committed cursor and lag, the log head, the projector's position and lag, and
+the backfill: repos pending / running / done / failed (with reasons)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,30 @@ from datetime import datetime
 from psycopg import AsyncConnection
 from pydantic import BaseModel
 
+MAX_FAILURES_SHOWN = 100
+
 
 class SourceStatus(BaseModel):
     source: str
     cursor: int
     updated_at: datetime
+    lag_seconds: float  # since the cursor last moved
+
+
+class BackfillFailure(BaseModel):
+    did: str
+    pds: str | None
+    error: str | None
+    attempts: int
+    updated_at: datetime
+
+
+class BackfillStatus(BaseModel):
+    jobs: dict[str, int]  # pending | running | done | failed → repos
+    records: int  # in-scope records in the snapshots applied
+    changes: int  # events the backfill wrote
+    per_pds: dict[str, dict[str, int]]
+    failures: list[BackfillFailure]
 
 
 class Status(BaseModel):
@@ -20,6 +40,24 @@ class Status(BaseModel):
     projector_lag_events: int
     sources: list[SourceStatus]
     repos: dict[str, int]
+    backfill: BackfillStatus
+
+
+async def read_backfill(conn: AsyncConnection) -> BackfillStatus:
+    async with conn.cursor() as cur:
+        await cur.execute("SELECT status, count(*), coalesce(sum(records), 0), coalesce(sum(changes), 0)"
+                          " FROM backfill_job GROUP BY status")
+        rows = await cur.fetchall()
+        await cur.execute("SELECT coalesce(pds, '?'), status, count(*) FROM backfill_job GROUP BY 1, 2")
+        per_pds: dict[str, dict[str, int]] = {}
+        for pds, status, n in await cur.fetchall():
+            per_pds.setdefault(pds, {})[status] = int(n)
+        await cur.execute("SELECT did, pds, error, attempts, updated_at FROM backfill_job WHERE status = 'failed'"
+                          " ORDER BY updated_at DESC LIMIT %s", (MAX_FAILURES_SHOWN,))
+        failures = [BackfillFailure(did=d, pds=p, error=e, attempts=a, updated_at=u)
+                    for d, p, e, a, u in await cur.fetchall()]
+    return BackfillStatus(jobs={s: int(n) for s, n, _, _ in rows}, records=sum(int(r[2]) for r in rows),
+                          changes=sum(int(r[3]) for r in rows), per_pds=per_pds, failures=failures)
 
 
 async def read_status(conn: AsyncConnection) -> Status:
@@ -29,9 +67,11 @@ async def read_status(conn: AsyncConnection) -> Status:
             " coalesce((SELECT position FROM projection_cursor WHERE name = 'main'), 0)"
         )
         head, position = await cur.fetchone()  # type: ignore[misc]
-        await cur.execute("SELECT source, cursor, updated_at FROM source_cursor ORDER BY source")
-        sources = [SourceStatus(source=s, cursor=c, updated_at=u) for s, c, u in await cur.fetchall()]
+        await cur.execute("SELECT source, cursor, updated_at, extract(epoch FROM now() - updated_at)::float8"
+                          " FROM source_cursor ORDER BY source")
+        sources = [SourceStatus(source=s, cursor=c, updated_at=u, lag_seconds=max(0.0, lag))
+                   for s, c, u, lag in await cur.fetchall()]
         await cur.execute("SELECT sync_status, count(*) FROM repo_state GROUP BY sync_status")
         repos = {s: int(n) for s, n in await cur.fetchall()}
     return Status(log_head=head, projector_position=position, projector_lag_events=max(0, head - position),
-                  sources=sources, repos=repos)
+                  sources=sources, repos=repos, backfill=await read_backfill(conn))

@@ -4,6 +4,7 @@
   appview ingest    the write side only      appview serve    the read side only
   appview migrate   apply migrations         appview rebuild  re-fold projections from the log
   appview digest    print a digest of every projection
+  appview backfill  getRepo + diff for discovered repos (--relay, --pds) or given ones (--did)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from core.logs import configure_logging
 from ingester.process import tune_gc
 from ingester.projection.digest import digest
 from ingester.projection.rebuild import rebuild
-from ingester.service import Ingester
+from ingester.service import Ingester, backfill_once
 from ingester.settings import IngesterSettings
 
 log = structlog.get_logger("appview")
@@ -72,6 +73,16 @@ async def _run(args: argparse.Namespace) -> int:
             async with await connect(url) as conn:
                 print((await digest(conn)).render())
             return 0
+        if args.command == "backfill":
+            counters = await backfill_once(
+                ingest_settings, url, dids=args.did, pds_hosts=args.pds, force=args.force,
+                relay=args.relay or (None if args.did or args.pds else ingest_settings.backfill_relay_url),
+                progress=not args.no_progress and sys.stderr.isatty())
+            print(f"backfill: {counters.done} repos done, {counters.failed} failed, {counters.records} records, "
+                  f"{counters.changes} changes written")
+            for did, reason in sorted(counters.failures.items()):
+                print(f"  failed {did}: {reason}")
+            return 0 if counters.failed == 0 else 1
         stop = _stop_event()
         tasks = []
         if args.command == "ingest" and ingest_settings.metrics_port:
@@ -98,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser(name)
     d = sub.add_parser("digest")
     d.add_argument("--mode", choices=["full", "content"], default="full")
+    b = sub.add_parser("backfill", help="backfill repos from their PDS (resumable; done repos are skipped)")
+    b.add_argument("--did", action="append", default=[], help="backfill this account (repeatable)")
+    b.add_argument("--pds", action="append", default=[], help="discover with listRepos on this PDS (repeatable)")
+    b.add_argument("--relay", help="discover with listReposByCollection on this relay (default BACKFILL_RELAY_URL)")
+    b.add_argument("--force", action="store_true", help="re-run repos already done")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
         return asyncio.run(_run(args))

@@ -20,3 +20,5 @@ INGEST_LAG = Gauge("ingest_lag_seconds", "Now minus the event time of the last c
 PROJECTED = Counter("projection_events_total", "Record events applied to projections")
 SKIPPED = Counter("projection_skipped_total", "Record events not projected", ["reason"])
 PROJECTOR_POSITION = Gauge("projection_position", "Log position of the projector", ["name"])
+RESYNC_QUEUED = Counter("backfill_queued_total", "Repos queued for backfill or resync")
+RESYNCS = Counter("backfill_repos_total", "Repos backfilled or resynced, by outcome", ["outcome"])

@@ -10,9 +10,13 @@ import structlog
 
 from core.blobstore import open_store
 from core.db.connect import connect
+from core.handles import HandleResolver
 from core.identity import IdentityResolver
+from ingester.backfill.discovery import discover
+from ingester.backfill.worker import Backfiller, Counters, Outcome
 from ingester.backoff import pause
 from ingester.blobs.tasks import start_blob_tasks
+from ingester.pipeline.gate import ResyncGate
 from ingester.pipeline.ingest import BatchOutcome, Ingest
 from ingester.pipeline.jetstream import JetstreamIngest
 from ingester.projection.runner import Projector
@@ -20,6 +24,7 @@ from ingester.settings import IngesterSettings
 from ingester.sources.firehose import FirehoseSource, HandlerResult, source_name
 from ingester.sources.jetstream import JetstreamSource
 from ingester.sources.jetstream import source_name as jetstream_source_name
+from ingester.sources.repos import RepoFetcher
 from ingester.validate.records import RecordValidator
 from ingester.verify.chain import ChainState
 from ingester.verify.signature import SignatureVerifier
@@ -47,6 +52,9 @@ class Ingester:
         self.sources: list[FirehoseSource] = []
         self.projector = Projector(batch_size=settings.projector_batch,
                                    project_unverified=settings.project_unverified)
+        self.handles = HandleResolver(self.resolver)
+        self.gate = ResyncGate(buffer_live=settings.resync_buffer_live) if settings.resync_enabled else None
+        self.backfiller = make_backfiller(settings, url, self.resolver, self.handles, self.repos, self.gate)
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self.projector.run_forever(self.url, stop), name="projector")]
@@ -55,6 +63,8 @@ class Ingester:
                   for u in self.settings.jetstreams]
         if self.settings.jetstreams and not self.settings.project_unverified:
             log.warning("jetstream.not_projected", reason="Jetstream events are unverified; PROJECT_UNVERIFIED is off")
+        if self.gate is not None:
+            tasks.append(asyncio.create_task(self._resync(stop), name="resync"))
         store = await open_store(self.settings) if self.settings.blob_mirror else None
         if store is not None:
             tasks += start_blob_tasks(self.settings, self.url, store, self.resolver, stop)
@@ -67,7 +77,30 @@ class Ingester:
             await asyncio.gather(*tasks, return_exceptions=True)
             if store is not None:
                 await store.aclose()
+            await self.backfiller.fetcher.aclose()
+            await self.handles.aclose()
             await self.resolver.aclose()
+
+    async def _resync(self, stop: asyncio.Event) -> None:
+        """Discovery once (if configured), then work the queue; unfinished jobs are picked up again
+        every `backfill_retry_interval_s` (and desynchronized repos the live stream enrols at once)."""
+        runner = asyncio.create_task(self.backfiller.run(stop))
+        discovered = False
+        try:
+            while not stop.is_set():
+                try:
+                    async with await connect(self.url) as conn:
+                        if not discovered:
+                            await discover(conn, self.backfiller.fetcher, relay=self.settings.backfill_relay_url,
+                                           pds_hosts=self.settings.backfill_pds)
+                            discovered = True
+                        await self.backfiller.load(conn, max_attempts=self.settings.backfill_job_attempts)
+                except (OSError, psycopg.OperationalError) as e:
+                    log.warning("resync.database_unavailable", error=str(e))
+                await pause(stop, self.settings.backfill_retry_interval_s)
+        finally:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
 
     async def _follow(self, host: str, stop: asyncio.Event,
                       once: Callable[[str, asyncio.Event], Awaitable[None]] | None = None) -> None:
@@ -86,7 +119,7 @@ class Ingester:
         name = source_name(host)
         conn = await connect(self.url)
         ingest = Ingest(conn, source=name, resolver=self.resolver, verifier=self.verifier,
-                        validator=self.validator, repos=self.repos)
+                        validator=self.validator, repos=self.repos, gate=self.gate, handles=self.handles)
         await ingest.load_tracked()
         source = FirehoseSource(host, cursor=await committed_cursor(conn, name),
                                 batch_max=self.settings.ingest_batch_max)
@@ -127,3 +160,48 @@ class Ingester:
             await source.run(handler, stop)
         finally:
             await conn.close()
+
+
+def make_backfiller(settings: IngesterSettings, url: str, resolver: IdentityResolver, handles: HandleResolver,
+                    repos: dict[str, ChainState], gate: ResyncGate | None) -> Backfiller:
+    fetcher = RepoFetcher(per_host=settings.backfill_per_host, rate_per_host=settings.backfill_rate_per_host,
+                          timeout_s=settings.backfill_timeout_s, attempts=settings.backfill_attempts)
+    return Backfiller(url, resolver=resolver, verifier=SignatureVerifier(resolver), validator=RecordValidator(),
+                      fetcher=fetcher, gate=gate, handles=handles, repos=repos,
+                      concurrency=settings.backfill_concurrency)
+
+
+async def backfill_once(settings: IngesterSettings, url: str, *, dids: Sequence[str] = (),
+                        pds_hosts: Sequence[str] = (), relay: str | None = None, force: bool = False,
+                        retry_failed: bool = True, progress: bool = True) -> Counters:
+    """`appview backfill`: discover, then work every unfinished job once, with a progress bar."""
+    resolver = IdentityResolver(plc_url=settings.plc_url, ttl_s=settings.did_cache_ttl_s)
+    handles = HandleResolver(resolver)
+    backfiller = make_backfiller(settings, url, resolver, handles, {}, None)
+    try:
+        async with await connect(url) as conn:
+            await Ingest(conn, source="backfill", resolver=resolver, verifier=backfiller.verifier,
+                         validator=backfiller.validator, repos=backfiller.repos).load_tracked()
+            await discover(conn, backfiller.fetcher, relay=relay, pds_hosts=pds_hosts, dids=dids, force=force)
+            await backfiller.load(conn, retry_failed=retry_failed, max_attempts=settings.backfill_job_attempts)
+        total = backfiller.queued
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="repo", desc="backfill", dynamic_ncols=True)
+
+        def outcome(o: Outcome) -> None:
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(failed=backfiller.counters.failed, changes=backfiller.counters.changes)
+
+        backfiller.on_outcome = outcome
+        counters = await backfiller.run(asyncio.Event(), until_idle=True)
+        if bar is not None:
+            bar.close()
+        return counters
+    finally:
+        await backfiller.fetcher.aclose()
+        await handles.aclose()
+        await resolver.aclose()

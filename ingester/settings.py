@@ -47,3 +47,24 @@ class IngesterSettings(BlobSettings):
     @property
     def jetstreams(self) -> list[str]:
         return [u.strip() for u in self.jetstream_urls.split(",") if u.strip()]
+
+    # --- backfill and resync (issue #6) ---
+    # Repair desynchronized repos (chain break, #sync, first seen mid-chain) by getRepo + diff.
+    resync_enabled: bool = True
+    # Live commits of a repo being resynced: logged at once and held for the chain check (false), or held
+    # back from the log until the snapshot is applied, then replayed (true, indigo's FlushBufferedOps).
+    resync_buffer_live: bool = False
+    # Discovery on start: listReposByCollection against this relay, and/or listRepos against these PDS hosts.
+    backfill_relay_url: str | None = None
+    backfill_pds_hosts: str = ""
+    backfill_concurrency: int = 8  # repos in flight
+    backfill_per_host: int = 4  # concurrent requests per PDS
+    backfill_rate_per_host: float = 10.0  # requests/s per PDS (Bluesky's PDSes allow ~10/s)
+    backfill_timeout_s: float = 120.0
+    backfill_attempts: int = 3  # HTTP attempts per request (429, 5xx, timeouts)
+    backfill_job_attempts: int = 5  # failed jobs are retried until this many failures
+    backfill_retry_interval_s: float = 300.0
+
+    @property
+    def backfill_pds(self) -> list[str]:
+        return [h.strip() for h in self.backfill_pds_hosts.split(",") if h.strip()]

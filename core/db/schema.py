@@ -313,13 +313,36 @@ audio_url_check = Table(
 PLYR_FILE_ID_REGEX = "/audio/([0-9a-f]{8,64})(?:\\.[A-Za-z0-9]{1,8})?(?:[?#]|$)"
 Index("track_plyr_file_id", func.substring(track.c.audio_url, literal_column(f"'{PLYR_FILE_ID_REGEX}'")))
 
+# ---- backfill and resync (issue #6) -------------------------------------------------------
+
+# One row per repo to (re)fetch with getRepo: discovery inserts `pending` rows (a `done` row is skipped
+# unless forced), a desynchronized repo resets its row to `pending`. `running` after a crash = pending.
+backfill_job = Table(
+    "backfill_job",
+    metadata,
+    Column("did", Text, primary_key=True),
+    Column("status", Text, nullable=False),  # pending | running | done | failed
+    Column("reason", Text, nullable=False),  # why it was enqueued (discovery source, desync reason)
+    Column("error", Text),  # why the last attempt failed
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("pds", Text),
+    Column("rev", Text),  # rev of the last snapshot applied
+    Column("records", Integer),  # in-scope records in that snapshot
+    Column("changes", Integer),  # events it wrote (creates + updates + deletes)
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+)
+Index("backfill_job_status", backfill_job.c.status, backfill_job.c.updated_at)
+
 # Digest order; each entry also names the columns that are log coordinates (seq-derived ids,
 # arrival times). Those are identical on a rebuild of the same log but legitimately differ when
 # the same writes arrive in another interleaving, so the "content" digest leaves them out.
+# `rev` is one too: a backfill learns a record from a repo snapshot, so it stamps the snapshot's rev, not
+# the rev of the commit that last wrote the record (which only the live stream carries).
 PROJECTION_TABLES: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (actor, ("seq",)),
-    (record_state, ("item_id", "seq")),
-    (track, ("id", "indexed_at", "sort_at")),
+    (record_state, ("item_id", "seq", "rev")),
+    (track, ("id", "indexed_at", "sort_at", "rev")),
     (like, ("indexed_at", "sort_at")),
     (comment, ("indexed_at", "sort_at", "id")),
     (list_, ("id", "indexed_at", "sort_at")),

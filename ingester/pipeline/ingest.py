@@ -7,6 +7,7 @@ chain state (rev, data CID) lives in memory, loaded from `repo_state` on first s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,10 +28,12 @@ from core.events import (
     Skipped,
     SyncFrame,
 )
+from core.handles import HandleResolver
 from core.identity import DidInfo, IdentityResolver, ResolveError
 from ingester import metrics
 from ingester.decode.frames import FrameError, decode_frame
 from ingester.eventlog.append import RepoState, append_batch
+from ingester.pipeline.gate import ResyncGate
 from ingester.validate.records import UNSTORABLE, RecordValidator
 from ingester.verify.chain import ChainState, advance, tid_micros, too_far_in_future
 from ingester.verify.signature import SignatureVerifier, VerdictKind
@@ -62,6 +65,34 @@ def identity_payload(info: DidInfo, handle: str | None = None) -> dict[str, Any]
     }
 
 
+def commit_events(c: Commit, source: str, validator: RecordValidator, *, verified: bool) -> list[RecordEvent]:
+    """The log rows of a commit's in-scope ops, each validated (invalid ones are kept, marked rejected)."""
+    out = []
+    for op in c.ops:
+        rejected = None
+        if op.action != "delete":
+            rejected = validator.check(op.collection, op.rkey, op.record)
+            if rejected is not None:
+                metrics.REJECTED.labels(op.collection).inc()
+                log.info("ingest.rejected", did=c.did, path=f"{op.collection}/{op.rkey}", reason=rejected)
+        record = None if rejected in UNSTORABLE else op.record
+        out.append(RecordEvent(c.did, op.collection, op.rkey, c.rev, op.action, op.cid, record,
+                               source, c.seq, verified, rejected))
+    return out
+
+
+async def identity_event(resolver: IdentityResolver, handles: HandleResolver | None, did: str,
+                         handle: str | None, source: str, seq: int | None, *, force: bool) -> RepoEvent:
+    """An `identity` log row from the (re)resolved DID document; the handle verified both ways if we can."""
+    try:
+        info = await resolver.resolve(did, force=force)
+        verified = await handles.verified_handle(info, force=force) if handles is not None else None
+        payload = identity_payload(info, verified or handle)
+    except ResolveError as e:
+        payload = {"handle": handle, "error": str(e)}
+    return RepoEvent(did, "identity", payload, source, seq)
+
+
 class _Tracked:
     """Repos known before this batch plus those first seen in it (for decode's scope check)."""
 
@@ -82,6 +113,8 @@ class Ingest:
         verifier: SignatureVerifier,
         validator: RecordValidator,
         repos: dict[str, ChainState] | None = None,
+        gate: ResyncGate | None = None,
+        handles: HandleResolver | None = None,
     ) -> None:
         self.conn = conn
         self.source = source
@@ -90,6 +123,9 @@ class Ingest:
         self.validator = validator
         # Shared by every source of the process: one chain state per repo, whichever host sent it.
         self.repos: dict[str, ChainState] = {} if repos is None else repos
+        # Shared with the resync worker: repos being resynced have their commits held, not appended.
+        self.gate = gate
+        self.handles = handles
 
     async def load_tracked(self) -> None:
         """Repos with in-scope history: their every commit is verified to keep the chain."""
@@ -100,6 +136,11 @@ class Ingest:
         await self.conn.commit()
 
     async def handle(self, frames: Sequence[bytes]) -> BatchOutcome:
+        async with self.gate.lock if self.gate is not None else contextlib.nullcontext():
+            out = await self._handle(frames)
+        return out
+
+    async def _handle(self, frames: Sequence[bytes]) -> BatchOutcome:
         out = BatchOutcome()
         events: list[RecordEvent | RepoEvent] = []
         # Chain states change only in `touched` until the append commits, so a failed batch can
@@ -146,6 +187,11 @@ class Ingest:
                 metrics.SOURCE_CURSOR.labels(self.source).set(out.last_seq)
             if last_time is not None:
                 metrics.INGEST_LAG.labels(self.source).set(_age_seconds(last_time))
+        if self.gate is not None:
+            for did, s in touched.items():
+                before = self.repos.get(did)
+                if s.sync_status != "synchronized" and (before is None or before.sync_status == "synchronized"):
+                    self.gate.enroll(did, s.reason or "desynchronized")
         self.repos.update(touched)
         return out
 
@@ -159,16 +205,16 @@ class Ingest:
 
     async def _prefetch(self, dids: set[str]) -> None:
         if len(dids) > 1:
-            await asyncio.gather(*(self.resolver.resolve(d) for d in dids), return_exceptions=True)
+            await asyncio.gather(*(self._warm(d) for d in dids), return_exceptions=True)
+
+    async def _warm(self, did: str) -> None:
+        info = await self.resolver.resolve(did)
+        if self.handles is not None:  # a handle check is a DNS + HTTPS round trip: not one after another
+            await self.handles.verified_handle(info)
 
     async def _identity_event(self, did: str, handle: str | None, seq: int | None,
                               force: bool = True) -> RepoEvent:
-        try:
-            info = await self.resolver.resolve(did, force=force)
-            payload = identity_payload(info, handle)
-        except ResolveError as e:
-            payload = {"handle": handle, "error": str(e)}
-        return RepoEvent(did, "identity", payload, self.source, seq)
+        return await identity_event(self.resolver, self.handles, did, handle, self.source, seq, force=force)
 
     async def _verified(self, did: str, signed: bytes, sig: bytes, rev: str, seq: int,
                         events: list[RecordEvent | RepoEvent]) -> bool | None:
@@ -209,6 +255,12 @@ class Ingest:
             # them move the repo's chain, or an unverified rev could shadow genuine commits.
             self._append_ops(c, events, verified=False)
             return
+        if self.gate is not None and self.gate.hold(c.did, self.source, c):
+            # Being resynced: the chain check waits for the snapshot (replay). The ops are logged now unless
+            # the gate buffers them: the rev guard makes either order converge.
+            if not self.gate.buffer_live:
+                self._append_ops(c, events, verified=True)
+            return
         if state is None:
             events.append(await self._identity_event(c.did, None, c.seq, force=False))
         new = advance(state, c.rev, c.since, c.prev_data, c.data_cid)
@@ -219,16 +271,7 @@ class Ingest:
         touched[c.did] = new
 
     def _append_ops(self, c: Commit, events: list[RecordEvent | RepoEvent], *, verified: bool) -> None:
-        for op in c.ops:
-            rejected = None
-            if op.action != "delete":
-                rejected = self.validator.check(op.collection, op.rkey, op.record)
-                if rejected is not None:
-                    metrics.REJECTED.labels(op.collection).inc()
-                    log.info("ingest.rejected", did=c.did, path=f"{op.collection}/{op.rkey}", reason=rejected)
-            record = None if rejected in UNSTORABLE else op.record
-            events.append(RecordEvent(c.did, op.collection, op.rkey, c.rev, op.action, op.cid, record,
-                                      self.source, c.seq, verified, rejected))
+        events.extend(commit_events(c, self.source, self.validator, verified=verified))
 
     async def _sync(self, f: SyncFrame, events: list[RecordEvent | RepoEvent],
                     touched: dict[str, ChainState]) -> None:
@@ -236,6 +279,8 @@ class Ingest:
         if f.rev <= state.rev:
             return
         if await self._verified(f.did, f.signed_bytes, f.sig, f.rev, f.seq, events) is None:
+            return
+        if self.gate is not None and self.gate.hold(f.did, self.source, f):
             return
         if f.data_cid is not None and f.data_cid == state.data_cid:
             new = ChainState(f.rev, f.data_cid, state.sync_status, state.reason)

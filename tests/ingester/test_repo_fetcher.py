@@ -1,0 +1,106 @@
+"""The polite HTTP client of the backfill: 429 + Retry-After pauses the host, errors become short reasons,
+listings page until their cursor runs out (or repeats)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+
+from ingester.sources.repos import FetchError, RepoFetcher, retry_after_seconds
+
+
+def fetcher(handler: httpx.MockTransport, **kw: object) -> RepoFetcher:
+    return RepoFetcher(client=httpx.AsyncClient(transport=handler), **kw)  # type: ignore[arg-type]
+
+
+def test_retry_after_parsing() -> None:
+    assert retry_after_seconds("7") == 7.0
+    later = datetime.now(UTC) + timedelta(seconds=30)
+    assert 25 < (retry_after_seconds(format_datetime(later, usegmt=True)) or 0) <= 30
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+async def test_429_pauses_the_host_then_retries() -> None:
+    seen: list[float] = []
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        seen.append(asyncio.get_running_loop().time())
+        if len(seen) == 1:
+            return httpx.Response(429, text="<html>Too Many Requests</html>", headers={"Retry-After": "1"})
+        return httpx.Response(200, content=b"car bytes")
+
+    f = fetcher(httpx.MockTransport(serve))
+    assert await f.get_repo("https://pds.example", "did:plc:x") == b"car bytes"
+    assert len(seen) == 2 and seen[1] - seen[0] >= 0.9
+    assert f.hosts["pds.example"].rate_limited == 1
+
+
+async def test_errors_become_reasons() -> None:
+    def serve(request: httpx.Request) -> httpx.Response:
+        did = request.url.params["did"]
+        if did == "gone":
+            return httpx.Response(400, json={"error": "RepoNotFound", "message": "Could not find repo"})
+        if did == "down":
+            return httpx.Response(503, text="bad gateway")
+        return httpx.Response(429, text="nope")  # no Retry-After: Tap's 10 s default, capped here
+
+    f = fetcher(httpx.MockTransport(serve), attempts=2, retry_after_max_s=0.05)
+    with pytest.raises(FetchError, match="^RepoNotFound$") as e:
+        await f.get_repo("https://pds.example", "gone")
+    assert not e.value.retryable
+    with pytest.raises(FetchError, match="HTTP 503"):
+        await f.get_repo("https://pds.example", "down")
+    with pytest.raises(FetchError, match=r"rate limited \(429\)"):
+        await f.get_repo("https://pds.example", "busy")
+
+
+async def test_listings_page_and_stop_on_a_repeated_cursor() -> None:
+    pages = {None: (["a", "b"], "c1"), "c1": (["c"], "c2"), "c2": (["d"], "c1")}  # c2 points back: a loop
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        dids, cursor = pages[request.url.params.get("cursor")]
+        return httpx.Response(200, json={"repos": [{"did": d, "head": "x", "rev": "r"} for d in dids],
+                                         "cursor": cursor})
+
+    f = fetcher(httpx.MockTransport(serve))
+    assert [r.did async for r in f.list_repos("https://pds.example")] == ["a", "b", "c", "d"]
+    assert [d async for d in f.list_repos_by_collection("https://relay.example", "fm.plyr.track")] == [
+        "a", "b", "c", "d"]
+
+
+async def test_per_host_concurrency_is_capped() -> None:
+    active = peak = 0
+
+    async def serve(request: httpx.Request) -> httpx.Response:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.01)
+        active -= 1
+        return httpx.Response(200, content=b"x")
+
+    f = fetcher(httpx.MockTransport(serve), per_host=2, rate_per_host=0)
+    await asyncio.gather(*(f.get_repo("https://pds.example", f"d{i}") for i in range(8)))
+    assert peak == 2
+
+
+async def test_relay_discovery_asks_once_per_exact_collection_and_unions() -> None:
+    from ingester.backfill.discovery import from_relay, record_collections
+
+    asked: list[str] = []
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        collection = request.url.params["collection"]
+        asked.append(collection)
+        if collection == "fm.plyr.comment":
+            return httpx.Response(502, text="collectiondir is down")
+        dids = {"fm.plyr.track": ["did:plc:a", "did:plc:b"], "fm.plyr.like": ["did:plc:b", "did:plc:c"]}
+        return httpx.Response(200, json={"repos": [{"did": d} for d in dids.get(collection, [])]})
+
+    f = fetcher(httpx.MockTransport(serve), attempts=1)
+    assert await from_relay(f, "https://relay.example") == {"did:plc:a", "did:plc:b", "did:plc:c"}
+    assert sorted(asked) == sorted(record_collections()) and "*" not in "".join(asked)
