@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from appview.search.routes import search_router
 from appview.settings import AppviewSettings
 from appview.status import Status, read_status
 from core.db.urls import libpq_url
@@ -37,6 +38,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
             await pool.close()
 
     app = FastAPI(title="plyr-appview", lifespan=lifespan)
+    app.include_router(search_router())
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Computed,
     DateTime,
     Index,
     Integer,
@@ -21,7 +22,7 @@ from sqlalchemy import (
     Text,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 
 metadata = MetaData()
 
@@ -248,6 +249,35 @@ artist_profile = Table(
     Column("updated_at", Text),
     Column("indexed_at", DateTime(timezone=True), nullable=False),
 )
+
+# ---- search support (migration 0003) -----------------------------------------------------
+# Derived, STORED generated columns on the projection tables, so the projector writes nothing new
+# and a rebuild (which creates tables from this metadata) recreates them. `public.search_norm` is
+# the IMMUTABLE, schema-qualified normaliser created by migration 0003: unaccent, lower case, curly
+# quotes straightened and apostrophes dropped, so "don’t", "don't" and "dont" compare equal.
+# Nullable on purpose: the projector's staging tables are `LIKE <table>` and copy NOT NULL.
+# One GIN index per searched expression (trigram or tsvector), never GiST (infra.md §4).
+track.append_column(Column("search_title", Text, Computed("public.search_norm(title)", persisted=True)))
+track.append_column(Column("search_artist", Text, Computed("public.search_norm(artist)", persisted=True)))
+track.append_column(Column(
+    "search_tsv", TSVECTOR, Computed("to_tsvector('simple'::regconfig, public.search_norm(title))", persisted=True)
+))
+list_.append_column(Column("search_name", Text, Computed("public.search_norm(name)", persisted=True)))
+list_.append_column(Column(
+    "search_tsv", TSVECTOR,
+    Computed("to_tsvector('simple'::regconfig, coalesce(public.search_norm(name), ''))", persisted=True),
+))
+actor.append_column(Column("search_handle", Text, Computed("public.search_norm(handle)", persisted=True)))
+Index("track_search_title_trgm", track.c.search_title, postgresql_using="gin",
+      postgresql_ops={"search_title": "gin_trgm_ops"})
+Index("track_search_artist_trgm", track.c.search_artist, postgresql_using="gin",
+      postgresql_ops={"search_artist": "gin_trgm_ops"})
+Index("track_search_tsv", track.c.search_tsv, postgresql_using="gin")
+Index("list_search_name_trgm", list_.c.search_name, postgresql_using="gin",
+      postgresql_ops={"search_name": "gin_trgm_ops"})
+Index("list_search_tsv", list_.c.search_tsv, postgresql_using="gin")
+Index("actor_search_handle_trgm", actor.c.search_handle, postgresql_using="gin",
+      postgresql_ops={"search_handle": "gin_trgm_ops"})
 
 # Digest order; each entry also names the columns that are log coordinates (seq-derived ids,
 # arrival times). Those are identical on a rebuild of the same log but legitimately differ when
