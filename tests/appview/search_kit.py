@@ -80,10 +80,14 @@ async def client(db_url: str) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def _output_validator(nsid: str) -> lexicon.Validator:
-    docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(lexicon.LEXICON_DIR.rglob("*.json"))]
+    docs = [*lexicon.BUILTIN_LEXICONS,
+            *(json.loads(p.read_text(encoding="utf-8")) for p in sorted(lexicon.LEXICON_DIR.rglob("*.json")))]
     defs = {lexicon._norm_ref(f"{d['id']}#{name}", d["id"]): (d["id"], body)
             for d in docs for name, body in d.get("defs", {}).items()}
     compiler = lexicon._Compiler(defs)
+    for name, (_, body) in defs.items():  # refs resolve against compiled defs, as LexiconSet does
+        if body.get("type") in lexicon._KINDS:
+            compiler.ref(name)
     return compiler.compile(defs[nsid][1]["output"]["schema"], nsid)
 
 
