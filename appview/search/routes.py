@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -34,7 +35,7 @@ def _xrpc_error(message: str) -> JSONResponse:
     return JSONResponse({"error": "InvalidRequest", "message": message}, status_code=400)
 
 
-def _page(hits: list[sq.R], offset: int, limit: int) -> tuple[list[sq.R], str | None]:
+def _page(hits: list[Any], offset: int, limit: int) -> tuple[list[Any], str | None]:
     page = hits[offset:offset + limit]
     more = len(hits) > offset + limit
     return page, (str(offset + limit) if more else None)
@@ -43,27 +44,23 @@ def _page(hits: list[sq.R], offset: int, limit: int) -> tuple[list[sq.R], str | 
 async def rest_search(conn: AsyncConnection, q: str, types: tuple[str, ...], limit: int,
                       viewer: str | None) -> models.SearchResponse:
     query = await sq.normalise(conn, q, viewer)
-    results: list[models.SearchResult] = []
     counts = models.SearchCounts()
     if not query.norm:  # nothing searchable survived normalisation (e.g. only quotes)
-        return models.SearchResponse(results=results, counts=counts)
-    if "tracks" in types:
-        tracks = [models.rest_track(h) for h in await sq.search_tracks(conn, query, limit)]
-        results.extend(tracks)
-        counts.tracks = len(tracks)
-    if "artists" in types:
-        artists = [models.rest_artist(h) for h in await sq.search_artists(conn, query, limit)]
-        results.extend(artists)
-        counts.artists = len(artists)
-    if "albums" in types:
-        albums = [models.rest_album(h) for h in await sq.search_lists(conn, query, limit, ("album",))]
-        results.extend(albums)
-        counts.albums = len(albums)
+        return models.SearchResponse(results=[], counts=counts)
     # tags: plyr.fm keeps tags in its own database; no record carries them, so there are none.
+    plan: list[tuple[str, sq.Statement, Callable[[Any], models.SearchResult]]] = []
+    if "tracks" in types:
+        plan.append(("tracks", sq.track_statement(query, limit), models.rest_track))
+    if "artists" in types:
+        plan.append(("artists", sq.artist_statement(query, limit), models.rest_artist))
+    if "albums" in types:
+        plan.append(("albums", sq.list_statement(query, limit, ("album",)), models.rest_album))
     if "playlists" in types:
-        playlists = [models.rest_playlist(h) for h in await sq.search_lists(conn, query, limit, ("playlist",))]
-        results.extend(playlists)
-        counts.playlists = len(playlists)
+        plan.append(("playlists", sq.list_statement(query, limit, ("playlist",)), models.rest_playlist))
+    results: list[models.SearchResult] = []
+    for (kind, _, view), hits in zip(plan, await sq.run(conn, [p[1] for p in plan]), strict=True):
+        results.extend(view(h) for h in hits)
+        setattr(counts, kind, len(hits))
     results.sort(key=lambda r: r.relevance, reverse=True)  # stable: ties keep the type order
     return models.SearchResponse(results=results, counts=counts)
 

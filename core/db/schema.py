@@ -273,9 +273,14 @@ Index("track_search_title_trgm", track.c.search_title, postgresql_using="gin",
 Index("track_search_artist_trgm", track.c.search_artist, postgresql_using="gin",
       postgresql_ops={"search_artist": "gin_trgm_ops"})
 Index("track_search_tsv", track.c.search_tsv, postgresql_using="gin")
+# Exact and prefix tiers of the most common words without visiting every match (newest first).
+Index("track_search_title_btree", track.c.search_title, track.c.id,
+      postgresql_ops={"search_title": "text_pattern_ops"})
 Index("list_search_name_trgm", list_.c.search_name, postgresql_using="gin",
       postgresql_ops={"search_name": "gin_trgm_ops"})
 Index("list_search_tsv", list_.c.search_tsv, postgresql_using="gin")
+# "Not from an inactive account" as a hash anti-join over a handful of rows, not a scan of `actor`.
+Index("actor_inactive", actor.c.did, postgresql_where=~actor.c.active)
 Index("actor_search_handle_trgm", actor.c.search_handle, postgresql_using="gin",
       postgresql_ops={"search_handle": "gin_trgm_ops"})
 

@@ -4,7 +4,8 @@ Revision ID: 0003
 Revises: 0002
 
 Generated STORED columns hold the normalised text (`public.search_norm`) and the title/name
-tsvector; one GIN index per searched expression (trigram or tsvector, never GiST: infra.md §4).
+tsvector; one GIN index per searched expression (trigram or tsvector, never GiST: infra.md §4),
+plus a btree for the exact and prefix tiers of track titles.
 Must agree with the "search support" section of core/db/schema.py.
 """
 from __future__ import annotations
@@ -42,6 +43,7 @@ _INDEXES = (
     ("track_search_title_trgm", "track", "search_title gin_trgm_ops"),
     ("track_search_artist_trgm", "track", "search_artist gin_trgm_ops"),
     ("track_search_tsv", "track", "search_tsv"),
+    ("track_search_title_btree", "track", "search_title text_pattern_ops, id", "btree"),
     ("list_search_name_trgm", "list", "search_name gin_trgm_ops"),
     ("list_search_tsv", "list", "search_tsv"),
     ("actor_search_handle_trgm", "actor", "search_handle gin_trgm_ops"),
@@ -55,12 +57,14 @@ def upgrade() -> None:
         op.execute(ddl)
     for table, column, type_, expr in _COLUMNS:
         op.execute(f'ALTER TABLE "{table}" ADD COLUMN {column} {type_} GENERATED ALWAYS AS ({expr}) STORED')
-    for name, table, target in _INDEXES:
-        op.execute(f'CREATE INDEX {name} ON "{table}" USING gin ({target})')
+    for name, table, target, *method in _INDEXES:
+        op.execute(f'CREATE INDEX {name} ON "{table}" USING {method[0] if method else "gin"} ({target})')
+    op.execute("CREATE INDEX actor_inactive ON actor (did) WHERE NOT active")
 
 
 def downgrade() -> None:
-    for name, _table, _target in reversed(_INDEXES):
+    op.execute("DROP INDEX IF EXISTS actor_inactive")
+    for name, *_ in reversed(_INDEXES):
         op.execute(f"DROP INDEX IF EXISTS {name}")
     for table, column, _type, _expr in reversed(_COLUMNS):
         op.execute(f'ALTER TABLE "{table}" DROP COLUMN IF EXISTS {column}')
