@@ -71,8 +71,8 @@ async def normalise(conn: AsyncConnection, q: str, viewer: str | None = None) ->
     cur = await conn.execute(
         "SELECT n, querytree(websearch_to_tsquery('simple', n)) NOT IN ('T', ''),"
         " set_config('pg_trgm.word_similarity_threshold', %s, true),"
-        " set_config('plan_cache_mode', 'force_custom_plan', true),"
-        " set_config('enable_seqscan', 'off', true)"
+        " set_config('plan_cache_mode', 'force_generic_plan', true),"
+        " set_config('enable_seqscan', 'off', true), set_config('enable_indexonlyscan', 'off', true)"
         " FROM (SELECT btrim(public.search_norm(%s)) AS n) s", (str(FUZZY_THRESHOLD), q))
     row = await cur.fetchone()
     norm, indexable = (row[0], row[1]) if row else ("", False)
@@ -145,7 +145,8 @@ def list_statement(q: Query, k: int, kinds: Sequence[ListKind]) -> Statement:
 
 
 def _params(q: Query, k: int) -> dict[str, Any]:
-    return q.params(k) | {"cap": max(sql.CAP, k)}
+    cap = max(sql.CAP, k)
+    return q.params(k) | {"cap": cap, "scan": sql.SCAN_PER_KEY * cap}
 
 
 async def run(conn: AsyncConnection, statements: Sequence[Statement]) -> list[list[Any]]:
@@ -154,7 +155,7 @@ async def run(conn: AsyncConnection, statements: Sequence[Statement]) -> list[li
     async with conn.pipeline():
         for text, params, row in statements:
             cur = conn.cursor(row_factory=class_row(row))
-            await cur.execute(text, params)  # type: ignore[arg-type]  # built from fixed fragments only
+            await cur.execute(text, params, prepare=True)  # type: ignore[arg-type]  # fixed fragments only
             cursors.append(cur)
     out = []
     for cur in cursors:

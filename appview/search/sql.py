@@ -21,7 +21,8 @@ from typing import Literal
 
 from appview.search import policy
 
-CAP = 100
+CAP = 50
+SCAN_PER_KEY = 8  # rows read per wanted key in a `repeated` source (an artist has ~20 tracks)
 Phase = Literal["head", "lexical", "fuzzy"]
 
 
@@ -37,13 +38,23 @@ class Source:
     tsv: str | None
     visible: str
     order: str
-    exact_limit: str = "%(k)s"  # the exact tier is complete for the page; more rows if keys repeat
     prefix_btree: bool = False  # a `text_pattern_ops` btree serves `~>=~ q AND ~<~ q'` (early stop)
+    # Many rows per key (an artist's tracks): each branch reads at most %(scan)s rows, then keeps
+    # %(cap)s distinct keys; the exact tier is not ordered (keys come in index order).
+    repeated: bool = False
 
-    def _branch(self, where: str, limit: str, order: bool = False) -> str:
+    def _branch(self, where: str, limit: str, order: bool = False, fenced: bool = True) -> str:
+        """`fenced`: the scan sits in a MATERIALIZED CTE, planned as if every match were wanted (a
+        GIN bitmap, not a filtered walk of some btree betting on an early LIMIT; with generic plans
+        the row estimate is a guess) but still read lazily, so it stops after `limit` rows."""
         a = self.alias
         by = f" ORDER BY {a}.{self.order} DESC" if order else ""
-        return f"(SELECT {a}.{self.key} FROM {self.table} {a} WHERE {where} AND {self.visible}{by} LIMIT {limit})"
+        scan = f"SELECT {a}.{self.key} FROM {self.table} {a} WHERE {where} AND {self.visible}{by}"
+        rows = "%(scan)s" if self.repeated else limit
+        inner = f"WITH f AS MATERIALIZED ({scan}) SELECT * FROM f LIMIT {rows}" if fenced else f"{scan} LIMIT {rows}"
+        if self.repeated:
+            return f"(SELECT DISTINCT x.{self.key} FROM ({inner}) x LIMIT %(cap)s)"
+        return f"({inner})"
 
     def candidates(self, phase: Phase, short: bool, websearch: bool) -> str | None:
         col = f"{self.alias}.{self.col}"
@@ -53,8 +64,9 @@ class Source:
             # In byte order, q <= s < successor(q) is exactly "s starts with q"; spelt this way only
             # the btree can serve it, which stops after CAP rows (a GIN bitmap builds all of them).
             prefix = f"{col} ~>=~ %(qn)s AND {col} ~<~ %(upper)s" if self.prefix_btree else f"{col} LIKE %(prefix)s"
-            return (self._branch(f"{col} = %(qn)s", self.exact_limit, order=True) + "\n  UNION "
-                    + self._branch(prefix, "%(cap)s"))
+            # The exact tier is complete for the page: newest k, however many share the text.
+            return (self._branch(f"{col} = %(qn)s", "%(k)s", order=not self.repeated, fenced=False)
+                    + "\n  UNION " + self._branch(prefix, "%(cap)s", fenced=not self.prefix_btree))
         lex = [] if short else [f"{col} LIKE %(sub)s"]
         if self.tsv:
             lex.append(f"{self.alias}.{self.tsv} @@ to_tsquery('simple', %(pq)s)")
@@ -90,7 +102,7 @@ LISTS = Source("list", "l", "id", "search_name", "search_tsv",
                "l.list_type = ANY(%(list_types)s) AND (l.list_type <> 'album' OR l.item_count > 0) AND "
                + policy.list_listable("l"), "id")
 HANDLES = Source("actor", "a", "did", "search_handle", None, "a.active", "did")
-ARTIST_NAMES = Source("track", "t", "did", "search_artist", None, "TRUE", "id", "%(cap)s")
+ARTIST_NAMES = Source("track", "t", "did", "search_artist", None, "TRUE", "id", prefix_btree=True, repeated=True)
 
 PHASES: tuple[Phase, ...] = ("head", "lexical", "fuzzy")
 # A phase runs only when the ones before it left fewer than k results at or above its ceiling: no

@@ -276,6 +276,8 @@ Index("track_search_tsv", track.c.search_tsv, postgresql_using="gin")
 # Exact and prefix tiers of the most common words without visiting every match (newest first).
 Index("track_search_title_btree", track.c.search_title, track.c.id,
       postgresql_ops={"search_title": "text_pattern_ops"})
+Index("track_search_artist_btree", track.c.search_artist, track.c.did,
+      postgresql_ops={"search_artist": "text_pattern_ops"})
 Index("list_search_name_trgm", list_.c.search_name, postgresql_using="gin",
       postgresql_ops={"search_name": "gin_trgm_ops"})
 Index("list_search_tsv", list_.c.search_tsv, postgresql_using="gin")

@@ -5,7 +5,7 @@ Revises: 0002
 
 Generated STORED columns hold the normalised text (`public.search_norm`) and the title/name
 tsvector; one GIN index per searched expression (trigram or tsvector, never GiST: infra.md §4),
-plus a btree for the exact and prefix tiers of track titles.
+plus btrees for the exact and prefix tiers of track titles and artist strings.
 Must agree with the "search support" section of core/db/schema.py.
 """
 from __future__ import annotations
@@ -44,6 +44,7 @@ _INDEXES = (
     ("track_search_artist_trgm", "track", "search_artist gin_trgm_ops"),
     ("track_search_tsv", "track", "search_tsv"),
     ("track_search_title_btree", "track", "search_title text_pattern_ops, id", "btree"),
+    ("track_search_artist_btree", "track", "search_artist text_pattern_ops, did", "btree"),
     ("list_search_name_trgm", "list", "search_name gin_trgm_ops"),
     ("list_search_tsv", "list", "search_tsv"),
     ("actor_search_handle_trgm", "actor", "search_handle gin_trgm_ops"),
