@@ -61,6 +61,8 @@ def _successor(s: str) -> str:
 
 
 async def normalise(conn: AsyncConnection, q: str, viewer: str | None = None) -> Query:
+    """Normalise `q` and configure the current transaction for the search statements that follow in
+    it (callers hold one transaction, e.g. `conn.transaction()`, so autocommit cannot drop them)."""
     # These settings hold for this transaction only (the request's), where the search queries run:
     # - the fuzzy threshold;
     # - custom plans: a generic plan cannot see that `LIKE 'q%'` is a btree range or how selective

@@ -79,7 +79,7 @@ def search_router(viewer_of: ViewerOf = anonymous) -> APIRouter:
         except BadSearchParam as exc:
             return JSONResponse({"detail": str(exc)}, status_code=400)
         viewer = await viewer_of(request)
-        async with request.app.state.pool.connection() as conn:
+        async with request.app.state.pool.connection() as conn, conn.transaction():
             out = await rest_search(conn, text, types, n, viewer)
         SEARCH_SECONDS.labels("rest").observe(time.perf_counter() - started)
         return out
@@ -98,7 +98,7 @@ def search_router(viewer_of: ViewerOf = anonymous) -> APIRouter:
         except BadSearchParam as exc:
             return _xrpc_error(str(exc))
         viewer = await viewer_of(request)
-        async with request.app.state.pool.connection() as conn:
+        async with request.app.state.pool.connection() as conn, conn.transaction():
             query = await sq.normalise(conn, text, viewer)
             hits = await sq.search_tracks(conn, query, offset + n + 1) if query.norm else []
         page, next_cursor = _page(hits, offset, n)
@@ -114,7 +114,7 @@ def search_router(viewer_of: ViewerOf = anonymous) -> APIRouter:
             text, n, offset = await _xrpc_params(q, limit, cursor)
         except BadSearchParam as exc:
             return _xrpc_error(str(exc))
-        async with request.app.state.pool.connection() as conn:
+        async with request.app.state.pool.connection() as conn, conn.transaction():
             query = await sq.normalise(conn, text)
             hits = await sq.search_artists(conn, query, offset + n + 1) if query.norm else []
         page, next_cursor = _page(hits, offset, n)
@@ -134,7 +134,7 @@ def search_router(viewer_of: ViewerOf = anonymous) -> APIRouter:
         except BadSearchParam as exc:
             return _xrpc_error(str(exc))
         kinds: tuple[sq.ListKind, ...] = (listType,) if listType in ("album", "playlist") else ("album", "playlist")  # type: ignore[assignment]
-        async with request.app.state.pool.connection() as conn:
+        async with request.app.state.pool.connection() as conn, conn.transaction():
             query = await sq.normalise(conn, text)
             hits = await sq.search_lists(conn, query, offset + n + 1, kinds) if query.norm else []
         page, next_cursor = _page(hits, offset, n)

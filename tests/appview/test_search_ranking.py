@@ -121,3 +121,40 @@ async def test_results_across_types_sorted_by_relevance(db_url: str) -> None:
         assert only["counts"] == {"tracks": 0, "artists": 0, "albums": 1, "tags": 0, "playlists": 1}
         album = next(x for x in only["results"] if x["type"] == "album")
         assert album["slug"] == "the-late-nights" and album["artist_display_name"] == "ranking"
+
+
+async def test_exact_tier_is_complete_and_newest_first_however_common(db_url: str) -> None:
+    w = World(db_url)
+    w.actor(A, "ranking.test")
+    for i in range(70):  # more of each than any candidate branch reads
+        w.track(A, "my love", artist="ranking")
+        w.track(A, "love", artist="ranking")
+        w.track(A, f"love song {i}", artist="ranking")
+    await w.flush()
+    async with client(db_url) as c:
+        r = await c.get("/search/", params={"q": "love", "type": "tracks", "limit": 50})
+        results = r.json()["results"]
+        assert [x["title"] for x in results] == ["love"] * 50
+        ids = [x["id"] for x in results]
+        assert ids == sorted(ids, reverse=True)
+        r = await c.get("/search/", params={"q": "love s", "type": "tracks", "limit": 50})
+        assert all(x["title"].startswith("love song") for x in r.json()["results"])
+
+
+async def test_pages_never_repeat_or_skip(db_url: str) -> None:
+    w = World(db_url)
+    w.actor(A, "ranking.test")
+    for i in range(30):
+        w.track(A, f"{'blue ' * (i % 3)}river {i}", artist="ranking")
+    await w.flush()
+    async with client(db_url) as c:
+        seen: list[str] = []
+        cursor: str | None = None
+        while True:
+            params = {"q": "river", "limit": 7} | ({"cursor": cursor} if cursor else {})
+            body = (await c.get("/xrpc/fm.plyr.search.searchTracks", params=params)).json()
+            seen += [t["uri"] for t in body["tracks"]]
+            cursor = body.get("cursor")
+            if not cursor:
+                break
+        assert len(seen) == len(set(seen)) == 30
