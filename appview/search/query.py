@@ -26,8 +26,14 @@ from psycopg.rows import class_row
 from appview.search import sql
 
 MIN_FUZZY = 3  # trigram LIKE '%q%' and `<%` need a trigram in q to use the index at all
-# pg_trgm's default 0.6 misses one-letter typos in mid-length words ("lendarman" ~ "lenderman" = 0.54).
-FUZZY_THRESHOLD = 0.5
+# Typo matching is for short queries: a long one is matched word by word by the full text, and its
+# many (often common) trigrams make the trigram index walk long posting lists (20–50 ms at 100k).
+FUZZY_MAX_WORDS, FUZZY_MAX_CHARS = 3, 32
+# pg_trgm's default 0.6 misses one-letter typos in mid-length words ("lendarman" ~ "lenderman" =
+# 0.54), so one word gets 0.5; each further word adds trigrams that dilute a typo less and 0.1 more
+# (a higher threshold also lets the GIN scan skip through common trigrams' posting lists).
+def fuzzy_threshold(words: int) -> float:
+    return min(0.7, 0.4 + 0.1 * max(1, words))
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -41,6 +47,11 @@ class Query:
     def short(self) -> bool:
         return len(self.norm) < MIN_FUZZY
 
+    @property
+    def fuzzy(self) -> bool:
+        return (not self.short and len(self.norm) <= FUZZY_MAX_CHARS
+                and len(_WORD.findall(self.norm)) <= FUZZY_MAX_WORDS)
+
     def params(self, k: int) -> dict[str, Any]:
         esc = self.norm.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         words = _WORD.findall(self.norm)
@@ -50,14 +61,15 @@ class Query:
                 "upper": _successor(self.norm), "viewer": self.viewer}
 
 
-def _successor(s: str) -> str:
-    """The least string above every string starting with `s` in byte (= code point) order."""
+def _successor(s: str) -> str | None:
+    """The least string above every string starting with `s` in byte (= code point) order; None when
+    `s` is all U+10FFFF (the btree prefix branch then finds nothing; the substring branch still does)."""
     while s:
         c = ord(s[-1]) + 1
         if c <= 0x10FFFF:
             return s[:-1] + chr(0xE000 if 0xD800 <= c <= 0xDFFF else c)
         s = s[:-1]
-    return "\U0010ffff"
+    return None
 
 
 async def normalise(conn: AsyncConnection, q: str, viewer: str | None = None) -> Query:
@@ -75,7 +87,8 @@ async def normalise(conn: AsyncConnection, q: str, viewer: str | None = None) ->
         " set_config('pg_trgm.word_similarity_threshold', %s, true),"
         " set_config('plan_cache_mode', 'force_generic_plan', true),"
         " set_config('enable_seqscan', 'off', true), set_config('enable_indexonlyscan', 'off', true)"
-        " FROM (SELECT btrim(public.search_norm(%s)) AS n) s", (str(FUZZY_THRESHOLD), q))
+        " FROM (SELECT btrim(public.search_norm(%s)) AS n) s",
+        (str(fuzzy_threshold(len(_WORD.findall(q.replace("'", "").replace("’", ""))))), q))
     row = await cur.fetchone()
     norm, indexable = (row[0], row[1]) if row else ("", False)
     return Query(norm=norm or "", indexable_websearch=bool(indexable), viewer=viewer)
@@ -132,18 +145,18 @@ Statement = tuple[str, dict[str, Any], type]
 
 
 def track_statement(q: Query, k: int) -> Statement:
-    return sql.tracks(q.short, q.indexable_websearch), _params(q, k), TrackHit
+    return sql.tracks(q.short, q.indexable_websearch, q.fuzzy), _params(q, k), TrackHit
 
 
 def artist_statement(q: Query, k: int) -> Statement:
-    return sql.artists(q.short, q.indexable_websearch), _params(q, k), ArtistHit
+    return sql.artists(q.short, q.indexable_websearch, q.fuzzy), _params(q, k), ArtistHit
 
 
 ListKind = Literal["album", "playlist"]
 
 
 def list_statement(q: Query, k: int, kinds: Sequence[ListKind]) -> Statement:
-    return sql.lists(q.short, q.indexable_websearch), _params(q, k) | {"list_types": list(kinds)}, ListHit
+    return sql.lists(q.short, q.indexable_websearch, q.fuzzy), _params(q, k) | {"list_types": list(kinds)}, ListHit
 
 
 def _params(q: Query, k: int) -> dict[str, Any]:

@@ -128,16 +128,16 @@ def _phased(cands: dict[Phase, str | None], scored: Callable[[str, Phase], str],
             f" GROUP BY key ORDER BY relevance DESC, key DESC LIMIT %(k)s)")
 
 
-def _cands(source: Source, short: bool, websearch: bool, skip_fuzzy: bool) -> dict[Phase, str | None]:
-    return {p: None if p == "fuzzy" and skip_fuzzy else source.candidates(p, short, websearch) for p in PHASES}
+def _cands(source: Source, short: bool, websearch: bool, fuzzy: bool) -> dict[Phase, str | None]:
+    return {p: None if p == "fuzzy" and not fuzzy else source.candidates(p, short, websearch) for p in PHASES}
 
 
-def tracks(short: bool, websearch: bool) -> str:
+def tracks(short: bool, websearch: bool, fuzzy: bool) -> str:
     def scored(cand: str, phase: Phase) -> str:
         return (f"SELECT t.id AS key, {relevance('t.search_title')} AS relevance"
                 f" FROM ({cand}) c JOIN track t ON t.id = c.id")
 
-    return _phased(_cands(TRACKS, short, websearch, short), scored, "bigint") + f"""
+    return _phased(_cands(TRACKS, short, websearch, fuzzy), scored, "bigint") + f"""
 SELECT t.id, t.uri, t.cid, t.did, t.title, t.artist, t.album, t.image_url, t.created_at, t.indexed_at,
        r.relevance, a.handle, {display_name("t.did")} AS display_name, p.avatar
 FROM ranked r JOIN track t ON t.id = r.key
@@ -145,12 +145,12 @@ LEFT JOIN actor a ON a.did = t.did LEFT JOIN artist_profile p ON p.did = t.did
 ORDER BY r.relevance DESC, r.key DESC"""
 
 
-def lists(short: bool, websearch: bool) -> str:
+def lists(short: bool, websearch: bool, fuzzy: bool) -> str:
     def scored(cand: str, phase: Phase) -> str:
         return (f"SELECT l.id AS key, {relevance('l.search_name')} AS relevance"
                 f" FROM ({cand}) c JOIN list l ON l.id = c.id")
 
-    return _phased(_cands(LISTS, short, websearch, short), scored, "bigint") + f"""
+    return _phased(_cands(LISTS, short, websearch, fuzzy), scored, "bigint") + f"""
 SELECT l.id, l.uri, l.cid, l.did, l.name, l.list_type, l.item_count, l.created_at, l.indexed_at,
        r.relevance, a.handle, {display_name("l.did")} AS display_name, p.avatar
 FROM ranked r JOIN list l ON l.id = r.key
@@ -158,7 +158,7 @@ LEFT JOIN actor a ON a.did = l.did LEFT JOIN artist_profile p ON p.did = l.did
 ORDER BY r.relevance DESC, r.key DESC"""
 
 
-def artists(short: bool, websearch: bool) -> str:
+def artists(short: bool, websearch: bool, fuzzy: bool) -> str:
     """Artists = active accounts with ≥ 1 track, matched on handle or on a track's artist string, then
     ranked (and re-checked) on the handle and the current display name."""
     def scored(cand: str, phase: Phase) -> str:
@@ -174,7 +174,7 @@ def artists(short: bool, websearch: bool) -> str:
     for phase in PHASES:
         branches = [b for b in (HANDLES.candidates(phase, short, websearch),
                                 ARTIST_NAMES.candidates(phase, short, websearch)) if b]
-        cands[phase] = None if not branches or (phase == "fuzzy" and short) else " UNION ".join(branches)
+        cands[phase] = None if not branches or (phase == "fuzzy" and not fuzzy) else " UNION ".join(branches)
     return _phased(cands, scored, "text") + f"""
 SELECT r.key AS did, a.handle, {display_name("r.key")} AS display_name, p.avatar, r.relevance
 FROM ranked r JOIN actor a ON a.did = r.key LEFT JOIN artist_profile p ON p.did = r.key
