@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import Histogram
@@ -21,6 +22,8 @@ from appview.search.text import BadSearchParam, parse_int, parse_q, parse_types
 
 SEARCH_SECONDS = Histogram("appview_search_seconds", "Search request time (database and views)",
                            ["surface"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 1))
+log = structlog.get_logger(__name__)
+SLOW_S = 0.1  # logged, with the query's shape (not its text)
 XRPC_LIMIT_MAX = 100
 XRPC_OFFSET_MAX = 10_000  # offset cursors: deeper pages of a relevance ranking are noise
 
@@ -29,6 +32,14 @@ ViewerOf = Callable[[Request], Awaitable[str | None]]
 
 async def anonymous(request: Request) -> str | None:
     return None
+
+
+def _observe(surface: str, started: float, q: str, types: tuple[str, ...]) -> None:
+    elapsed = time.perf_counter() - started
+    SEARCH_SECONDS.labels(surface).observe(elapsed)
+    if elapsed > SLOW_S:
+        log.warning("search.slow", surface=surface, ms=round(elapsed * 1000, 1), q_chars=len(q),
+                    q_words=len(q.split()), types=",".join(types))
 
 
 def _xrpc_error(message: str) -> JSONResponse:
@@ -81,7 +92,7 @@ def search_router(viewer_of: ViewerOf = anonymous) -> APIRouter:
         viewer = await viewer_of(request)
         async with request.app.state.pool.connection() as conn, conn.transaction():
             out = await rest_search(conn, text, types, n, viewer)
-        SEARCH_SECONDS.labels("rest").observe(time.perf_counter() - started)
+        _observe("rest", started, text, types)
         return out
 
     async def _xrpc_params(q: str | None, limit: str | None, cursor: str | None) -> tuple[str, int, int]:
@@ -102,7 +113,7 @@ def search_router(viewer_of: ViewerOf = anonymous) -> APIRouter:
             query = await sq.normalise(conn, text, viewer)
             hits = await sq.search_tracks(conn, query, offset + n + 1) if query.norm else []
         page, next_cursor = _page(hits, offset, n)
-        SEARCH_SECONDS.labels("xrpc").observe(time.perf_counter() - started)
+        _observe("xrpc", started, text, ("tracks",))
         return models.SearchTracksOutput(cursor=next_cursor, tracks=[models.xrpc_track(h) for h in page])
 
     @router.get("/xrpc/fm.plyr.search.searchArtists", response_model=models.SearchArtistsOutput,
@@ -118,7 +129,7 @@ def search_router(viewer_of: ViewerOf = anonymous) -> APIRouter:
             query = await sq.normalise(conn, text)
             hits = await sq.search_artists(conn, query, offset + n + 1) if query.norm else []
         page, next_cursor = _page(hits, offset, n)
-        SEARCH_SECONDS.labels("xrpc").observe(time.perf_counter() - started)
+        _observe("xrpc", started, text, ("artists",))
         return models.SearchArtistsOutput(cursor=next_cursor, artists=[models.xrpc_artist(h) for h in page])
 
     @router.get("/xrpc/fm.plyr.search.searchLists", response_model=models.SearchListsOutput,
@@ -138,7 +149,7 @@ def search_router(viewer_of: ViewerOf = anonymous) -> APIRouter:
             query = await sq.normalise(conn, text)
             hits = await sq.search_lists(conn, query, offset + n + 1, kinds) if query.norm else []
         page, next_cursor = _page(hits, offset, n)
-        SEARCH_SECONDS.labels("xrpc").observe(time.perf_counter() - started)
+        _observe("xrpc", started, text, kinds)
         return models.SearchListsOutput(cursor=next_cursor, lists=[models.xrpc_list(h) for h in page])
 
     return router

@@ -129,3 +129,11 @@ async def test_arbitrary_input_never_500(db_url: str, q: str, limit: str | None)
                      "/xrpc/fm.plyr.search.searchLists"):
             r = await c.get(path, params=params)
             assert r.status_code in (200, 400), (path, params, r.status_code, r.text)
+
+
+async def test_openapi_documents_the_search_routes(db_url: str) -> None:
+    async with client(db_url) as c:
+        spec = (await c.get("/openapi.json")).json()
+        assert {"/search/", "/xrpc/fm.plyr.search.searchTracks", "/xrpc/fm.plyr.search.searchArtists",
+                "/xrpc/fm.plyr.search.searchLists"} <= set(spec["paths"])
+        assert (await c.get("/docs")).status_code == 200
