@@ -302,18 +302,18 @@ async def run(args: argparse.Namespace) -> None:
                 ("GET /search/?type=tracks", "/search/", queries, {"type": "tracks"}),
                 ("baseline: plyr.fm query shape", "/bench/plyr", queries[: args.baseline_queries], {})]
         figures = {}
+        by_kind: dict[str, list[float]] = {}
         for label, path, qs, extra in runs:
             for conc in (1, args.concurrency):
                 lat, rps, errors = await drive(base, path, qs, conc, extra)
                 figures[(label, conc)] = (_pct(lat, 50), _pct(lat, 99), rps)
                 print(f"{label:<34} {conc:>4} {len(lat):>5} {_pct(lat, 50):>8.2f} {_pct(lat, 99):>8.2f} "
                       f"{rps:>8.0f} {errors:>6}")
+                if path == "/search/" and not extra and conc == 1:  # sequential: latencies in query order
+                    for (kind, _), t in zip(mixed, lat, strict=True):
+                        by_kind.setdefault(kind, []).append(t)
         ours, base_ = figures[(runs[0][0], 1)], figures[(runs[2][0], 1)]
         print(f"ratio (baseline / ours, sequential): p50 {base_[0] / ours[0]:.1f}x, p99 {base_[1] / ours[1]:.1f}x")
-        by_kind: dict[str, list[float]] = {}
-        lat, _, _ = await drive(base, "/search/", queries, 1, {})
-        for (kind, _), t in zip(mixed, lat, strict=True):
-            by_kind.setdefault(kind, []).append(t)
         print("per kind (all types, sequential) p50/p99 ms: " + ", ".join(
             f"{k} {_pct(v, 50):.1f}/{_pct(v, 99):.1f}" for k, v in sorted(by_kind.items())))
     finally:

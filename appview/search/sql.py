@@ -89,11 +89,14 @@ def matches(col: str, phase: Phase, short: bool) -> str:
     return f"({col} LIKE %(prefix)s)" if short or phase == "head" else f"({col} LIKE %(sub)s)"
 
 
+# The artist display-name rule shared with the other views: the `artist` string of the account's
+# most recent track (plyr.fm writes its display name there); callers fall back to the handle.
+# "Most recent" in one place, so it can follow the read side's sort key (track alias `d`).
+LATEST_TRACK = "d.id DESC"
+
+
 def display_name(did_expr: str) -> str:
-    """The artist display-name rule shared with the other views: the `artist` string of the
-    account's most recent track (plyr.fm writes its display name there); callers fall back to the
-    handle. Kept in this one function so it can follow the read side's sort key."""
-    return f"(SELECT d.artist FROM track d WHERE d.did = {did_expr} ORDER BY d.id DESC LIMIT 1)"
+    return f"(SELECT d.artist FROM track d WHERE d.did = {did_expr} ORDER BY {LATEST_TRACK} LIMIT 1)"
 
 
 TRACKS = Source("track", "t", "id", "search_title", "search_tsv", policy.track_listable("t"), "id",
@@ -166,7 +169,7 @@ def artists(short: bool, websearch: bool, fuzzy: bool) -> str:
   FROM ({cand}) c
   JOIN actor a ON a.did = c.did AND a.active AND a.handle IS NOT NULL
   CROSS JOIN LATERAL (SELECT public.search_norm(d.artist) AS norm FROM track d
-                      WHERE d.did = c.did ORDER BY d.id DESC LIMIT 1) n
+                      WHERE d.did = c.did ORDER BY {LATEST_TRACK} LIMIT 1) n
   WHERE ({matches("a.search_handle", phase, short)} OR {matches("n.norm", phase, short)})
     AND {policy.operator_labels_visible("c.did", "c.did")}"""
 
