@@ -29,12 +29,14 @@ MIN_FUZZY = 3  # trigram LIKE '%q%' and `<%` need a trigram in q to use the inde
 # Typo matching is for short queries: a long one is matched word by word by the full text, and its
 # many (often common) trigrams make the trigram index walk long posting lists (20–50 ms at 100k).
 FUZZY_MAX_WORDS, FUZZY_MAX_CHARS = 3, 32
-# pg_trgm's default 0.6 misses one-letter typos in mid-length words ("lendarman" ~ "lenderman" =
-# 0.54), so one word gets 0.5; each further word adds trigrams that dilute a typo less and 0.1 more
-# (a higher threshold also lets the GIN scan skip through common trigrams' posting lists).
-def fuzzy_threshold(words: int) -> float:
-    return min(0.7, 0.4 + 0.1 * max(1, words))
 _WORD = re.compile(r"[^\W_]+")
+
+
+def fuzzy_threshold(words: int) -> float:
+    """pg_trgm's default 0.6 misses one-letter typos in mid-length words ("lendarman" ~ "lenderman" =
+    0.54), so one word gets 0.5; each further word adds trigrams that dilute a typo less, and 0.1
+    more (a higher threshold also lets the GIN scan skip through common trigrams' posting lists)."""
+    return min(0.7, 0.4 + 0.1 * max(1, words))
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +79,12 @@ async def normalise(conn: AsyncConnection, q: str, viewer: str | None = None) ->
     it (callers hold one transaction, e.g. `conn.transaction()`, so autocommit cannot drop them)."""
     # These settings hold for this transaction only (the request's), where the search queries run:
     # - the fuzzy threshold;
-    # - custom plans: a generic plan cannot see that `LIKE 'q%'` is a btree range or how selective
-    #   a pattern is (psycopg prepares statements after 5 runs);
-    # - no sequential scans: every candidate branch is `… LIMIT cap`, and trigram/tsquery row
-    #   estimates are coarse, so the planner otherwise bets on a seq scan stopping early and reads
-    #   the whole table when the match is rarer than it guessed (28 ms instead of 1 ms at 100k).
+    # - generic plans for the prepared search statements: planning them costs ~1 ms each, more
+    #   than running them, and their shape no longer depends on the parameters (see sql.py);
+    # - no sequential or index-only scans: every candidate branch is capped, and trigram/tsquery
+    #   row estimates are guesses, so the planner otherwise bets on walking a whole table (or a
+    #   btree) with a filter until the cap, and reads all of it when matches are rarer than guessed
+    #   (28 ms and 110 ms instead of ~1 ms at 100k tracks).
     cur = await conn.execute(
         "SELECT n, querytree(websearch_to_tsquery('simple', n)) NOT IN ('T', ''),"
         " set_config('pg_trgm.word_similarity_threshold', %s, true),"
