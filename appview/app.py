@@ -15,6 +15,7 @@ from appview.deps import Conn
 from appview.freshness import ProjectionWatcher
 from appview.playback import Playback
 from appview.rest import artists, errors, lists, stats, tracks
+from appview.search.routes import search_router
 from appview.settings import AppviewSettings
 from appview.status import Status, read_status
 from appview.xrpc import actor as xrpc_actor
@@ -51,6 +52,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     for module in (tracks, artists, lists, stats, xrpc_feed, xrpc_track, xrpc_actor):
         app.include_router(module.router)
     app.include_router(playback.router())
+    app.include_router(search_router(viewer_of=auth.viewer_did))
 
     @app.get("/health")
     async def health() -> dict[str, str]:

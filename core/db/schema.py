@@ -11,6 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Computed,
     DateTime,
     Index,
     Integer,
@@ -23,7 +24,7 @@ from sqlalchemy import (
     literal_column,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 
 metadata = MetaData()
 
@@ -333,6 +334,41 @@ backfill_job = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
 )
 Index("backfill_job_status", backfill_job.c.status, backfill_job.c.updated_at)
+# ---- search support (migration 0003) -----------------------------------------------------
+# Derived, STORED generated columns on the projection tables, so the projector writes nothing new
+# and a rebuild (which creates tables from this metadata) recreates them. `public.search_norm` is
+# the IMMUTABLE, schema-qualified normaliser created by migration 0003: unaccent, lower case, curly
+# quotes straightened and apostrophes dropped, so "don’t", "don't" and "dont" compare equal.
+# Nullable on purpose: the projector's staging tables are `LIKE <table>` and copy NOT NULL.
+# One GIN index per searched expression (trigram or tsvector), never GiST (infra.md §4).
+track.append_column(Column("search_title", Text, Computed("public.search_norm(title)", persisted=True)))
+track.append_column(Column("search_artist", Text, Computed("public.search_norm(artist)", persisted=True)))
+track.append_column(Column(
+    "search_tsv", TSVECTOR, Computed("to_tsvector('simple'::regconfig, public.search_norm(title))", persisted=True)
+))
+list_.append_column(Column("search_name", Text, Computed("public.search_norm(name)", persisted=True)))
+list_.append_column(Column(
+    "search_tsv", TSVECTOR,
+    Computed("to_tsvector('simple'::regconfig, coalesce(public.search_norm(name), ''))", persisted=True),
+))
+actor.append_column(Column("search_handle", Text, Computed("public.search_norm(handle)", persisted=True)))
+Index("track_search_title_trgm", track.c.search_title, postgresql_using="gin",
+      postgresql_ops={"search_title": "gin_trgm_ops"})
+Index("track_search_artist_trgm", track.c.search_artist, postgresql_using="gin",
+      postgresql_ops={"search_artist": "gin_trgm_ops"})
+Index("track_search_tsv", track.c.search_tsv, postgresql_using="gin")
+# Exact and prefix tiers of the most common words without visiting every match (newest first).
+Index("track_search_title_btree", track.c.search_title, track.c.id,
+      postgresql_ops={"search_title": "text_pattern_ops"})
+Index("track_search_artist_btree", track.c.search_artist, track.c.did,
+      postgresql_ops={"search_artist": "text_pattern_ops"})
+Index("list_search_name_trgm", list_.c.search_name, postgresql_using="gin",
+      postgresql_ops={"search_name": "gin_trgm_ops"})
+Index("list_search_tsv", list_.c.search_tsv, postgresql_using="gin")
+# "Not from an inactive account" as a hash anti-join over a handful of rows, not a scan of `actor`.
+Index("actor_inactive", actor.c.did, postgresql_where=~actor.c.active)
+Index("actor_search_handle_trgm", actor.c.search_handle, postgresql_using="gin",
+      postgresql_ops={"search_handle": "gin_trgm_ops"})
 
 # Digest order; each entry also names the columns that are log coordinates (seq-derived ids,
 # arrival times). Those are identical on a rebuild of the same log but legitimately differ when

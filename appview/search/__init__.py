@@ -1,0 +1,1 @@
+"""Search: full text + trigram candidates, plyr.fm's tiered ranking, REST and XRPC surfaces."""

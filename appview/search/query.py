@@ -1,0 +1,194 @@
+"""Search over tracks, artists, albums and playlists: candidates from indexes, plyr.fm's tiered ranking.
+
+Normalisation (both sides): `public.search_norm` = unaccent, lower case, curly quotes straightened,
+apostrophes dropped; the columns hold it STORED (migration 0003) and the query is normalised by the
+same SQL function, so "Café", "cafe", "don’t" and "dont" meet.
+
+Candidates come from capped, index-served branches (see `appview.search.sql`).
+
+Ranking (plyr.fm `_lexical_relevance`): exact 5.0 > prefix 3.0 + word_similarity > substring
+1.5 + word_similarity > word_similarity; ties by newest first. Candidates are fetched in phases of
+rising cost (exact+prefix, substring+full text, fuzzy); a later phase can only add lower tiers, so it
+runs only when the earlier ones left the page short, and the merge equals running them all at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from psycopg import AsyncConnection
+from psycopg.rows import class_row
+
+from appview.search import sql
+
+MIN_FUZZY = 3  # trigram LIKE '%q%' and `<%` need a trigram in q to use the index at all
+# Typo matching is for short queries: a long one is matched word by word by the full text, and its
+# many (often common) trigrams make the trigram index walk long posting lists (20–50 ms at 100k).
+FUZZY_MAX_WORDS, FUZZY_MAX_CHARS = 3, 32
+_WORD = re.compile(r"[^\W_]+")
+
+
+def fuzzy_threshold(words: int) -> float:
+    """pg_trgm's default 0.6 misses one-letter typos in mid-length words ("lendarman" ~ "lenderman" =
+    0.54), so one word gets 0.5; each further word adds trigrams that dilute a typo less, and 0.1
+    more (a higher threshold also lets the GIN scan skip through common trigrams' posting lists)."""
+    return min(0.7, 0.4 + 0.1 * max(1, words))
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    norm: str
+    indexable_websearch: bool  # websearch_to_tsquery(norm) has a positive, indexable part
+    viewer: str | None = None
+
+    @property
+    def short(self) -> bool:
+        return len(self.norm) < MIN_FUZZY
+
+    @property
+    def fuzzy(self) -> bool:
+        return (not self.short and len(self.norm) <= FUZZY_MAX_CHARS
+                and len(_WORD.findall(self.norm)) <= FUZZY_MAX_WORDS)
+
+    def params(self, k: int) -> dict[str, Any]:
+        esc = self.norm.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        words = _WORD.findall(self.norm)
+        # Quoted lexemes: words are letters/digits only, so nothing in them is tsquery syntax.
+        pq = " & ".join(f"'{w}':*" if len(w) > 1 else f"'{w}'" for w in words) or None
+        return {"qn": self.norm, "prefix": esc + "%", "sub": "%" + esc + "%", "pq": pq, "k": k,
+                "upper": _successor(self.norm), "viewer": self.viewer}
+
+
+def _successor(s: str) -> str | None:
+    """The least string above every string starting with `s` in byte (= code point) order; None when
+    `s` is all U+10FFFF (the btree prefix branch then finds nothing; the substring branch still does)."""
+    while s:
+        c = ord(s[-1]) + 1
+        if c <= 0x10FFFF:
+            return s[:-1] + chr(0xE000 if 0xD800 <= c <= 0xDFFF else c)
+        s = s[:-1]
+    return None
+
+
+async def normalise(conn: AsyncConnection, q: str, viewer: str | None = None) -> Query:
+    """Normalise `q` and configure the current transaction for the search statements that follow in
+    it (callers hold one transaction, e.g. `conn.transaction()`, so autocommit cannot drop them)."""
+    # These settings hold for this transaction only (the request's), where the search queries run:
+    # - the fuzzy threshold;
+    # - generic plans for the prepared search statements: planning them costs ~1 ms each, more
+    #   than running them, and their shape no longer depends on the parameters (see sql.py);
+    # - no sequential or index-only scans: every candidate branch is capped, and trigram/tsquery
+    #   row estimates are guesses, so the planner otherwise bets on walking a whole table (or a
+    #   btree) with a filter until the cap, and reads all of it when matches are rarer than guessed
+    #   (28 ms and 110 ms instead of ~1 ms at 100k tracks).
+    cur = await conn.execute(
+        "SELECT n, querytree(websearch_to_tsquery('simple', n)) NOT IN ('T', ''),"
+        " set_config('pg_trgm.word_similarity_threshold', %s, true),"
+        " set_config('plan_cache_mode', 'force_generic_plan', true),"
+        " set_config('enable_seqscan', 'off', true), set_config('enable_indexonlyscan', 'off', true)"
+        " FROM (SELECT btrim(public.search_norm(%s)) AS n) s",
+        (str(fuzzy_threshold(len(_WORD.findall(q.replace("'", "").replace("’", ""))))), q))
+    row = await cur.fetchone()
+    norm, indexable = (row[0], row[1]) if row else ("", False)
+    return Query(norm=norm or "", indexable_websearch=bool(indexable), viewer=viewer)
+
+
+# ---- rows ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class TrackHit:
+    id: int
+    uri: str
+    cid: str
+    did: str
+    title: str
+    artist: str
+    album: str | None
+    image_url: str | None
+    created_at: str
+    indexed_at: datetime
+    relevance: float
+    handle: str | None
+    display_name: str | None
+    avatar: str | None
+
+
+@dataclass(slots=True)
+class ArtistHit:
+    did: str
+    handle: str
+    display_name: str
+    avatar: str | None
+    relevance: float
+
+
+@dataclass(slots=True)
+class ListHit:
+    id: int
+    uri: str
+    cid: str
+    did: str
+    name: str
+    list_type: str
+    item_count: int
+    created_at: str
+    indexed_at: datetime
+    relevance: float
+    handle: str | None
+    display_name: str | None
+    avatar: str | None
+
+
+Statement = tuple[str, dict[str, Any], type]
+
+
+def track_statement(q: Query, k: int) -> Statement:
+    return sql.tracks(q.short, q.indexable_websearch, q.fuzzy), _params(q, k), TrackHit
+
+
+def artist_statement(q: Query, k: int) -> Statement:
+    return sql.artists(q.short, q.indexable_websearch, q.fuzzy), _params(q, k), ArtistHit
+
+
+ListKind = Literal["album", "playlist"]
+
+
+def list_statement(q: Query, k: int, kinds: Sequence[ListKind]) -> Statement:
+    return sql.lists(q.short, q.indexable_websearch, q.fuzzy), _params(q, k) | {"list_types": list(kinds)}, ListHit
+
+
+def _params(q: Query, k: int) -> dict[str, Any]:
+    cap = max(sql.CAP, k)
+    return q.params(k) | {"cap": cap, "scan": sql.SCAN_PER_KEY * cap}
+
+
+async def run(conn: AsyncConnection, statements: Sequence[Statement]) -> list[list[Any]]:
+    """All statements in one pipeline: one round trip whatever the number of types searched."""
+    cursors = []
+    async with conn.pipeline():
+        for text, params, row in statements:
+            cur = conn.cursor(row_factory=class_row(row))
+            await cur.execute(text, params, prepare=True)  # type: ignore[arg-type]  # fixed fragments only
+            cursors.append(cur)
+    out = []
+    for cur in cursors:
+        out.append(await cur.fetchall())
+        await cur.close()
+    return out
+
+
+async def search_tracks(conn: AsyncConnection, q: Query, k: int) -> list[TrackHit]:
+    return (await run(conn, [track_statement(q, k)]))[0]
+
+
+async def search_artists(conn: AsyncConnection, q: Query, k: int) -> list[ArtistHit]:
+    return (await run(conn, [artist_statement(q, k)]))[0]
+
+
+async def search_lists(conn: AsyncConnection, q: Query, k: int, kinds: Sequence[ListKind]) -> list[ListHit]:
+    return (await run(conn, [list_statement(q, k, kinds)]))[0]
