@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from appview.settings import AppviewSettings
 from appview.status import Status, read_status
+from appview.xrpc.plays import router as plays_router
 from core.db.urls import libpq_url
 
 
@@ -37,6 +38,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
             await pool.close()
 
     app = FastAPI(title="plyr-appview", lifespan=lifespan)
+    app.include_router(plays_router)
 
     @app.get("/health")
     async def health() -> dict[str, str]:

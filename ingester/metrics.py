@@ -20,3 +20,4 @@ INGEST_LAG = Gauge("ingest_lag_seconds", "Now minus the event time of the last c
 PROJECTED = Counter("projection_events_total", "Record events applied to projections")
 SKIPPED = Counter("projection_skipped_total", "Record events not projected", ["reason"])
 PROJECTOR_POSITION = Gauge("projection_position", "Log position of the projector", ["name"])
+LABELS = Counter("ingest_labels_total", "Labels received, by outcome", ["source", "outcome"])

@@ -19,6 +19,14 @@ class IngesterSettings(CoreSettings):
     # `appview ingest` alone has no API: serve /metrics on this port when set (`run` serves it on the API).
     metrics_port: int | None = None
 
+    # Comma-separated labelers to subscribe to (`com.atproto.label.subscribeLabels`): DIDs (the
+    # endpoint comes from their `#atproto_labeler` service) or host URLs. Empty: no labels.
+    labelers: str = "https://moderation.plyr.fm"
+
+    @property
+    def labeler_list(self) -> list[str]:
+        return [x.strip() for x in self.labelers.split(",") if x.strip()]
+
     @property
     def hosts(self) -> list[str]:
         return [h.strip() for h in self.firehose_hosts.split(",") if h.strip()]

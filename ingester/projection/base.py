@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 
@@ -28,4 +28,16 @@ class CollectionProjector(Protocol):
 
     async def purge_did(self, cur: psycopg.AsyncCursor, did: str) -> None:
         """Remove every row authored by `did` (account deletion)."""
+        ...
+
+
+class FlushHook(Protocol):
+    """Runs around one flush: `before` sees the projections as they were, `after` as they are now."""
+
+    async def before(self, cur: psycopg.AsyncCursor, changes: dict[str, tuple[list[Put], list[str]]]) -> Any:
+        ...
+
+    async def after(
+        self, cur: psycopg.AsyncCursor, changes: dict[str, tuple[list[Put], list[str]]], token: Any
+    ) -> None:
         ...
