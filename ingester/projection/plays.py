@@ -94,8 +94,11 @@ class StatusProjector:
         self.collection = collection
 
     async def apply(self, cur: psycopg.AsyncCursor, puts: list[Put], deleted_uris: list[str]) -> None:
-        await delete_keys(cur, "actor_status", "uri", deleted_uris)
-        rows = [row for p in puts if (row := status_row(p)) is not None]
+        judged = [(p, status_row(p)) for p in puts]
+        # A status we cannot read (no parseable time) replaces, rather than leaves, the previous one.
+        unreadable = [p.event.uri for p, row in judged if row is None]
+        await delete_keys(cur, "actor_status", "uri", [*deleted_uris, *unreadable])
+        rows = [row for _, row in judged if row is not None]
         await upsert_rows(cur, "actor_status", STATUS_COLUMNS, STATUS_TYPES, rows, ("did", "collection"),
                           keep=("indexed_at",))
 
