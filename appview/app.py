@@ -21,6 +21,7 @@ from appview.status import Status, read_status
 from appview.xrpc import actor as xrpc_actor
 from appview.xrpc import feed as xrpc_feed
 from appview.xrpc import track as xrpc_track
+from appview.xrpc.plays import router as plays_router
 from core.db.urls import libpq_url
 from core.lexicon import default_lexicons
 
@@ -53,6 +54,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
         app.include_router(module.router)
     app.include_router(playback.router())
     app.include_router(search_router(viewer_of=auth.viewer_did))
+    app.include_router(plays_router)
 
     @app.get("/health")
     async def health() -> dict[str, str]:

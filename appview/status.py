@@ -63,7 +63,8 @@ async def read_backfill(conn: AsyncConnection) -> BackfillStatus:
 async def read_status(conn: AsyncConnection) -> Status:
     async with conn.cursor() as cur:
         await cur.execute(
-            "SELECT coalesce(greatest((SELECT max(seq) FROM record_event), (SELECT max(seq) FROM repo_event)), 0),"
+            "SELECT coalesce(greatest((SELECT max(seq) FROM record_event), (SELECT max(seq) FROM repo_event),"
+            " (SELECT max(seq) FROM label_event)), 0),"
             " coalesce((SELECT position FROM projection_cursor WHERE name = 'main'), 0)"
         )
         head, position = await cur.fetchone()  # type: ignore[misc]

@@ -12,9 +12,10 @@ from typing import Any, Literal
 Action = Literal["create", "update", "delete"]
 RepoEventKind = Literal["identity", "account", "sync", "desync", "forged"]
 
-# Collections we index. `fm.teal.*` may join later; the scope check is a prefix test so that
-# the byte pre-filter and the op filter agree.
-IN_SCOPE_PREFIXES: tuple[str, ...] = ("fm.plyr.",)
+# Collections we index: plyr's own and teal.fm's (plays, now-playing status). The scope check is a
+# prefix test so that the decode fast path and the op filter agree. A `fm.teal.*` collection we
+# have no lexicon for is logged as rejected ("unknown collection"), re-projectable later.
+IN_SCOPE_PREFIXES: tuple[str, ...] = ("fm.plyr.", "fm.teal.")
 
 
 def in_scope(collection: str) -> bool:
@@ -166,4 +167,33 @@ class LoggedRepo:
     received_at: Any
 
 
-LoggedEvent = LoggedRecord | LoggedRepo
+@dataclass(frozen=True, slots=True)
+class LabelEvent:
+    """One row of `label_event`, as appended: a label from a labeler, verified or rejected."""
+
+    src: str | None
+    uri: str | None
+    val: str | None
+    label: dict[str, Any] | None  # DAG-JSON shaped (`sig` as {"$bytes": …}); None if unstorable
+    digest: str  # sha256 hex of the label's DAG-CBOR, signature included: the dedup key
+    source: str
+    source_seq: int | None
+    verified: bool
+    rejected: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedLabel:
+    """A `label_event` row as read back from the log."""
+
+    seq: int
+    src: str | None
+    uri: str | None
+    val: str | None
+    label: dict[str, Any] | None
+    verified: bool
+    rejected: str | None
+    received_at: Any
+
+
+LoggedEvent = LoggedRecord | LoggedRepo | LoggedLabel

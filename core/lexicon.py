@@ -29,6 +29,11 @@ COMMENT: Final = "fm.plyr.comment"
 LIST: Final = "fm.plyr.list"
 PROFILE: Final = "fm.plyr.actor.profile"
 PLYR_COLLECTIONS: Final = frozenset({TRACK, LIKE, COMMENT, LIST, PROFILE})
+# teal.fm records (vendored in lexicons/fm/teal/, both the alpha and the current namespace).
+TEAL_COLLECTIONS: Final = frozenset(
+    f"fm.teal.{ns}{name}" for ns in ("", "alpha.")
+    for name in ("feed.play", "actor.status", "actor.profile", "actor.profileStatus")
+)
 LEXICON_DIR: Final = Path(__file__).resolve().parent.parent / "lexicons"
 MAX_DEPTH: Final = 128  # nesting limit for free-form (unknown / open-union) values
 

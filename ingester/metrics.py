@@ -22,3 +22,4 @@ SKIPPED = Counter("projection_skipped_total", "Record events not projected", ["r
 PROJECTOR_POSITION = Gauge("projection_position", "Log position of the projector", ["name"])
 RESYNC_QUEUED = Counter("backfill_queued_total", "Repos queued for backfill or resync")
 RESYNCS = Counter("backfill_repos_total", "Repos backfilled or resynced, by outcome", ["outcome"])
+LABELS = Counter("ingest_labels_total", "Labels received, by outcome", ["source", "outcome"])

@@ -19,14 +19,18 @@ from ingester.blobs.tasks import start_blob_tasks
 from ingester.pipeline.gate import ResyncGate
 from ingester.pipeline.ingest import BatchOutcome, Ingest
 from ingester.pipeline.jetstream import JetstreamIngest
+from ingester.pipeline.labels import LabelIngest
 from ingester.projection.runner import Projector
 from ingester.settings import IngesterSettings
 from ingester.sources.firehose import FirehoseSource, HandlerResult, source_name
 from ingester.sources.jetstream import JetstreamSource
 from ingester.sources.jetstream import source_name as jetstream_source_name
+from ingester.sources.labels import LabelResult, LabelSource
+from ingester.sources.labels import source_name as label_source_name
 from ingester.sources.repos import RepoFetcher
 from ingester.validate.records import RecordValidator
 from ingester.verify.chain import ChainState
+from ingester.verify.labels import LabelVerifier
 from ingester.verify.signature import SignatureVerifier
 
 log = structlog.get_logger(__name__)
@@ -50,6 +54,7 @@ class Ingester:
         self.repos: dict[str, ChainState] = {}
         self.tracked: set[str] = set()  # Jetstream sources' repos with in-scope history
         self.sources: list[FirehoseSource] = []
+        self.label_sources: list[LabelSource] = []
         self.projector = Projector(batch_size=settings.projector_batch,
                                    project_unverified=settings.project_unverified)
         self.handles = HandleResolver(self.resolver)
@@ -68,6 +73,8 @@ class Ingester:
         store = await open_store(self.settings) if self.settings.blob_mirror else None
         if store is not None:
             tasks += start_blob_tasks(self.settings, self.url, store, self.resolver, stop)
+        tasks += [asyncio.create_task(self._follow_labels(lb, stop), name=f"labels:{lb}")
+                  for lb in self.settings.labeler_list]
         try:
             await stop.wait()
         finally:
@@ -155,6 +162,38 @@ class Ingester:
                 conn = ingest.conn = await connect(self.url)
             outcome: BatchOutcome = await ingest.handle(frames)
             return HandlerResult(outcome.last_seq)
+
+        try:
+            await source.run(handler, stop)
+        finally:
+            await conn.close()
+
+    async def _follow_labels(self, labeler: str, stop: asyncio.Event) -> None:
+        """Follow one labeler; if the database is unreachable, retry with backoff instead of dying."""
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                await self._follow_labels_once(labeler, stop)
+                return
+            except (OSError, psycopg.OperationalError) as e:
+                log.warning("labels.database_unavailable", labeler=labeler, error=str(e), retry_in_s=delay)
+                await pause(stop, delay)
+                delay = min(delay * 2, 30.0)
+
+    async def _follow_labels_once(self, labeler: str, stop: asyncio.Event) -> None:
+        name = label_source_name(labeler)
+        conn = await connect(self.url)
+        verifier = LabelVerifier(self.resolver, expected_src=labeler if labeler.startswith("did:") else None)
+        ingest = LabelIngest(conn, source=name, verifier=verifier)
+        source = LabelSource(labeler, cursor=await committed_cursor(conn, name), resolver=self.resolver)
+        self.label_sources.append(source)
+
+        async def handler(frame: bytes) -> LabelResult:
+            nonlocal conn
+            if conn.closed or conn.broken:
+                conn = ingest.conn = await connect(self.url)
+            outcome = await ingest.handle(frame)
+            return LabelResult(outcome.last_seq, outcome.error == "FutureCursor")
 
         try:
             await source.run(handler, stop)

@@ -40,6 +40,14 @@ class IngesterSettings(BlobSettings):
     playability_check_interval_s: float = 300.0
     playability_check_sample: int = 50
 
+    # Comma-separated labelers to subscribe to (`com.atproto.label.subscribeLabels`): DIDs (the
+    # endpoint comes from their `#atproto_labeler` service) or host URLs. Empty: no labels.
+    labelers: str = "https://moderation.plyr.fm"
+
+    @property
+    def labeler_list(self) -> list[str]:
+        return [x.strip() for x in self.labelers.split(",") if x.strip()]
+
     @property
     def hosts(self) -> list[str]:
         return [h.strip() for h in self.firehose_hosts.split(",") if h.strip()]

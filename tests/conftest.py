@@ -16,6 +16,8 @@ from core.db.urls import libpq_url
 
 # Every XRPC response served in tests is checked against its lexicon (AppviewSettings reads the env).
 os.environ.setdefault("XRPC_VALIDATE_OUTPUT", "true")
+# Offline: no real labelers (the labels e2e test runs its own, on the local PLC).
+os.environ.setdefault("LABELERS", "")
 
 
 def _with_db(url: str, name: str) -> str:

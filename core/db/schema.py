@@ -370,6 +370,98 @@ Index("actor_inactive", actor.c.did, postgresql_where=~actor.c.active)
 Index("actor_search_handle_trgm", actor.c.search_handle, postgresql_using="gin",
       postgresql_ops={"search_handle": "gin_trgm_ops"})
 
+
+# ---- labels and teal.fm plays (issue #7 items 3-4) -------------------------------------------
+
+# Log: one row per label received from a labeler (`com.atproto.label.subscribeLabels`), accepted or
+# rejected, sharing `event_seq` with the other log tables so the log keeps one total order.
+label_event = Table(
+    "label_event",
+    metadata,
+    Column("seq", BigInteger, event_seq, server_default=event_seq.next_value(), primary_key=True),
+    Column("src", Text),  # labeler DID as claimed by the label (null when missing or not a string)
+    Column("uri", Text),
+    Column("val", Text),
+    Column("label", JSONB),  # the label as received, DAG-JSON shaped (`sig` as {"$bytes": …}); null if unstorable
+    Column("digest", Text, nullable=False),  # sha256 of the label's DAG-CBOR (sig included): the dedup key
+    Column("source", Text, nullable=False),
+    Column("source_seq", BigInteger),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("verified", Boolean, nullable=False),  # signature checked against the labeler's #atproto_label key
+    Column("rejected", Text),  # null, or why the label is not applied (bad signature, bad shape, …)
+)
+# The same signed label seen twice (reconnect replay, two sources) is one row. A forged copy has
+# another signature, hence another digest, so it can never block the genuine label.
+Index("label_event_dedup", label_event.c.digest, unique=True)
+Index("label_event_uri", label_event.c.uri)
+
+# Projection: the current state of each (src, uri, val). `neg` rows are kept as tombstones so an
+# older label replayed later cannot resurrect a negated one; readers filter `NOT neg` and `exp`.
+label = Table(
+    "label",
+    metadata,
+    Column("src", Text, nullable=False),
+    Column("uri", Text, nullable=False),
+    Column("val", Text, nullable=False),
+    Column("cid", Text),
+    Column("neg", Boolean, nullable=False),
+    Column("cts", DateTime(timezone=True), nullable=False),
+    Column("exp", DateTime(timezone=True)),
+    Column("seq", BigInteger, nullable=False),
+    PrimaryKeyConstraint("src", "uri", "val"),
+)
+Index("label_uri", label.c.uri)
+
+# fm.teal.feed.play and fm.teal.alpha.feed.play (both field generations) → one row per play.
+play = Table(
+    "play",
+    metadata,
+    Column("uri", Text, primary_key=True),
+    Column("did", Text, nullable=False),
+    Column("collection", Text, nullable=False),
+    Column("rkey", Text, nullable=False),
+    Column("cid", Text, nullable=False),
+    Column("track_name", Text, nullable=False),
+    Column("artists", JSONB, nullable=False),  # artist names, in order
+    Column("release_name", Text),
+    Column("duration", BigInteger),
+    Column("played_at", DateTime(timezone=True), nullable=False),  # playedTime, else first seen
+    Column("origin_uri", Text),  # originUri or originUrl
+    Column("music_service", Text),  # musicServiceUri or musicServiceBaseDomain
+    Column("client_agent", Text),
+    Column("isrc", Text),
+    Column("recording_mbid", Text),
+    Column("plyr_origin", Boolean, nullable=False),  # played on plyr.fm (service or origin host)
+    Column("subject_uri", Text),  # an at://…/fm.plyr.track/… the play names explicitly
+    Column("track_uri", Text),  # the linked plyr track, null when none or ambiguous
+    Column("link", Text, nullable=False),  # uri | name | ambiguous | unmatched
+    Column("indexed_at", DateTime(timezone=True), nullable=False),
+)
+Index("play_did_played", play.c.did, play.c.played_at)
+Index("play_played", play.c.played_at)
+Index("play_track", play.c.track_uri, postgresql_where=play.c.track_uri.isnot(None))
+Index("play_subject", play.c.subject_uri, postgresql_where=play.c.subject_uri.isnot(None))
+Index("play_track_name", play.c.track_name)
+# Name matching looks tracks up by exact title.
+Index("track_title", track.c.title)
+
+# fm.teal.actor.status / fm.teal.alpha.actor.status (rkey self): now playing, with expiry.
+actor_status = Table(
+    "actor_status",
+    metadata,
+    Column("did", Text, nullable=False),
+    Column("collection", Text, nullable=False),
+    Column("uri", Text, nullable=False),
+    Column("cid", Text, nullable=False),
+    Column("time", DateTime(timezone=True), nullable=False),
+    Column("expiry", DateTime(timezone=True), nullable=False),  # default: time + 10 min (lexicon)
+    Column("track_name", Text, nullable=False),
+    Column("artists", JSONB, nullable=False),
+    Column("item", JSONB, nullable=False),
+    Column("indexed_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("did", "collection"),
+)
+
 # Digest order; each entry also names the columns that are log coordinates (seq-derived ids,
 # arrival times). Those are identical on a rebuild of the same log but legitimately differ when
 # the same writes arrive in another interleaving, so the "content" digest leaves them out.
@@ -385,4 +477,7 @@ PROJECTION_TABLES: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (list_item, ()),
     (artist_profile, ("indexed_at",)),
     (subject_count, ()),
+    (label, ("seq",)),
+    (play, ("indexed_at",)),
+    (actor_status, ("indexed_at",)),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from core.events import LoggedEvent, LoggedRecord, LoggedRepo
+from core.events import LoggedEvent, LoggedLabel, LoggedRecord, LoggedRepo
 
 _RECORDS = """
 SELECT seq, did, collection, rkey, rev, action, cid, record, verified, rejected, received_at
@@ -14,28 +14,32 @@ _REPOS = """
 SELECT seq, did, kind, rev, payload, received_at
 FROM repo_event WHERE seq > %s ORDER BY seq LIMIT %s
 """
+_LABELS = """
+SELECT seq, src, uri, val, label, verified, rejected, received_at
+FROM label_event WHERE seq > %s ORDER BY seq LIMIT %s
+"""
 
 
 async def read_after(conn: psycopg.AsyncConnection, position: int, limit: int) -> list[LoggedEvent]:
-    """Up to `limit` events with seq > position, merged from both log tables in seq order.
+    """Up to `limit` events with seq > position, merged from the log tables in seq order.
 
-    Both tables are read with the same limit; the merged page stops at the smaller of the two
-    last seqs of a full page, so no event is skipped between pages.
+    Every table is read with the same limit; the merged page stops at the smallest last seq of a
+    full page, so no event is skipped between pages.
     """
     async with conn.cursor() as cur:
         await cur.execute(_RECORDS, (position, limit))
         records = [LoggedRecord(*row) for row in await cur.fetchall()]
         await cur.execute(_REPOS, (position, limit))
         repos = [LoggedRepo(*row) for row in await cur.fetchall()]
+        await cur.execute(_LABELS, (position, limit))
+        labels = [LoggedLabel(*row) for row in await cur.fetchall()]
     bound: int | None = None
-    if len(records) == limit:
-        bound = records[-1].seq
-    if len(repos) == limit:
-        bound = repos[-1].seq if bound is None else min(bound, repos[-1].seq)
-    merged: list[LoggedEvent] = [*records, *repos]
-    if repos:
+    for page in (records, repos, labels):
+        if len(page) == limit:
+            bound = page[-1].seq if bound is None else min(bound, page[-1].seq)
+    merged: list[LoggedEvent] = [*records, *repos, *labels]
+    if repos or labels:
         merged.sort(key=lambda e: e.seq)
     if bound is not None:
         merged = [e for e in merged if e.seq <= bound]
     return merged
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 
@@ -43,3 +43,14 @@ def sort_at(created_at: object, indexed_at: object) -> object:
     except ValueError:  # year 0000 is valid atproto but not a Python datetime
         return indexed_at
     return min(claimed, indexed_at)
+
+class FlushHook(Protocol):
+    """Runs around one flush: `before` sees the projections as they were, `after` as they are now."""
+
+    async def before(self, cur: psycopg.AsyncCursor, changes: dict[str, tuple[list[Put], list[str]]]) -> Any:
+        ...
+
+    async def after(
+        self, cur: psycopg.AsyncCursor, changes: dict[str, tuple[list[Put], list[str]]], token: Any
+    ) -> None:
+        ...

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 import psycopg
 
+from ingester.projection.base import Put
+
 COUNTED = {"fm.plyr.like": '"like"', "fm.plyr.comment": "comment"}
 
 _RECOUNT = """
@@ -51,3 +53,19 @@ async def subjects_of_did(cur: psycopg.AsyncCursor, did: str) -> set[str]:
 async def recount(cur: psycopg.AsyncCursor, subjects: set[str]) -> None:
     if subjects:
         await cur.execute(_RECOUNT, {"subjects": sorted(subjects)})
+
+
+class SubjectCounts:
+    """Flush hook: recount the subjects a flush's likes and comments pointed at, before and after."""
+
+    async def before(self, cur: psycopg.AsyncCursor, changes: dict[str, tuple[list[Put], list[str]]]) -> set[str]:
+        touched: set[str] = set()
+        for collection, (puts, deleted) in changes.items():
+            if collection in COUNTED:
+                touched |= await subjects_of_uris(cur, collection, deleted + [p.event.uri for p in puts])
+                touched |= {p.event.record["subject"]["uri"] for p in puts if p.event.record}
+        return touched
+
+    async def after(self, cur: psycopg.AsyncCursor, changes: dict[str, tuple[list[Put], list[str]]],
+                    token: set[str]) -> None:
+        await recount(cur, token)

@@ -14,16 +14,17 @@ import psycopg
 import structlog
 
 from core.db.connect import NOTIFY_CHANNEL, PROJECTION_CHANNEL, PROJECTOR_LOCK, connect
-from core.events import LoggedEvent, LoggedRecord, LoggedRepo
+from core.events import LoggedEvent, LoggedLabel, LoggedRecord, LoggedRepo
 from ingester.backoff import pause
 from ingester.eventlog.read import read_after
 from ingester.eventlog.staging import forget_stages
 from ingester.metrics import PROJECTED, PROJECTOR_POSITION, SKIPPED
 from ingester.projection import counts
 from ingester.projection.actors import apply_repo_event
-from ingester.projection.base import CollectionProjector
+from ingester.projection.base import CollectionProjector, FlushHook
 from ingester.projection.fold import BatchFold, Key, KeyState
-from ingester.projection.registry import PROJECTORS
+from ingester.projection.labels import apply_labels
+from ingester.projection.registry import FLUSH_HOOKS, PROJECTORS
 from ingester.projection.writes import upsert_rows
 
 log = structlog.get_logger(__name__)
@@ -46,6 +47,7 @@ class Projector:
         batch_size: int = 5000,
         project_unverified: bool = False,
         projectors: dict[str, CollectionProjector] | None = None,
+        hooks: tuple[FlushHook, ...] = FLUSH_HOOKS,
         lock: bool = True,
     ) -> None:
         # `lock`: live steps serialise on the projector lock, which a rebuild's swap also takes.
@@ -54,6 +56,7 @@ class Projector:
         self.batch_size = batch_size
         self.project_unverified = project_unverified
         self.projectors = projectors or PROJECTORS
+        self.hooks = hooks
 
     async def position(self, conn: psycopg.AsyncConnection) -> int:
         async with conn.cursor() as cur:
@@ -126,9 +129,13 @@ class Projector:
                     pass
 
     async def _apply(self, cur: psycopg.AsyncCursor, events: list[LoggedEvent]) -> None:
-        purged = await self._purged_revs(cur, list({e.did for e in events}))
+        purged = await self._purged_revs(cur, list({e.did for e in events if not isinstance(e, LoggedLabel)}))
         pending: list[LoggedRecord] = []
+        labels: list[LoggedLabel] = []
         for ev in events:
+            if isinstance(ev, LoggedLabel):
+                labels.append(ev)  # labels touch only `label`: their order among records is irrelevant
+                continue
             if isinstance(ev, LoggedRepo):
                 if ev.kind == "account":  # may purge: earlier records must be written first
                     await self._flush(cur, pending)
@@ -143,6 +150,8 @@ class Projector:
             if self._eligible(ev, purged):
                 pending.append(ev)
         await self._flush(cur, pending)
+        if labels:
+            await apply_labels(cur, labels, project_unverified=self.project_unverified)
 
     @staticmethod
     async def _purged_revs(cur: psycopg.AsyncCursor, dids: list[str]) -> dict[str, str]:
@@ -173,13 +182,12 @@ class Projector:
         fold = BatchFold(initial)
         for ev in events:
             fold.apply(ev)
-        touched: set[str] = set()
-        for collection, (puts, deleted) in fold.by_collection().items():
-            if collection in counts.COUNTED:
-                touched |= await counts.subjects_of_uris(cur, collection, deleted + [p.event.uri for p in puts])
-                touched |= {p.event.record["subject"]["uri"] for p in puts if p.event.record}
+        changes = fold.by_collection()
+        tokens = [await hook.before(cur, changes) for hook in self.hooks]
+        for collection, (puts, deleted) in changes.items():
             await self.projectors[collection].apply(cur, puts, deleted)
-        await counts.recount(cur, touched)
+        for hook, token in zip(self.hooks, tokens, strict=True):
+            await hook.after(cur, changes, token)
         await upsert_rows(cur, "record_state", _STATE_COLUMNS, _STATE_TYPES, fold.state_rows(),
                           ("did", "collection", "rkey"))
         PROJECTED.inc(len(events) - fold.skipped_stale)

@@ -17,6 +17,7 @@ from core.lexicon import (
     LIST,
     PLYR_COLLECTIONS,
     PROFILE,
+    TEAL_COLLECTIONS,
     TRACK,
     LexiconSet,
     check_data_model,
@@ -75,8 +76,8 @@ def without(base: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def test_load_matches_repo_lexicons() -> None:
-    assert LEX.collections == PLYR_COLLECTIONS
-    assert LexiconSet.load(LEXICON_DIR).collections == PLYR_COLLECTIONS
+    assert LEX.collections == PLYR_COLLECTIONS | TEAL_COLLECTIONS
+    assert LexiconSet.load(LEXICON_DIR).collections == PLYR_COLLECTIONS | TEAL_COLLECTIONS
     assert default_lexicons() is LEX
     assert LEX.record_key_type(TRACK) == "tid"
     assert LEX.record_key_type(PROFILE) == "literal:self"

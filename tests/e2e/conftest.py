@@ -38,8 +38,9 @@ async def xrpc(localnet: Localnet) -> AsyncIterator[Xrpc]:
 
 
 def ingester_settings(db_url: str, localnet: Localnet, **overrides: Any) -> IngesterSettings:
+    # No labelers by default: the tests are offline (labels have their own e2e test with a local labeler).
     return IngesterSettings(database_url=db_url, firehose_hosts=localnet.ws_url, plc_url=localnet.plc_url,
-                            ingest_batch_max=500, **overrides)
+                            ingest_batch_max=500, **({"labelers": ""} | overrides))
 
 
 class RunningIngester:
@@ -53,11 +54,13 @@ class RunningIngester:
         self.stop_event = asyncio.Event()
         self.ingester = Ingester(self.settings, self.url)
         self.task = asyncio.create_task(self.ingester.run(self.stop_event))
-        for _ in range(200):
+        for _ in range(600):  # generous: CI machines are shared and slow to start websockets under load
             if self.ingester.sources and self.ingester.sources[0].connected.is_set():
                 return self.ingester
             await asyncio.sleep(0.05)
-        raise TimeoutError("ingester did not connect to the PDS firehose")
+        died = self.task.exception() if self.task.done() else None
+        states = [(x.name, x.connected.is_set()) for x in self.ingester.sources]
+        raise TimeoutError(f"ingester did not connect to its source (ingester task ended: {died!r}; {states})")
 
     async def stop(self) -> None:
         self.stop_event.set()

@@ -49,7 +49,7 @@ def new_db(pg_server_url: str, template_db: str) -> Iterator[Callable[[], str]]:
 def jetstream_settings(db_url: str, localnet: Localnet, url: str, version: str, **overrides: Any) -> IngesterSettings:
     return IngesterSettings(database_url=db_url, firehose_hosts="", jetstream_urls=url, jetstream_version=version,
                             plc_url=localnet.plc_url, project_unverified=True, ingest_batch_max=500,
-                            **overrides)
+                            **({"labelers": ""} | overrides))
 
 
 async def start_jetstream_ingester(db_url: str, localnet: Localnet, fake: FakeJetstream, version: str,
