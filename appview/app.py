@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from appview.settings import AppviewSettings
 from appview.status import Status, read_status
+from appview.stream import stream_router
 from core.db.urls import libpq_url
 
 
@@ -37,6 +38,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
             await pool.close()
 
     app = FastAPI(title="plyr-appview", lifespan=lifespan)
+    app.include_router(stream_router(database_url))
 
     @app.get("/health")
     async def health() -> dict[str, str]:
