@@ -122,10 +122,14 @@ class LogHub:
                 self.head = max(self.head, head)
         while self.subscribers:
             async with self.pool.connection() as conn:
-                events, _ = await read_page(conn, self.head, 2**63 - 1, ALL_EVENTS, self.page_size)
-            if not events:
+                # Bound the read by a head read first: the two tables are read by two statements,
+                # each with its own snapshot, and a batch committing between them must not let a
+                # repo event above it push our head past its records.
+                upto = await log_head(conn)
+                events, covered = await read_page(conn, self.head, upto, ALL_EVENTS, self.page_size)
+            if covered <= self.head:
                 break
-            self.head = events[-1].seq
+            self.head = covered
             for sub in list(self.subscribers):
                 sub.offer(events)
         if self.head != before:

@@ -115,6 +115,10 @@ async def read_page(
     """Events with `after < seq <= upto` matching `f`, at most `limit`, in seq order; and the
     position the page covers (pass it back as `after`): the last seq of a full page, else `upto`.
 
+    `upto` must be a seq already known to be committed (e.g. `log_head()` read earlier): the two
+    tables are read by two statements with separate snapshots, and with no upper bound a batch
+    committing between them could show its repo event without its records. With the bound both
+    statements see the same, complete range, because commit order equals seq order.
     Each table is read with the same limit; the merged page stops at the smaller last seq of a
     full table page, so nothing is skipped between pages (as in ingester/eventlog/read.py).
     """
