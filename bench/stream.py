@@ -32,10 +32,10 @@ from ingester.eventlog.append import append_batch
 
 SEED_RECORDS = """
 INSERT INTO record_event (seq, did, collection, rkey, rev, action, cid, record, source, source_seq, verified)
-SELECT g, 'did:plc:' || lpad(to_hex(g % 5000), 24, 'a'),
-       CASE WHEN g % 3 = 0 THEN 'fm.plyr.like' ELSE 'fm.plyr.track' END,
+SELECT g, 'did:plc:' || lpad(to_hex(g %% 5000), 24, 'a'),
+       CASE WHEN g %% 3 = 0 THEN 'fm.plyr.like' ELSE 'fm.plyr.track' END,
        'r' || g, '3k' || lpad(to_hex(g), 11, '2'), 'create', 'bafyrei' || md5(g::text),
-       jsonb_build_object('$type', 'fm.plyr.track', 'title', 'song ' || g, 'artist', 'artist ' || (g % 5000),
+       jsonb_build_object('$type', 'fm.plyr.track', 'title', 'song ' || g, 'artist', 'artist ' || (g %% 5000),
                           'fileType', 'mp3', 'audioUrl', 'https://audio.plyr.fm/audio/' || md5(g::text) || '.mp3',
                           'createdAt', '2026-11-24T12:00:00.000Z', 'description', repeat('lorem ipsum ', 25)),
        'firehose:bench', g, true
@@ -43,7 +43,7 @@ FROM generate_series(1, %(n)s) g WHERE g %% 20 <> 0
 """
 SEED_REPOS = """
 INSERT INTO repo_event (seq, did, kind, payload, source, source_seq)
-SELECT g, 'did:plc:' || lpad(to_hex(g % 5000), 24, 'a'), 'identity',
+SELECT g, 'did:plc:' || lpad(to_hex(g %% 5000), 24, 'a'), 'identity',
        jsonb_build_object('handle', 'u' || g || '.test'), 'firehose:bench', g
 FROM generate_series(1, %(n)s) g WHERE g %% 20 = 0
 """
@@ -119,6 +119,7 @@ async def run_replay(ws_url: str, consumers: int, last: int) -> list[float]:
 
 
 async def run_lag(db_url: str, ws_url: str, consumers: int, n: int) -> list[float]:
+    run = f"{consumers}-{time.time_ns()}"  # fresh keys per run: the log's dedup key drops repeats
     procs = [await spawn("--consume-live", ws_url, str(n)) for _ in range(consumers)]
     for p in procs:
         await p.stdout.readline()  # type: ignore[union-attr]
@@ -127,7 +128,7 @@ async def run_lag(db_url: str, ws_url: str, consumers: int, n: int) -> list[floa
         for i in range(n):
             record = {"$type": "fm.plyr.track", "title": f"live {i}", "artist": "a", "fileType": "mp3",
                       "createdAt": "2026-11-24T12:00:00.000Z", "stamp": time.time()}
-            await append_batch(conn, [RecordEvent(did="did:plc:live", collection="fm.plyr.track", rkey=f"l{i}",
+            await append_batch(conn, [RecordEvent(did="did:plc:live", collection="fm.plyr.track", rkey=f"l{run}-{i}",
                                                   rev=f"3l{i:011d}", action="create", cid="bafyreilive",
                                                   record=record, source="bench", source_seq=None,
                                                   verified=True)])
@@ -177,7 +178,7 @@ if __name__ == "__main__":
         parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.add_argument("--url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
         parser.add_argument("--events", type=int, default=1_000_000)
-        parser.add_argument("--consumers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 10])
-        parser.add_argument("--lag-consumers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 10])
+        parser.add_argument("--consumers", type=lambda s: [int(x) for x in s.split(",") if x], default=[1, 10])
+        parser.add_argument("--lag-consumers", type=lambda s: [int(x) for x in s.split(",") if x], default=[1, 10])
         parser.add_argument("--lag-events", type=int, default=2000)
         asyncio.run(main(parser.parse_args()))

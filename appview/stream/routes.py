@@ -16,7 +16,7 @@ from fastapi.responses import Response
 
 from appview.stream.history import record_as_of, record_history, resolve_key
 from appview.stream.hub import LogHub
-from appview.stream.log import log_head, read_page
+from appview.stream.log import log_head, read_page, retention_floor
 from appview.stream.params import (
     XrpcError,
     bad,
@@ -92,10 +92,12 @@ def stream_router(database_url: str, *, hydrator: Hydrator | None = None,
         try:
             reject_unknown(request.query_params, GET_EVENTS_PARAMS)
             f = parse_filter(request.query_params)
-            cursor = parse_cursor(request.query_params) or 0
+            cursor = parse_cursor(request.query_params)
             limit = parse_limit(request.query_params, 100, MAX_EVENTS_PAGE)
             events_sender = sender(request.app, parse_bool(request.query_params, "hydrate", False))
             async with request.app.state.pool.connection() as conn:
+                if cursor is None:  # no cursor: from the oldest event retained
+                    cursor = await retention_floor(conn)
                 await check_cursor(conn, cursor)
                 head = await log_head(conn)
                 events, covered = await read_page(conn, cursor, head, f, limit)

@@ -169,6 +169,8 @@ async def test_outdated_cursor_is_an_error_never_a_jump(db_url: str, http: httpx
     assert (r.status_code, r.json()["error"], r.json()["oldest"]) == (400, "OutdatedCursor", dropped)
     r = await http.get("/xrpc/fm.plyr.sync.getEvents", params={"cursor": dropped, "includeRejected": "true"})
     assert r.status_code == 200 and r.json()["events"][0]["seq"] == truth[6][0]
+    r = await http.get("/xrpc/fm.plyr.sync.getEvents", params={"includeRejected": "true"})  # no cursor: oldest
+    assert r.status_code == 200 and r.json()["events"][0]["seq"] == truth[6][0]
 
 
 async def test_subscribe_replays_then_goes_live_without_gap_or_duplicate(db_url: str) -> None:
