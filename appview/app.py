@@ -18,6 +18,8 @@ from appview.rest import artists, errors, lists, stats, tracks
 from appview.search.routes import search_router
 from appview.settings import AppviewSettings
 from appview.status import Status, read_status
+from appview.stream import stream_router
+from appview.views.xrpc_views import record_views
 from appview.xrpc import actor as xrpc_actor
 from appview.xrpc import feed as xrpc_feed
 from appview.xrpc import track as xrpc_track
@@ -55,6 +57,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     app.include_router(playback.router())
     app.include_router(search_router(viewer_of=auth.viewer_did))
     app.include_router(plays_router)
+    app.include_router(stream_router(database_url, hydrator=record_views))
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -6,6 +6,8 @@ from psycopg import AsyncConnection
 
 from appview.hydration.actors import ActorBasic, actors
 from appview.hydration.tracks import TrackData, hydrate
+from appview.query import lists as list_q
+from appview.query import tracks as track_q
 from appview.query.lists import ListRow
 from appview.views.formats import iso_z
 from appview.views.plyr_tracks import file_id
@@ -47,3 +49,20 @@ def list_view(row: ListRow, owner: ActorBasic) -> ListView:
 async def list_views(conn: AsyncConnection, rows: list[ListRow]) -> list[ListView]:
     owners = await actors(conn, [r.did for r in rows])
     return [list_view(r, owners[r.did]) for r in rows]
+
+
+async def record_views(conn: AsyncConnection, uris: list[str]) -> dict[str, dict]:
+    """The current view of each track or list among `uris` (the outbound stream's hydrate mode);
+    records of other kinds, and hidden or unknown ones, are left out."""
+    tracks = [u for u in uris if "/fm.plyr.track/" in u]
+    lists = [u for u in uris if "/fm.plyr.list/" in u]
+    out: dict[str, dict] = {}
+    if tracks:
+        ids = await track_q.ids_by_uris(conn, tracks)
+        for v in await track_views(conn, list(ids.values()), None):
+            out[v.uri] = v.model_dump(by_alias=True, exclude_none=True)
+    for u in lists:
+        row = await list_q.by_uri(conn, u)
+        if row is not None:
+            out[u] = (await list_views(conn, [row]))[0].model_dump(by_alias=True, exclude_none=True)
+    return out

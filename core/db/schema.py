@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Computed,
     DateTime,
@@ -460,6 +461,21 @@ actor_status = Table(
     Column("item", JSONB, nullable=False),
     Column("indexed_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("did", "collection"),
+)
+
+# ---- outbound stream (appview/stream) -------------------------------------------------------
+
+# How far retention has dropped the log: every event with seq > dropped_through is kept. A job
+# that drops old log rows (partitions) raises this in the same transaction, so that a consumer's
+# cursor below it gets `OutdatedCursor` instead of a silent jump. One row, 0 = nothing dropped.
+# Record history reads need no index of their own: they read the two partial dedup indexes
+# (did, collection, rkey, …) with one query per `verified` branch.
+log_retention = Table(
+    "log_retention",
+    metadata,
+    Column("singleton", Boolean, primary_key=True, server_default=text("true")),
+    Column("dropped_through", BigInteger, nullable=False),
+    CheckConstraint("singleton", name="log_retention_singleton"),
 )
 
 # Digest order; each entry also names the columns that are log coordinates (seq-derived ids,

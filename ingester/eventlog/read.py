@@ -6,17 +6,21 @@ import psycopg
 
 from core.events import LoggedEvent, LoggedLabel, LoggedRecord, LoggedRepo
 
+_HEAD = """
+SELECT greatest((SELECT max(seq) FROM record_event), (SELECT max(seq) FROM repo_event),
+                (SELECT max(seq) FROM label_event))
+"""
 _RECORDS = """
 SELECT seq, did, collection, rkey, rev, action, cid, record, verified, rejected, received_at
-FROM record_event WHERE seq > %s ORDER BY seq LIMIT %s
+FROM record_event WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s
 """
 _REPOS = """
 SELECT seq, did, kind, rev, payload, received_at
-FROM repo_event WHERE seq > %s ORDER BY seq LIMIT %s
+FROM repo_event WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s
 """
 _LABELS = """
 SELECT seq, src, uri, val, label, verified, rejected, received_at
-FROM label_event WHERE seq > %s ORDER BY seq LIMIT %s
+FROM label_event WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s
 """
 
 
@@ -24,14 +28,22 @@ async def read_after(conn: psycopg.AsyncConnection, position: int, limit: int) -
     """Up to `limit` events with seq > position, merged from the log tables in seq order.
 
     Every table is read with the same limit; the merged page stops at the smallest last seq of a
-    full page, so no event is skipped between pages.
+    full page, so no event is skipped between pages. Under READ COMMITTED each statement sees its own
+    snapshot, so an append committing between two of them could show a later table's rows without
+    an earlier table's: every statement is bounded by the head read first (commit order = seq order,
+    so everything at or below a visible seq is already committed).
     """
     async with conn.cursor() as cur:
-        await cur.execute(_RECORDS, (position, limit))
+        await cur.execute(_HEAD)
+        row = await cur.fetchone()
+        head = int(row[0]) if row and row[0] is not None else 0
+        if head <= position:
+            return []
+        await cur.execute(_RECORDS, (position, head, limit))
         records = [LoggedRecord(*row) for row in await cur.fetchall()]
-        await cur.execute(_REPOS, (position, limit))
+        await cur.execute(_REPOS, (position, head, limit))
         repos = [LoggedRepo(*row) for row in await cur.fetchall()]
-        await cur.execute(_LABELS, (position, limit))
+        await cur.execute(_LABELS, (position, head, limit))
         labels = [LoggedLabel(*row) for row in await cur.fetchall()]
     bound: int | None = None
     for page in (records, repos, labels):

@@ -80,3 +80,13 @@ async def test_xrpc_errors(world: World, path: str, status: int, error: str) -> 
         r = await c.get(path)
         assert r.status_code == status, r.text
         assert r.json()["error"] == error and r.json()["message"]
+
+
+async def test_record_views_hydrate_the_outbound_stream(world: World) -> None:
+    from appview.views.xrpc_views import record_views
+    from core.db.connect import connect
+
+    async with await connect(world.db_url) as conn:
+        views = await record_views(conn, [world.t1, world.playlist, world.t3 + "x", "at://did:plc:x/fm.plyr.like/3k"])
+    assert set(views) == {world.t1, world.playlist}
+    assert views[world.t1]["likeCount"] == 2 and views[world.playlist]["listType"] == "playlist"

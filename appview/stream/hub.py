@@ -1,0 +1,137 @@
+"""One LISTEN connection per process, fanning new log events out to every live subscriber.
+
+Ordering rests on the appenders' contract (ingester/eventlog/append.py): they hold
+`LOG_APPEND_LOCK` from drawing seqs until commit, and Postgres makes a commit visible before it
+releases a transaction's locks, so once seq N is visible no seq < N can commit later. The hub can
+therefore keep one `head` and read `seq > head`; every subscriber registered at head H receives
+exactly the events > H, in order (`register` and the fan-out never interleave: both run without
+an `await` between reading/advancing `head` and touching the subscriber queues).
+
+Each subscriber has a bounded buffer: when the hub would overfill it, the subscriber is marked
+too slow and its connection is closed with `ConsumerTooSlow`; memory never grows without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+
+import structlog
+from prometheus_client import Counter, Gauge
+from psycopg_pool import AsyncConnectionPool
+
+from appview.stream.log import ALL_EVENTS, StreamEvent, log_head, read_page
+from appview.stream.params import EventFilter
+from core.db.connect import NOTIFY_CHANNEL, connect
+
+log = structlog.get_logger(__name__)
+
+SUBSCRIBERS = Gauge("stream_subscribers", "Live outbound-stream subscribers")
+TOO_SLOW = Counter("stream_consumer_too_slow_total", "Subscribers disconnected for falling behind")
+HUB_HEAD = Gauge("stream_hub_head", "Highest log seq the outbound hub has fanned out")
+
+
+class Subscription:
+    """The hub's side of one consumer: a bounded FIFO of matching events."""
+
+    def __init__(self, f: EventFilter, max_buffer: int) -> None:
+        self.filter, self.max_buffer = f, max_buffer
+        self.buffer: deque[StreamEvent] = deque()
+        self.ready = asyncio.Event()  # buffer non-empty, or too slow
+        self.too_slow = asyncio.Event()
+
+    def offer(self, events: list[StreamEvent]) -> None:
+        if self.too_slow.is_set():
+            return
+        matching = [e for e in events if e.matches(self.filter)]
+        if not matching:
+            return
+        if len(self.buffer) + len(matching) > self.max_buffer:
+            self.buffer.clear()
+            TOO_SLOW.inc()
+            self.too_slow.set()
+        else:
+            self.buffer.extend(matching)
+        self.ready.set()
+
+    def take(self) -> list[StreamEvent]:
+        events = list(self.buffer)
+        self.buffer.clear()
+        self.ready.clear()
+        return events
+
+
+class LogHub:
+    def __init__(self, url: str, pool: AsyncConnectionPool, *, page_size: int = 2000,
+                 poll_interval: float = 1.0) -> None:
+        # `poll_interval`: a safety net for a lost notification (e.g. across a listener reconnect).
+        self.url, self.pool, self.page_size, self.poll_interval = url, pool, page_size, poll_interval
+        self.head = 0
+        self.subscribers: set[Subscription] = set()
+        self.wakeups = 0  # refreshes that moved the head (tests wait on it)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        async with self.pool.connection() as conn:
+            self.head = await log_head(conn)
+        HUB_HEAD.set(self.head)
+        self._task = asyncio.create_task(self._run(), name="stream-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def register(self, sub: Subscription) -> int:
+        """Start fanning out to `sub`; it will receive every event with seq > the returned head."""
+        self.subscribers.add(sub)
+        SUBSCRIBERS.set(len(self.subscribers))
+        return self.head
+
+    def unregister(self, sub: Subscription) -> None:
+        self.subscribers.discard(sub)
+        SUBSCRIBERS.set(len(self.subscribers))
+
+    async def _run(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                async with await connect(self.url, autocommit=True) as listen:
+                    await listen.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    delay = 0.5
+                    while True:
+                        await self.refresh()  # also after (re)connecting: catch what was missed
+                        async for _ in listen.notifies(timeout=self.poll_interval, stop_after=1):
+                            pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("stream.hub_failed", retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    async def refresh(self) -> None:
+        """Advance `head` to the log's head, handing every new event to the subscribers."""
+        before = self.head
+        if not self.subscribers:
+            async with self.pool.connection() as conn:
+                head = await log_head(conn)
+            if not self.subscribers:  # nobody registered meanwhile: no events to hand out
+                self.head = max(self.head, head)
+        while self.subscribers:
+            async with self.pool.connection() as conn:
+                # Bound the read by a head read first: the two tables are read by two statements,
+                # each with its own snapshot, and a batch committing between them must not let a
+                # repo event above it push our head past its records.
+                upto = await log_head(conn)
+                events, covered = await read_page(conn, self.head, upto, ALL_EVENTS, self.page_size)
+            if covered <= self.head:
+                break
+            self.head = covered
+            for sub in list(self.subscribers):
+                sub.offer(events)
+        if self.head != before:
+            self.wakeups += 1
+            HUB_HEAD.set(self.head)
