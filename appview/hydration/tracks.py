@@ -11,6 +11,7 @@ from psycopg import AsyncConnection
 
 from appview.hydration.actors import INVALID_HANDLE, ActorBasic, actors
 from appview.playback import default_audio_hosts
+from appview.query.moderation import EFFECTIVE, author_visible
 from core.blobstore.playability import PLAYABILITY_SQL, host_patterns
 
 _TRACKS = f"""
@@ -19,7 +20,10 @@ SELECT t.id, t.uri, t.cid, t.did, t.rkey, t.title, t.artist, t.album, t.duration
        t.features, t.support_gate, t.self_labels, t.created_at, t.sort_at, t.indexed_at,
        a.handle, a.pds, p.avatar,
        coalesce(sc.like_count, 0), coalesce(sc.comment_count, 0),
-       alb.id, alb.uri, alb.name, alb.image_url, {PLAYABILITY_SQL}
+       alb.id, alb.uri, alb.name, alb.image_url, {PLAYABILITY_SQL},
+       (SELECT count(*) FROM play pl WHERE pl.track_uri = t.uri AND {author_visible('pl.did')}) AS plays,
+       (SELECT coalesce(array_agg(DISTINCT lab_.val ORDER BY lab_.val), '{{}}') FROM label lab_
+         WHERE lab_.uri IN (t.uri, t.did) AND {EFFECTIVE}) AS operator_labels
 FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS page(id, ord)
 JOIN track t ON t.id = page.id
 LEFT JOIN actor a ON a.did = t.did
@@ -84,6 +88,7 @@ class TrackData:
     play_count: int = 0
     labels: list[str] = field(default_factory=list)
     playability: str = "dead"
+    operator_labels: list[str] = field(default_factory=list)
 
 
 @functools.cache
@@ -94,12 +99,14 @@ def _hosts() -> list[str]:
 def _track(row: tuple[Any, ...]) -> TrackData:
     (id_, uri, cid, did, rkey, title, artist, album, duration, file_type, audio_url, blob_cid, blob_mime,
      blob_size, image_url, description, features, gate, self_labels, created_at, sort_at, indexed_at,
-     handle, pds, avatar, likes, comments, alb_id, alb_uri, alb_name, alb_image, playability) = row
+     handle, pds, avatar, likes, comments, alb_id, alb_uri, alb_name, alb_image, playability, plays,
+     operator_labels) = row
     album_ref = AlbumRef(alb_id, alb_uri, alb_name or album or "", alb_image) if alb_id is not None else None
     return TrackData(id_, uri, cid, did, rkey, title, artist, album, duration, file_type, audio_url, blob_cid,
                      blob_mime, blob_size, image_url, description, features or [], gate, self_labels or [],
                      created_at, sort_at, indexed_at, handle or INVALID_HANDLE, pds, avatar, likes, comments,
-                     album_ref, playability=playability)
+                     album_ref, playability=playability, play_count=int(plays),
+                     operator_labels=list(operator_labels or []))
 
 
 def _feature_dids(tracks: list[TrackData]) -> list[str]:
@@ -139,5 +146,5 @@ async def hydrate(conn: AsyncConnection, ids: list[int], viewer: str | None) -> 
     for t in tracks:
         t.features = _features(t.features_raw, known)
         t.is_liked = t.uri in liked
-        t.labels = list(t.self_labels)
+        t.labels = sorted(set(t.self_labels) | set(t.operator_labels))
     return tracks

@@ -13,7 +13,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from appview.errors import BadParam
-from appview.query.moderation import author_visible, track_listable
+from appview.query.moderation import author_visible, record_visible, track_listable
 
 _BRANCHES = f"""
     SELECT 'like' AS kind, l.sort_at, l.uri, l.did, t.id AS track_id, NULL::text AS text, NULL::bigint AS list_id
@@ -24,11 +24,11 @@ _BRANCHES = f"""
     UNION ALL
     SELECT 'comment', c.sort_at, c.uri, c.did, t.id, c.text, NULL
       FROM comment c JOIN track t ON t.uri = c.subject_uri
-     WHERE {author_visible('c.did')} AND {track_listable('t')} {{k_c}}
+     WHERE {record_visible('c')} AND {track_listable('t')} {{k_c}}
     UNION ALL
     SELECT CASE li.list_type WHEN 'album' THEN 'album_release' ELSE 'playlist_create' END, li.sort_at, li.uri,
            li.did, NULL, NULL, li.id
-      FROM "list" li WHERE li.list_type IN ('album', 'playlist') AND {author_visible('li.did')} {{k_li}}
+      FROM "list" li WHERE li.list_type IN ('album', 'playlist') AND {record_visible('li')} {{k_li}}
 """
 
 

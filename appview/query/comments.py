@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from appview.query.moderation import author_visible
+from appview.query.moderation import author_visible, record_visible
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +28,7 @@ async def for_track(conn: AsyncConnection, track_uri: str, limit: int, after: tu
     """Comments on `track_uri` by (timestamp_ms, id); `after` continues past a (timestamp_ms, id)."""
     keyset = "AND (c.timestamp_ms, c.id) > (%(ts)s, %(id)s)" if after else ""
     sql = f"""SELECT c.id, c.uri, c.cid, c.did, c.text, c.timestamp_ms, c.created_at, c.updated_at, c.indexed_at
-              FROM comment c WHERE c.subject_uri = %(uri)s AND {author_visible('c.did')} {keyset}
+              FROM comment c WHERE c.subject_uri = %(uri)s AND {record_visible('c')} {keyset}
               ORDER BY c.timestamp_ms, c.id LIMIT %(n)s"""
     params: dict[str, Any] = {"uri": track_uri, "n": limit}
     if after:

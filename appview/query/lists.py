@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from appview.query.moderation import author_visible, track_visible
+from appview.query.moderation import author_visible, record_visible, track_visible
 
 _COLS = "li.id, li.uri, li.cid, li.did, li.rkey, li.name, li.list_type, li.created_at, li.updated_at, li.sort_at"
 # Tracks of a list that we can show, with the first cover among them.
@@ -20,7 +20,9 @@ _STATS = f"""
     (SELECT coalesce(array_agg(x.image_url ORDER BY x.position), '{{}}') FROM (
         SELECT DISTINCT ON (t.image_url) t.image_url, i.position FROM list_item i JOIN track t ON t.uri = i.subject_uri
         WHERE i.list_uri = li.uri AND t.image_url IS NOT NULL AND {track_visible('t')}
-        ORDER BY t.image_url, i.position) x) AS images
+        ORDER BY t.image_url, i.position) x) AS images,
+    (SELECT count(*) FROM list_item i JOIN track t ON t.uri = i.subject_uri JOIN play p ON p.track_uri = t.uri
+      WHERE i.list_uri = li.uri AND {track_visible('t')} AND {author_visible('p.did')}) AS plays
 """
 
 
@@ -39,11 +41,12 @@ class ListRow:
     track_count: int
     image_url: str | None
     images: list[str]
+    plays: int
 
 
 async def _lists(conn: AsyncConnection, where: str, params: tuple[Any, ...], order: str = "li.sort_at DESC, li.id DESC",
                  ) -> list[ListRow]:
-    sql = (f"SELECT {_COLS}, {_STATS} FROM \"list\" li WHERE {where} AND {author_visible('li.did')} "
+    sql = (f"SELECT {_COLS}, {_STATS} FROM \"list\" li WHERE {where} AND {record_visible('li')} "
            f"ORDER BY {order}")
     return [ListRow(*r) for r in await (await conn.execute(sql, params)).fetchall()]
 

@@ -39,13 +39,14 @@ async def artist_by_did(conn: Conn, did: str) -> ArtistResponse:
 
 @router.get("/artists/{did}/analytics")
 async def artist_analytics(conn: Conn, did: str) -> AnalyticsResponse:
-    """Per-artist totals. Plays are teal.fm scrobbles we index; `top_liked.play_count` holds the like
-    count, as on plyr.fm; `rank` needs play totals across artists and is null until plays exist."""
+    """Per-artist totals. Plays are the teal.fm scrobbles we link to the artist's tracks; `top_liked.play_count`
+    holds the like count, as on plyr.fm; `rank` is 1..10 among artists by plays, else null."""
     actor = await resolve(conn, did)
     s = await artist_q.stats(conn, actor.did)
     top_liked = TopItem(id=s.top_liked[0], title=s.top_liked[1], play_count=s.top_liked[2]) if s.top_liked else None
-    return AnalyticsResponse(total_plays=0, total_items=s.tracks, total_duration_seconds=s.duration_s,
-                             top_item=None, top_liked=top_liked, rank=None)
+    top_item = TopItem(id=s.top_played[0], title=s.top_played[1], play_count=s.top_played[2]) if s.top_played else None
+    return AnalyticsResponse(total_plays=s.plays, total_items=s.tracks, total_duration_seconds=s.duration_s,
+                             top_item=top_item, top_liked=top_liked, rank=s.rank)
 
 
 @router.get("/users/{handle}/likes")

@@ -36,7 +36,7 @@ SITE = "https://plyr.fm"
 @router.get("/stats")
 async def platform_stats(conn: Conn) -> PlatformStats:
     c = await artist_q.platform(conn)
-    return PlatformStats(total_plays=0, total_tracks=c.tracks, total_artists=c.artists,
+    return PlatformStats(total_plays=c.plays, total_tracks=c.tracks, total_artists=c.artists,
                          total_duration_seconds=c.duration_s)
 
 

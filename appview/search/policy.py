@@ -7,7 +7,7 @@ hidden everywhere and tracks with an adult self-label are hidden unless the view
 
 from __future__ import annotations
 
-from appview.query.moderation import ADULT_LABELS, HIDE_LABELS
+from appview.query.moderation import ADULT_LABELS, HIDE_LABELS, labelled
 
 
 def _arr(values: tuple[str, ...]) -> str:
@@ -20,15 +20,14 @@ def author_visible(did_expr: str) -> str:
 
 
 def operator_labels_visible(uri_expr: str, did_expr: str) -> str:
-    """LABEL HOOK — the `labels` branch splices its operator-label predicate in here.
+    """Operator labels in search (a LIST context): hide-everywhere and adult labels on the record or its author.
 
     Must return a SQL boolean that is true when no operator label (from the `label` projection)
     hides the record `uri_expr` or its author `did_expr` in a LIST context, e.g.
     `NOT EXISTS (SELECT 1 FROM label l WHERE l.uri IN ({uri_expr}, {did_expr}) AND l.val = ANY(...))`.
     Every search query (tracks, artists, albums, playlists) ANDs this in, so one edit covers all.
     """
-    del uri_expr, did_expr
-    return "TRUE"
+    return f"NOT {labelled(f'{uri_expr}, {did_expr}', HIDE_LABELS + ADULT_LABELS)}"
 
 
 def track_listable(alias: str, viewer_param: str = "%(viewer)s") -> str:

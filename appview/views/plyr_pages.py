@@ -33,7 +33,8 @@ def list_name(row: ListRow) -> str:
 
 def artist_album(row: ListRow) -> ArtistAlbum:
     name = list_name(row)
-    return ArtistAlbum(id=str(row.id), title=name, slug=slugify(name), track_count=row.track_count, total_plays=0,
+    return ArtistAlbum(id=str(row.id), title=name, slug=slugify(name), track_count=row.track_count,
+                       total_plays=row.plays,
                        image_url=row.image_url)
 
 

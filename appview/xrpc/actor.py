@@ -54,7 +54,7 @@ async def get_likes(conn: Conn, viewer: Viewer, actor: str, cursor: str | None =
 @query(router, "fm.plyr.stats.getPlatformStats")
 async def get_platform_stats(conn: Conn) -> PlatformStatsView:
     c = await artist_q.platform(conn)
-    return PlatformStatsView(tracks=c.tracks, artists=c.artists, duration_seconds=c.duration_s, plays=0)
+    return PlatformStatsView(tracks=c.tracks, artists=c.artists, duration_seconds=c.duration_s, plays=c.plays)
 
 
 @query(router, "fm.plyr.stats.getArtistStats")
@@ -63,5 +63,5 @@ async def get_artist_stats(conn: Conn, viewer: Viewer, actor: str) -> ArtistStat
     s = await artist_q.stats(conn, a.did)
     top = await track_views(conn, [s.top_liked[0]], viewer) if s.top_liked else []
     return ArtistStatsView(actor=artist_basic((await actors(conn, [a.did]))[a.did]), tracks=s.tracks,
-                           duration_seconds=s.duration_s, likes=s.likes, comments=s.comments, plays=0,
+                           duration_seconds=s.duration_s, likes=s.likes, comments=s.comments, plays=s.plays,
                            top_liked=top[0] if top else None)
