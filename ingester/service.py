@@ -73,7 +73,7 @@ class Ingester:
         store = await open_store(self.settings) if self.settings.blob_mirror else None
         if store is not None:
             tasks += start_blob_tasks(self.settings, self.url, store, self.resolver, stop)
-        tasks += [asyncio.create_task(self._follow_labels(lb, stop), name=f"labels:{lb}")
+        tasks += [asyncio.create_task(self._follow(lb, stop, self._follow_labels_once), name=f"labels:{lb}")
                   for lb in self.settings.labeler_list]
         try:
             await stop.wait()
@@ -167,18 +167,6 @@ class Ingester:
             await source.run(handler, stop)
         finally:
             await conn.close()
-
-    async def _follow_labels(self, labeler: str, stop: asyncio.Event) -> None:
-        """Follow one labeler; if the database is unreachable, retry with backoff instead of dying."""
-        delay = 0.5
-        while not stop.is_set():
-            try:
-                await self._follow_labels_once(labeler, stop)
-                return
-            except (OSError, psycopg.OperationalError) as e:
-                log.warning("labels.database_unavailable", labeler=labeler, error=str(e), retry_in_s=delay)
-                await pause(stop, delay)
-                delay = min(delay * 2, 30.0)
 
     async def _follow_labels_once(self, labeler: str, stop: asyncio.Event) -> None:
         name = label_source_name(labeler)

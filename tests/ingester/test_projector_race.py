@@ -8,16 +8,8 @@ import asyncio
 from core.db.connect import connect
 from ingester.eventlog.append import append_batch
 from ingester.projection.runner import Projector
+from tests.appview.world import tid
 from tests.ingester import events as ev
-
-
-def _tid(n: int) -> str:
-    alphabet = "234567abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    for _ in range(11):
-        out = alphabet[n % 32] + out
-        n //= 32
-    return "3k" + out
 
 
 async def test_no_event_skipped_under_racing_appends(db_url: str) -> None:
@@ -30,7 +22,7 @@ async def test_no_event_skipped_under_racing_appends(db_url: str) -> None:
                 did = f"did:plc:w{w}b{b:03d}aaaaaaaaaaaaaaaa"
                 n = (w * batches + b) * 4
                 # records then a repo event in one batch: the repo event gets the highest seq
-                await append_batch(conn, [ev.put(did, "fm.plyr.track", _tid(n + i), _tid(n + i), ev.track(f"t{i}"))
+                await append_batch(conn, [ev.put(did, "fm.plyr.track", tid(n + i), tid(n + i), ev.track(f"t{i}"))
                                           for i in range(3)] + [ev.identity(did, f"w{w}b{b}.test")])
 
     async def project() -> None:
