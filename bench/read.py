@@ -118,17 +118,19 @@ async def run_server(url: str, mode: str, a: argparse.Namespace) -> None:
         detail = [f"/tracks/{i}" for i in rng.sample(known, min(len(known), 2000))]
         baseline = [p.replace("/tracks/?", "/bench/per-track-feed?") for p in feed]
         scenarios = [("feed page of 50 (hydrated)", feed), ("feed page of 50, per-track queries", baseline),
-                     ("track detail", detail), ("top tracks (all time, 10)", ["/tracks/top?limit=10"])]
+                     ("track detail", detail), ("top tracks (all time, 10)", ["/tracks/top?limit=10"]),
+                     ("feed page of 50, 1 connection", feed), ("track detail, 1 connection", detail)]
         label = "response cache on" if mode == "cache" else "response cache off"
         print(f"\n{label}\n{'scenario':40} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'n':>7} {'errors':>7}")
         results = {}
         for name, paths in scenarios:
             if mode == "cache" and "per-track" in name:
                 continue
-            await drive(base, paths, 1.0, a.concurrency)  # warm-up (connections, prepared statements)
+            conc = 1 if "1 connection" in name else a.concurrency  # latency without queueing in our one worker
+            await drive(base, paths, 1.0, conc)  # warm-up (connections, prepared statements)
             if mode == "cache":
                 await warm(base, paths)  # steady state: every path has been asked once
-            r = await drive(base, paths, a.seconds, a.concurrency)
+            r = await drive(base, paths, a.seconds, conc)
             results[name] = r
             print(f"{name:40} {r['rps']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f} {r['n']:7d} {r['errors']:7d}")
         if mode == "nocache":
