@@ -18,7 +18,7 @@ def did_web_for(public_url: str) -> str:
 class AppviewSettings(BlobSettings):
     # --- viewer auth (appview/auth) and XRPC (appview/xrpc) ---
     # Where the API is reachable; our did:web document (/.well-known/did.json) points PDS proxies here.
-    public_url: str = "http://localhost:8080"
+    public_url: str = ""  # default: http://localhost:<PORT>
     # The audience service-auth JWTs must carry; default did:web:<public host> (port percent-encoded).
     service_did: str = ""
     plc_url: str = "https://plc.directory"
@@ -27,6 +27,8 @@ class AppviewSettings(BlobSettings):
 
     @model_validator(mode="after")
     def _default_service_did(self) -> AppviewSettings:
+        if not self.public_url:
+            self.public_url = f"http://localhost:{self.port}"
         if not self.service_did:
             self.service_did = did_web_for(self.public_url)
         return self
