@@ -150,7 +150,7 @@ class Ingester:
         name = jetstream_source_name(url, version)
         conn = await connect(self.url)
         ingest = JetstreamIngest(conn, source=name, version=version, resolver=self.resolver,
-                                 validator=self.validator, tracked=self.tracked)
+                                 validator=self.validator, tracked=self.tracked, gate=self.gate)
         await ingest.load_tracked()
         source = JetstreamSource(url, version=version, cursor=await committed_cursor(conn, name),
                                  compress=self.settings.jetstream_compress, batch_max=self.settings.ingest_batch_max)

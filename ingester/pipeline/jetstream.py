@@ -25,6 +25,7 @@ from ingester import metrics
 from ingester.decode.jetstream import JetstreamCommit, JetstreamError, JetstreamFrame, JetstreamSync, Version
 from ingester.decode.jetstream import decode_jetstream as decode
 from ingester.eventlog.append import append_batch
+from ingester.pipeline.gate import ResyncGate
 from ingester.pipeline.ingest import BatchOutcome, identity_payload
 from ingester.validate.records import UNSTORABLE, RecordValidator
 from ingester.verify.chain import tid_micros, too_far_in_future
@@ -52,6 +53,7 @@ class JetstreamIngest:
         resolver: IdentityResolver,
         validator: RecordValidator,
         tracked: set[str] | None = None,
+        gate: ResyncGate | None = None,
     ) -> None:
         self.conn = conn
         self.source = source
@@ -59,6 +61,7 @@ class JetstreamIngest:
         self.resolver = resolver
         self.validator = validator
         self.tracked: set[str] = set() if tracked is None else tracked
+        self.gate = gate  # a `#sync` enrols the repo for a verified getRepo resync
 
     async def load_tracked(self) -> None:
         async with self.conn.cursor() as cur:
@@ -70,6 +73,7 @@ class JetstreamIngest:
         out = BatchOutcome()
         events: list[RecordEvent | RepoEvent] = []
         new: set[str] = set()  # first seen in this batch: tracked only once the append commits
+        synced: set[str] = set()
         decoded = [f for raw in frames if (f := self._decode(raw)) is not None]
         await self._prefetch({f.did for f in decoded if isinstance(f, JetstreamCommit)
                               and f.did not in self.tracked and f.cid_error is None})
@@ -94,6 +98,7 @@ class JetstreamIngest:
             elif isinstance(frame, JetstreamSync) and known:
                 # No CAR to verify here; logged so a resync can pick the repo up.
                 events.append(RepoEvent(frame.did, "sync", {"unverified": True}, self.source, frame.seq, frame.rev))
+                synced.add(frame.did)
             elif isinstance(frame, InfoFrame):
                 log.warning("jetstream.info", source=self.source, name=frame.name, message=frame.message)
             elif isinstance(frame, ErrorFrame):
@@ -111,6 +116,9 @@ class JetstreamIngest:
             if last_time is not None:
                 metrics.INGEST_LAG.labels(self.source).set(_age_seconds(last_time))
         self.tracked.update(new)
+        if self.gate is not None:
+            for did in synced:  # after the marker is committed, as the firehose path does
+                self.gate.enroll(did, "#sync (jetstream)")
         return out
 
     def _decode(self, raw: bytes | str) -> JetstreamFrame | None:

@@ -134,3 +134,18 @@ async def test_tracked_set_survives_a_restart(conn: psycopg.AsyncConnection) -> 
     rig.ingest = fresh
     out = await fresh.handle(rig.frames(carol.account(False, "deactivated")))
     assert out.appended == 1
+
+
+async def test_sync_enrols_the_repo_for_a_verified_resync(conn: psycopg.AsyncConnection) -> None:
+    from ingester.pipeline.gate import ResyncGate
+
+    rig = Rig(conn)
+    gate = ResyncGate()
+    enrolled: list[tuple[str, str]] = []
+    gate.on_enroll(lambda did, reason: enrolled.append((did, reason)))
+    rig.ingest.gate = gate
+    bob, stranger = rig.repo("bob.test"), rig.repo("stranger.test")
+    await rig.ingest.handle(rig.frames(bob.commit([("create", f"{TRACK}/3kaaaaaaaaa22", track("His"))]),
+                                       bob.sync(), stranger.sync()))
+    assert enrolled == [(bob.did, "#sync (jetstream)")]  # only repos we follow
+    assert await rig.rows("SELECT did, kind FROM repo_event WHERE kind = 'sync'") == [(bob.did, "sync")]
