@@ -52,13 +52,20 @@ async def _lists(conn: AsyncConnection, where: str, params: tuple[Any, ...], ord
 
 
 async def by_id(conn: AsyncConnection, list_id: int) -> ListRow | None:
-    rows = await _lists(conn, "li.id = %s", (list_id,))
-    return rows[0] if rows else None
+    return (await by_ids(conn, [list_id])).get(list_id)
+
+
+async def by_ids(conn: AsyncConnection, list_ids: list[int]) -> dict[int, ListRow]:
+    """Visible lists among `list_ids`, in one query."""
+    return {r.id: r for r in await _lists(conn, "li.id = ANY(%s)", (list_ids,))} if list_ids else {}
 
 
 async def by_uri(conn: AsyncConnection, uri: str) -> ListRow | None:
-    rows = await _lists(conn, "li.uri = %s", (uri,))
-    return rows[0] if rows else None
+    return (await by_uris(conn, [uri])).get(uri)
+
+
+async def by_uris(conn: AsyncConnection, uris: list[str]) -> dict[str, ListRow]:
+    return {r.uri: r for r in await _lists(conn, "li.uri = ANY(%s)", (uris,))} if uris else {}
 
 
 async def of_actor(conn: AsyncConnection, did: str, list_type: str) -> list[ListRow]:

@@ -76,9 +76,13 @@ async def ids_by_uris(conn: AsyncConnection, uris: list[str]) -> dict[str, int]:
 
 
 async def visible_id(conn: AsyncConnection, track_id: int) -> int | None:
-    cur = await conn.execute(f"SELECT t.id FROM track t WHERE t.id = %s AND {track_visible('t')}", (track_id,))
+    return track_id if await visible_uri(conn, track_id) is not None else None
+
+
+async def visible_uri(conn: AsyncConnection, track_id: int) -> str | None:
+    cur = await conn.execute(f"SELECT t.uri FROM track t WHERE t.id = %s AND {track_visible('t')}", (track_id,))
     row = await cur.fetchone()
-    return row[0] if row else None
+    return str(row[0]) if row else None
 
 
 async def liked_by(conn: AsyncConnection, did: str, limit: int, cursor: str | None = None) -> tuple[Page, int]:

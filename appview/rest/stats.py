@@ -46,7 +46,7 @@ async def activity(conn: Conn, viewer: Viewer, cursor: str | None = None,
     events, nxt = await activity_q.feed(conn, viewer, cursor, limit)
     tracks = {t.id: t for t in await hydrate(conn, [e.track_id for e in events if e.track_id is not None], viewer)}
     people = await actors(conn, [e.did for e in events])
-    lists = {e.list_id: await list_q.by_id(conn, e.list_id) for e in events if e.list_id is not None}
+    lists = await list_q.by_ids(conn, [e.list_id for e in events if e.list_id is not None])
     out = []
     for e in events:
         t = tracks.get(e.track_id) if e.track_id is not None else None

@@ -60,11 +60,10 @@ async def _one(conn: Conn, track_id: int | None, viewer: str | None, label: obje
 
 
 async def _track_uri(conn: Conn, track_id: int) -> str:
-    cur = await conn.execute("SELECT uri FROM track WHERE id = %s", (track_id,))
-    row = await cur.fetchone()
-    if row is None or await track_q.visible_id(conn, track_id) is None:
+    uri = await track_q.visible_uri(conn, track_id)
+    if uri is None:
         raise NotFound(f"track not found: {track_id}")
-    return str(row[0])
+    return uri
 
 
 @router.get("/tracks/{track_id}")

@@ -61,8 +61,6 @@ async def record_views(conn: AsyncConnection, uris: list[str]) -> dict[str, dict
         ids = await track_q.ids_by_uris(conn, tracks)
         for v in await track_views(conn, list(ids.values()), None):
             out[v.uri] = v.model_dump(by_alias=True, exclude_none=True)
-    for u in lists:
-        row = await list_q.by_uri(conn, u)
-        if row is not None:
-            out[u] = (await list_views(conn, [row]))[0].model_dump(by_alias=True, exclude_none=True)
+    for v in await list_views(conn, list((await list_q.by_uris(conn, lists)).values())):
+        out[v.uri] = v.model_dump(by_alias=True, exclude_none=True)
     return out

@@ -67,8 +67,8 @@ async def get_activity(conn: Conn, viewer: Viewer, cursor: str | None = None,
                        limit: Annotated[int, Query(ge=1, le=100)] = 20) -> ActivityPage:
     events, nxt = await activity_q.feed(conn, viewer, cursor, limit)
     tracks = {t.id: t for t in await track_views(conn, [e.track_id for e in events if e.track_id], viewer)}
-    rows = [r for r in [await list_q.by_id(conn, e.list_id) for e in events if e.list_id] if r]
-    lists = {v.id: v for v in await list_views(conn, rows)}
+    rows = await list_q.by_ids(conn, [e.list_id for e in events if e.list_id])
+    lists = {v.id: v for v in await list_views(conn, list(rows.values()))}
     people = await actors(conn, [e.did for e in events])
     shown = [e for e in events
              if (e.track_id is None or e.track_id in tracks) and (e.list_id is None or e.list_id in lists)]

@@ -32,7 +32,7 @@ from core.handles import HandleResolver
 from core.identity import DidInfo, IdentityResolver, ResolveError
 from ingester import metrics
 from ingester.decode.frames import FrameError, decode_frame
-from ingester.eventlog.append import RepoState, append_batch
+from ingester.eventlog.append import AppendResult, RepoState, append_batch
 from ingester.pipeline.gate import ResyncGate
 from ingester.validate.records import UNSTORABLE, RecordValidator
 from ingester.verify.chain import ChainState, advance, tid_micros, too_far_in_future
@@ -46,6 +46,18 @@ class BatchOutcome:
     errors: list[ErrorFrame] = field(default_factory=list)
     last_seq: int | None = None
     appended: int = 0
+
+
+def note_append(source: str, result: AppendResult, last_seq: int | None, last_time: str | None) -> int:
+    """Metrics of one committed batch (shared by every source's pipeline); returns the rows appended."""
+    metrics.APPENDED.labels("record_event").inc(result.records)
+    metrics.APPENDED.labels("repo_event").inc(result.repo_events)
+    metrics.DUPLICATES.inc(result.duplicates)
+    if last_seq is not None:
+        metrics.SOURCE_CURSOR.labels(source).set(last_seq)
+    if last_time is not None:
+        metrics.INGEST_LAG.labels(source).set(_age_seconds(last_time))
+    return result.records + result.repo_events
 
 
 def _age_seconds(time: str) -> float:
@@ -179,14 +191,7 @@ class Ingest:
             states = [RepoState(d, s.rev, s.data_cid, s.sync_status, s.reason) for d, s in touched.items()]
             cursor = (self.source, out.last_seq) if out.last_seq is not None else None
             result = await append_batch(self.conn, events, cursor=cursor, repo_states=states)
-            out.appended = result.records + result.repo_events
-            metrics.APPENDED.labels("record_event").inc(result.records)
-            metrics.APPENDED.labels("repo_event").inc(result.repo_events)
-            metrics.DUPLICATES.inc(result.duplicates)
-            if out.last_seq is not None:
-                metrics.SOURCE_CURSOR.labels(self.source).set(out.last_seq)
-            if last_time is not None:
-                metrics.INGEST_LAG.labels(self.source).set(_age_seconds(last_time))
+            out.appended = note_append(self.source, result, out.last_seq, last_time)
         if self.gate is not None:
             for did, s in touched.items():
                 before = self.repos.get(did)

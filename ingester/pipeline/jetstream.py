@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import psycopg
 import structlog
@@ -26,7 +25,7 @@ from ingester.decode.jetstream import JetstreamCommit, JetstreamError, Jetstream
 from ingester.decode.jetstream import decode_jetstream as decode
 from ingester.eventlog.append import append_batch
 from ingester.pipeline.gate import ResyncGate
-from ingester.pipeline.ingest import BatchOutcome, identity_payload
+from ingester.pipeline.ingest import BatchOutcome, identity_payload, note_append
 from ingester.validate.records import UNSTORABLE, RecordValidator
 from ingester.verify.chain import tid_micros, too_far_in_future
 
@@ -34,13 +33,6 @@ log = structlog.get_logger(__name__)
 
 _TRACKED = "SELECT did FROM repo_state UNION SELECT DISTINCT did FROM record_event"
 BAD_REV = "bad rev: not a TID, or too far in the future"
-
-
-def _age_seconds(time: str) -> float:
-    try:
-        return max(0.0, (datetime.now(UTC) - datetime.fromisoformat(time)).total_seconds())
-    except (TypeError, ValueError):
-        return 0.0
 
 
 class JetstreamIngest:
@@ -107,14 +99,7 @@ class JetstreamIngest:
         if events or out.last_seq is not None:
             cursor = (self.source, out.last_seq) if out.last_seq is not None else None
             result = await append_batch(self.conn, events, cursor=cursor)
-            out.appended = result.records + result.repo_events
-            metrics.APPENDED.labels("record_event").inc(result.records)
-            metrics.APPENDED.labels("repo_event").inc(result.repo_events)
-            metrics.DUPLICATES.inc(result.duplicates)
-            if out.last_seq is not None:
-                metrics.SOURCE_CURSOR.labels(self.source).set(out.last_seq)
-            if last_time is not None:
-                metrics.INGEST_LAG.labels(self.source).set(_age_seconds(last_time))
+            out.appended = note_append(self.source, result, out.last_seq, last_time)
         self.tracked.update(new)
         if self.gate is not None:
             for did in synced:  # after the marker is committed, as the firehose path does

@@ -50,8 +50,9 @@ class World:
         self.rev += 1
         return tid(self.rev)
 
-    def actor(self, did: str, handle: str) -> None:
+    def actor(self, did: str, handle: str) -> str:
         self.pending.append(ev.identity(did, handle))
+        return did
 
     def put(self, did: str, collection: str, record: dict[str, Any], rkey: str | None = None,
             action: str = "create") -> str:
