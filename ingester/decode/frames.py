@@ -243,8 +243,9 @@ def _car(blocks: bytes) -> tuple[list[bytes], dict[bytes, bytes]]:
         raise FrameError(f"blocks: {e}") from e
 
 
-def _signed_commit(blocks: dict[bytes, bytes], cid: bytes, did: str, rev: str) -> tuple[bytes, bytes, bytes]:
-    """Check the commit block and return (signed bytes, sig, raw data CID = the MST root)."""
+def commit_object(blocks: dict[bytes, bytes], cid: bytes, did: str) -> dict[str, Any]:
+    """The commit block `cid` of repo `did`, checked (present, hash, DAG-CBOR map, did, version 3, sig
+    bytes, data link); FrameError says what is wrong. Shared by frames and getRepo snapshots."""
     block = blocks.get(cid)
     if block is None:
         raise FrameError("commit block is missing from the CAR")
@@ -257,21 +258,29 @@ def _signed_commit(blocks: dict[bytes, bytes], cid: bytes, did: str, rev: str) -
     if type(obj) is not dict:
         raise FrameError("commit block must be a map")
     if obj.get("did") != did:
-        raise FrameError(f"commit block did {obj.get('did')!r} != frame repo {did!r}")
-    if obj.get("rev") != rev:
-        raise FrameError(f"commit block rev {obj.get('rev')!r} != frame rev {rev!r}")
+        raise FrameError(f"commit is for {str(obj.get('did'))[:80]!r}, not {did}")
     version = obj.get("version")
     if type(version) is not int or version != 3:
-        raise FrameError(f"commit version must be 3, got {version!r}")
-    sig, data = obj.get("sig"), obj.get("data")
-    if type(sig) is not bytes:
+        raise FrameError(f"commit version must be 3, got {version!r:.20}")
+    if type(obj.get("sig")) is not bytes:
         raise FrameError("commit block has no sig bytes")
-    if type(data) is not bytes:
+    if type(obj.get("data")) is not bytes:
         raise FrameError("commit block data must be a CID link")
-    # The signature covers the DAG-CBOR of the commit without `sig`. Re-encoding is exact: libipld
-    # re-emits CID-shaped bytes (data, prev) as tag-42 links and the remaining fields are not bytes.
-    unsigned = {k: v for k, v in obj.items() if k != "sig"}
-    return libipld.encode_dag_cbor(unsigned), sig, data
+    return obj
+
+
+def unsigned_bytes(commit: dict[str, Any]) -> bytes:
+    """What the signature covers: the DAG-CBOR of the commit without `sig`. Re-encoding is exact: libipld
+    re-emits CID-shaped bytes (data, prev) as tag-42 links and the remaining fields are not bytes."""
+    return libipld.encode_dag_cbor({k: v for k, v in commit.items() if k != "sig"})
+
+
+def _signed_commit(blocks: dict[bytes, bytes], cid: bytes, did: str, rev: str) -> tuple[bytes, bytes, bytes]:
+    """Check the commit block and return (signed bytes, sig, raw data CID = the MST root)."""
+    obj = commit_object(blocks, cid, did)
+    if obj.get("rev") != rev:
+        raise FrameError(f"commit block rev {obj.get('rev')!r} != frame rev {rev!r}")
+    return unsigned_bytes(obj), obj["sig"], obj["data"]
 
 
 def _sync(body: dict[str, Any]) -> SyncFrame:

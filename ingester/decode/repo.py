@@ -14,7 +14,7 @@ import libipld
 
 from core.events import IN_SCOPE_PREFIXES
 from ingester.decode.car import CarError, read_car
-from ingester.decode.frames import MAX_RECORD_BYTES
+from ingester.decode.frames import MAX_RECORD_BYTES, FrameError, commit_object, unsigned_bytes
 from ingester.decode.mst import MAX_DEPTH, MissingBlock, MstError, _parse
 from ingester.decode.records import RecordError, block_matches_cid, decode_record
 
@@ -93,25 +93,13 @@ def walk_mst(root: bytes, blocks: dict[bytes, bytes], lo: bytes, hi: bytes) -> l
 
 
 def _commit(blocks: dict[bytes, bytes], cid: bytes, did: str) -> tuple[dict[str, Any], bytes]:
-    block = blocks.get(cid)
-    if block is None:
-        raise RepoError("commit block is missing from the CAR")
-    if not block_matches_cid(block, cid):
-        raise RepoError("commit block does not hash to the root CID")
     try:
-        obj = libipld.decode_dag_cbor(block)
-    except Exception as e:
-        raise RepoError(f"commit block is not DAG-CBOR: {e}") from e
-    if type(obj) is not dict:
-        raise RepoError("commit block must be a map")
-    if obj.get("did") != did:
-        raise RepoError(f"commit is for {str(obj.get('did'))[:80]!r}, not {did}")
-    if obj.get("version") != 3 or type(obj.get("version")) is not int:
-        raise RepoError(f"commit version must be 3, got {obj.get('version')!r:.20}")
-    if type(obj.get("rev")) is not str or type(obj.get("sig")) is not bytes or type(obj.get("data")) is not bytes:
-        raise RepoError("commit block needs rev, sig and a data link")
-    unsigned = {k: v for k, v in obj.items() if k != "sig"}
-    return obj, libipld.encode_dag_cbor(unsigned)
+        obj = commit_object(blocks, cid, did)
+    except FrameError as e:
+        raise RepoError(str(e)) from None
+    if type(obj.get("rev")) is not str:
+        raise RepoError("commit block needs a rev")
+    return obj, unsigned_bytes(obj)
 
 
 def load_repo(car: bytes, did: str, prefixes: tuple[str, ...] = IN_SCOPE_PREFIXES) -> RepoSnapshot:
