@@ -12,7 +12,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from appview.errors import BadParam
+from appview.query import cursor as cursors
 from appview.query.moderation import author_visible, record_visible, track_listable
 
 _BRANCHES = f"""
@@ -46,12 +46,8 @@ class Event:
 def _decode(raw: str | None) -> tuple[datetime, str] | None:
     if not raw:
         return None
-    stamp, _, uri = raw.partition("::")
-    try:
-        at = datetime.fromisoformat(stamp.replace("Z", "+00:00").replace(" ", "+"))
-    except ValueError:
-        raise BadParam(f"malformed cursor {raw[:80]!r}: expected the next_cursor of a previous page") from None
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)), uri
+    at, _, uri = cursors.split(raw)
+    return at, uri
 
 
 def encode(e: Event) -> str:

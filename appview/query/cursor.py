@@ -27,16 +27,21 @@ def encode(at: datetime, id_: int) -> str:
     return Cursor(at, id_).encode()
 
 
-def decode(raw: str | None) -> Cursor | None:
-    if raw is None or raw == "":
-        return None
+def split(raw: str) -> tuple[datetime, str, str]:
+    """`<ISO-8601>[::<tail>]` → (aware instant, separator, tail). A `+` that arrived URL-decoded as a
+    space is put back."""
     stamp, sep, tail = raw.partition("::")
     try:
         at = datetime.fromisoformat(stamp.replace("Z", "+00:00").replace(" ", "+"))
     except ValueError:
         raise BadParam(f"malformed cursor {raw[:80]!r}: expected the next_cursor of a previous page") from None
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)), sep, tail
+
+
+def decode(raw: str | None) -> Cursor | None:
+    if raw is None or raw == "":
+        return None
+    at, sep, tail = split(raw)
     if not sep:
         return Cursor(at, 0)  # bare timestamp: everything strictly older (id 0 sorts below every id)
     if not tail.isdigit() or int(tail) > _MAX_ID:
