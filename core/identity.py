@@ -50,7 +50,7 @@ class DidInfo:
     doc: dict[str, Any] = field(repr=False, hash=False)  # raw doc, for callers needing more fields
 
 
-def _matches(entry_id: object, did: str, frag: str) -> bool:
+def id_matches(entry_id: object, did: str, frag: str) -> bool:
     # ids may be relative ("#atproto") or absolute ("did:plc:…#atproto")
     return entry_id == frag or entry_id == did + frag
 
@@ -60,7 +60,8 @@ def _entries(doc: dict[str, Any], field: str) -> list[dict[str, Any]]:
     return [e for e in value if isinstance(e, dict)] if isinstance(value, list) else []
 
 
-def _parse_key(vm: dict[str, Any]) -> PublicKey | None:
+def verification_key(vm: dict[str, Any]) -> PublicKey | None:
+    """The public key of one DID-document verification method (Multikey or legacy), or None."""
     mb = vm.get("publicKeyMultibase")
     if not isinstance(mb, str):
         return None
@@ -93,7 +94,7 @@ def parse_did_doc(did: str, doc: dict[str, Any]) -> DidInfo:
 
     pds = None
     for svc in _entries(doc, "service"):
-        if _matches(svc.get("id"), did, "#atproto_pds") and svc.get("type") == "AtprotoPersonalDataServer":
+        if id_matches(svc.get("id"), did, "#atproto_pds") and svc.get("type") == "AtprotoPersonalDataServer":
             ep = svc.get("serviceEndpoint")
             # isascii/isprintable: no U+0000, control chars or lone surrogates (the doc is untrusted
             # JSON, and such a string cannot be stored in Postgres: it would fail the whole batch).
@@ -103,8 +104,8 @@ def parse_did_doc(did: str, doc: dict[str, Any]) -> DidInfo:
 
     key = None
     for vm in _entries(doc, "verificationMethod"):
-        if _matches(vm.get("id"), did, "#atproto"):
-            key = _parse_key(vm)
+        if id_matches(vm.get("id"), did, "#atproto"):
+            key = verification_key(vm)
             break
 
     return DidInfo(did=did, handle=handle, pds=pds, signing_key=key, doc=doc)

@@ -16,7 +16,8 @@ from typing import Any, Final
 
 import libipld
 
-from core.crypto import LEGACY_TYPES, PublicKey, parse_legacy_key, parse_multikey
+from core.crypto import PublicKey
+from core.identity import id_matches, verification_key
 
 LABEL_VERSION: Final = 1
 MAX_VAL_BYTES: Final = 128
@@ -61,27 +62,12 @@ def to_json(value: Any) -> Any:
     return value
 
 
-def _fragment(entry_id: object, did: str, frag: str) -> bool:
-    return entry_id == frag or entry_id == did + frag
-
-
 def label_key(did: str, doc: dict[str, Any]) -> PublicKey | None:
     """The `#atproto_label` verification key of a labeler's DID document, or None."""
     methods = doc.get("verificationMethod")
     for vm in methods if isinstance(methods, list) else []:
-        if not isinstance(vm, dict) or not _fragment(vm.get("id"), did, "#atproto_label"):
-            continue
-        mb = vm.get("publicKeyMultibase")
-        if not isinstance(mb, str):
-            return None
-        try:
-            if vm.get("type") == "Multikey":
-                return parse_multikey(mb)
-            if vm.get("type") in LEGACY_TYPES:
-                return parse_legacy_key(vm["type"], mb)
-        except ValueError:
-            return None
-        return None
+        if isinstance(vm, dict) and id_matches(vm.get("id"), did, "#atproto_label"):
+            return verification_key(vm)
     return None
 
 
@@ -91,7 +77,7 @@ def labeler_endpoint(did: str, doc: dict[str, Any]) -> str | None:
     for svc in services if isinstance(services, list) else []:
         if (
             isinstance(svc, dict)
-            and _fragment(svc.get("id"), did, "#atproto_labeler")
+            and id_matches(svc.get("id"), did, "#atproto_labeler")
             and isinstance(svc.get("serviceEndpoint"), str)
         ):
             return str(svc["serviceEndpoint"])
