@@ -43,10 +43,7 @@ async def artist_albums(conn: Conn, handle: str) -> ArtistAlbumsResponse:
 @router.get("/albums/{handle}/{slug}")
 async def album_detail(conn: Conn, viewer: Viewer, handle: str, slug: str) -> AlbumResponse:
     actor = await resolve(conn, handle)
-    match = [r for r in await list_q.of_actor(conn, actor.did, "album") if slugify(plyr_pages.list_name(r)) == slug]
-    if not match:
-        raise NotFound(f"album not found: {handle}/{slug}")
-    row = match[0]
+    row = await plyr_pages.album_by_slug(conn, actor.did, slug)
     owner = (await actors(conn, [actor.did]))[actor.did]
     tracks = await plyr_pages.tracks(conn, await list_q.track_ids(conn, row.uri), viewer, with_record_url=True)
     name = plyr_pages.list_name(row)

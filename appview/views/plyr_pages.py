@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from psycopg import AsyncConnection
 
+from appview.errors import NotFound
 from appview.hydration.actors import ActorBasic
 from appview.hydration.tracks import hydrate
+from appview.query import lists as list_q
 from appview.query.lists import ListRow
 from appview.views.formats import iso, slugify, thumbnail
 from appview.views.plyr_models import (
@@ -29,6 +31,14 @@ def user(a: ActorBasic) -> UserSummary:
 
 def list_name(row: ListRow) -> str:
     return row.name or ("Liked Tracks" if row.list_type == "liked" else "untitled")
+
+
+async def album_by_slug(conn: AsyncConnection, did: str, slug: str) -> ListRow:
+    """An artist's album by the slug of its name (what plyr.fm's album URLs carry)."""
+    for row in await list_q.of_actor(conn, did, "album"):
+        if slugify(list_name(row)) == slug:
+            return row
+    raise NotFound(f"album not found: {slug}")
 
 
 def artist_album(row: ListRow) -> ArtistAlbum:
