@@ -1,13 +1,7 @@
-"""Waiting between retries without delaying shutdown."""
+"""Waiting between retries without delaying shutdown (the policy itself lives in `core.retry`)."""
 
 from __future__ import annotations
 
-import asyncio
+from core.retry import pause
 
-
-async def pause(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep `seconds`, returning early when `stop` is set."""
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass
+__all__ = ["pause"]
