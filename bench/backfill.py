@@ -127,7 +127,7 @@ async def many(db: str, net: Localnet, dids: list[str], concurrency: int) -> dic
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--db", default=DEFAULT_URL)
+    ap.add_argument("--database-url", "--db", dest="db", default=DEFAULT_URL)
     ap.add_argument("--records", type=int, default=5000)
     ap.add_argument("--repos", type=int, default=200)
     ap.add_argument("--small", type=int, default=10)

@@ -159,7 +159,7 @@ async def main() -> None:
     p.add_argument("--range-kb", type=int, default=256)
     p.add_argument("--fetch-concurrency", type=int, default=None)
     p.add_argument("--per-pds", type=int, default=None)
-    p.add_argument("--db", default=DEFAULT_URL)
+    p.add_argument("--database-url", "--db", dest="db", default=DEFAULT_URL)
     p.add_argument("--stores", default="local,s3")
     a = p.parse_args()
     configure_logging("json", "warning")

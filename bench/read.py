@@ -81,7 +81,7 @@ async def cursors(base: str, pages: int) -> tuple[list[str], list[int]]:
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--url", default=DEFAULT_URL)
+    ap.add_argument("--database-url", "--url", dest="url", default=DEFAULT_URL)
     ap.add_argument("--tracks", type=int, default=100_000)
     ap.add_argument("--artists", type=int, default=5_000)
     ap.add_argument("--likes", type=int, default=1_000_000)

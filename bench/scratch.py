@@ -20,7 +20,35 @@ import psycopg  # noqa: E402
 
 from core.db.migrate import upgrade  # noqa: E402
 
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+# A Postgres server to create scratch databases on: --database-url, else $BENCH_DATABASE_URL, else an embedded
+# Postgres started for this run under a temp directory (slower to start; figures comparable on the same machine).
+DEFAULT_URL: str | None = os.environ.get("BENCH_DATABASE_URL") or None
+_embedded: dict[str, object] = {}
+
+
+def server_url(url: str | None) -> str:
+    """`url`, or the URL of an embedded Postgres started (once per process) for the benchmark."""
+    if url:
+        return url
+    if "url" not in _embedded:
+        import atexit
+        import shutil
+        import tempfile
+
+        from core.db.embedded import start_embedded
+
+        root = Path(tempfile.mkdtemp(prefix="appview-bench-pg-"))
+        root.chmod(0o755)
+        uri, server = start_embedded(root / "data", database="postgres")
+        print(f"# no --database-url: embedded Postgres in {root}", file=sys.stderr, flush=True)
+
+        def _stop() -> None:
+            server.cleanup()
+            shutil.rmtree(root, ignore_errors=True)
+
+        atexit.register(_stop)
+        _embedded["url"] = uri
+    return str(_embedded["url"])
 
 
 def with_database(url: str, name: str) -> str:
@@ -29,8 +57,9 @@ def with_database(url: str, name: str) -> str:
 
 
 @asynccontextmanager
-async def scratch_database(url: str, prefix: str) -> AsyncIterator[str]:
+async def scratch_database(url: str | None, prefix: str) -> AsyncIterator[str]:
     """CREATE DATABASE <prefix>_<pid> next to `url`'s database, migrate it, yield its URL, DROP it."""
+    url = server_url(url)
     name = f"{prefix}_{os.getpid()}"
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as admin:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -44,8 +73,8 @@ async def scratch_database(url: str, prefix: str) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def server_line(url: str) -> str:
-    async with await psycopg.AsyncConnection.connect(url) as conn:
+async def server_line(url: str | None) -> str:
+    async with await psycopg.AsyncConnection.connect(server_url(url)) as conn:
         cur = await conn.execute("SELECT current_setting('server_version'), current_setting('synchronous_commit'),"
                                  " current_setting('shared_buffers')")
         row = await cur.fetchone()

