@@ -20,8 +20,12 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
   done_step
 fi
-if [ -f "$STAMP" ] && [ ! pyproject.toml -nt "$STAMP" ]; then
+fresh() { [ -f "$1" ] && [ ! pyproject.toml -nt "$1" ]; }
+if fresh "$STAMP"; then
   exit 0
+fi
+if [ -z "$EXTRAS" ]; then  # the service alone: any install with extras includes it
+  for s in .venv/.installed-*; do fresh "$s" && exit 0; done
 fi
 quiet=(-q)
 [ -f "$STAMP" ] || [ -n "$(ls .venv/.installed* 2>/dev/null)" ] || quiet=(--progress-bar on)

@@ -5,12 +5,14 @@
   appview migrate   apply migrations         appview rebuild  re-fold projections from the log
   appview digest    print a digest of every projection
   appview backfill  getRepo + diff for discovered repos (--relay, --pds) or given ones (--did)
+  appview demo      the AppView with data, offline: a local PDS + PLC with a seeded catalogue
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 
@@ -21,6 +23,7 @@ from cli.database import resolve_database
 from core.db.connect import connect
 from core.db.migrate import upgrade
 from core.logs import configure_logging
+from core.settings import CoreSettings
 from ingester.process import tune_gc
 from ingester.projection.digest import digest
 from ingester.projection.rebuild import rebuild
@@ -62,7 +65,24 @@ async def _serve(settings: AppviewSettings, url: str, stop: asyncio.Event) -> No
     await task
 
 
+async def _demo(args: argparse.Namespace) -> int:
+    """`appview demo`: `run` against the demo's own PDS + PLC and catalogue (cli/demo.py)."""
+    from cli.demo import DemoError, demo_world
+
+    core = CoreSettings()
+    configure_logging(core.log_format, core.log_level)
+    try:
+        async with demo_world(core.data_dir, reset=args.reset) as demo:
+            os.environ.update(demo.env)
+            return await _run(argparse.Namespace(command="run", demo=demo))
+    except DemoError as e:
+        print(f"demo: {e}", file=sys.stderr)
+        return 2
+
+
 async def _run(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        return await _demo(args)
     ingest_settings, api_settings = IngesterSettings(), AppviewSettings()
     configure_logging(ingest_settings.log_format, ingest_settings.log_level)
     url, server = resolve_database(ingest_settings)
@@ -101,6 +121,10 @@ async def _run(args: argparse.Namespace) -> int:
             tasks.append(Ingester(ingest_settings, url).run(stop))
         if args.command in ("run", "serve"):
             tasks.append(_serve(api_settings, url, stop))
+        if getattr(args, "demo", None) is not None:
+            from cli.demo import announce
+
+            tasks.append(announce(f"http://{api_settings.host}:{api_settings.port}", args.demo.state, stop))
         await asyncio.gather(*tasks)
         log.info("appview.stopped", command=args.command)
         return 0
@@ -118,6 +142,10 @@ _COMMANDS = {
 }
 
 
+_DEMO_HELP = ("the AppView with data, offline: starts the reference PDS + PLC (tests/localnet), writes a small "
+              "plyr.fm catalogue into it, and runs everything against it (data under $APPVIEW_DATA_DIR/demo)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="appview", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -126,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser(name, help=text, description=text)
     d = sub.add_parser("digest", help="print a sha256 per projection table")
     d.add_argument("--mode", choices=["full", "content"], default="full")
+    demo = sub.add_parser("demo", help=_DEMO_HELP, description=_DEMO_HELP)
+    demo.add_argument("--reset", action="store_true", help="forget the demo's data and start a new one")
     b = sub.add_parser("backfill", help="backfill repos from their PDS (resumable; done repos are skipped)")
     b.add_argument("--did", action="append", default=[], help="backfill this account (repeatable)")
     b.add_argument("--pds", action="append", default=[], help="discover with listRepos on this PDS (repeatable)")

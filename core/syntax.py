@@ -95,6 +95,16 @@ def is_tid(s: str) -> bool:
     return isinstance(s, str) and _TID.fullmatch(s) is not None
 
 
+_B32_SORTABLE = "234567abcdefghijklmnopqrstuvwxyz"
+
+
+def tid_from_micros(micros: int, clock_id: int = 0) -> str:
+    """A TID: 53-bit microsecond timestamp and 10-bit clock id, base32-sortable, 13 chars (what plyr.fm derives
+    from a record's createdAt, so its putRecord writes are idempotent)."""
+    v = ((micros & ((1 << 53) - 1)) << 10) | (clock_id & 0x3FF)
+    return "".join(_B32_SORTABLE[(v >> (5 * i)) & 31] for i in reversed(range(13)))
+
+
 def is_record_key(s: str) -> bool:
     """1-512 chars of ``A-Za-z0-9._~:-``, except ``.`` and ``..``."""
     return isinstance(s, str) and _RKEY.fullmatch(s) is not None and s != "." and s != ".."
