@@ -19,7 +19,7 @@ import sys
 import structlog
 
 from appview.settings import AppviewSettings
-from cli.database import resolve_database
+from cli.database import AlreadyRunning, hold_ingest_lock, resolve_database
 from core.db.connect import connect
 from core.db.migrate import upgrade
 from core.logs import configure_logging
@@ -85,6 +85,12 @@ async def _run(args: argparse.Namespace) -> int:
         return await _demo(args)
     ingest_settings, api_settings = IngesterSettings(), AppviewSettings()
     configure_logging(ingest_settings.log_format, ingest_settings.log_level)
+    if args.command in ("run", "ingest") and not ingest_settings.database_url:
+        try:
+            lock = hold_ingest_lock(ingest_settings.data_dir.resolve())  # noqa: F841 (held while we run)
+        except AlreadyRunning as e:
+            print(f"appview: {e}", file=sys.stderr)
+            return 2
     url, server = resolve_database(ingest_settings)
     upgrade(url)
     try:
