@@ -50,7 +50,7 @@ async def _serve(settings: AppviewSettings, url: str, stop: asyncio.Event) -> No
     config = uvicorn.Config(create_app(settings, url), host=settings.host, port=settings.port,
                             log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
     task = asyncio.create_task(server.serve())
     # Only once the socket is bound: a log line that says "listening" before that would be a lie.
     while not server.started and not task.done():  # noqa: ASYNC110 (uvicorn exposes a bool, not an event)

@@ -119,7 +119,7 @@ def _blob_error(v: dict[str, Any]) -> str | None:
     return None if type(mime) is str and mime else ": invalid blob mimeType"
 
 
-def check_data_model(v: object, depth: int = 0) -> str | None:
+def check_data_model(v: Any, depth: int = 0) -> str | None:
     """None if a free-form value is valid atproto data model (https://atproto.com/specs/data-model)."""
     t = type(v)
     if t is str:
@@ -179,7 +179,8 @@ class _Compiler:
     def compile(self, s: Schema, nsid: str) -> Validator:
         if (kind := s.get("type")) not in _KINDS:
             raise ValueError(f"{nsid}: unsupported lexicon type {kind!r}")
-        return getattr(self, "_" + kind.replace("-", "_"))(s, nsid)
+        make: Callable[[Schema, str], Validator] = getattr(self, "_" + kind.replace("-", "_"))
+        return make(s, nsid)
 
     def _object(self, s: Schema, nsid: str) -> Validator:
         props = {k: self.compile(p, nsid) for k, p in s.get("properties", {}).items()}

@@ -162,7 +162,7 @@ def is_uri(s: str) -> bool:
     return isinstance(s, str) and len(s) <= 8192 and _URI.fullmatch(s) is not None
 
 
-def is_cid(s: str) -> bool:
+def is_cid(s: object) -> bool:
     """Sanity check of a CID in string form (not a full multiformats parse).
 
     8-256 chars of a multibase alphabet; base32 (``b...``) must be lowercase base32. CIDv0

@@ -51,7 +51,7 @@ def parse_range(header: str | None, size: int) -> RangeResult:
         return Whole()
     first, last = m.group(1), m.group(2)
     if first is None:  # suffix: the last N bytes
-        n = int(last)  # type: ignore[arg-type]
+        n = int(last)
         if n == 0 or size == 0:
             return Unsatisfiable()
         return Partial(max(size - n, 0), size - 1)

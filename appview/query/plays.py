@@ -11,7 +11,7 @@ import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, LiteralString
 
 from psycopg import AsyncConnection, sql
 
@@ -36,7 +36,7 @@ class Window:
     until: datetime | None = None
 
     def where(self) -> sql.Composed:
-        parts = [sql.SQL(_ACTIVE)]
+        parts: list[sql.Composed | sql.SQL] = [sql.SQL(_ACTIVE)]
         if self.did is not None:
             parts.append(sql.SQL("p.did = {}").format(sql.Literal(self.did)))
         if self.since is not None:
@@ -46,7 +46,8 @@ class Window:
         return sql.SQL(" AND ").join(parts)
 
 
-async def _rows(conn: AsyncConnection, query: sql.Composable, params: Any = None) -> list[tuple[Any, ...]]:
+async def _rows(conn: AsyncConnection, query: sql.Composed | sql.SQL | LiteralString, params: Any = None
+                ) -> list[tuple[Any, ...]]:
     async with conn.cursor() as cur:
         await cur.execute(query, params)
         return await cur.fetchall()
@@ -104,7 +105,7 @@ async def history(
     conn: AsyncConnection, did: str, *, limit: int = 50, cursor: str | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A listener's plays, newest first, keyset-paginated on (played_at, uri)."""
-    after = sql.SQL("")
+    after: sql.Composed | sql.SQL = sql.SQL("")
     if cursor:
         when, uri = unpack_cursor(cursor)
         after = sql.SQL(" AND (p.played_at, p.uri) < ({}, {})").format(sql.Literal(when), sql.Literal(uri))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import class_row
 
 from appview.search import sql
@@ -169,11 +169,11 @@ def _params(q: Query, k: int) -> dict[str, Any]:
 
 async def run(conn: AsyncConnection, statements: Sequence[Statement]) -> list[list[Any]]:
     """All statements in one pipeline: one round trip whatever the number of types searched."""
-    cursors = []
+    cursors: list[AsyncCursor[Any]] = []
     async with conn.pipeline():
         for text, params, row in statements:
-            cur = conn.cursor(row_factory=class_row(row))
-            await cur.execute(text, params, prepare=True)  # type: ignore[arg-type]  # fixed fragments only
+            cur: AsyncCursor[Any] = conn.cursor(row_factory=class_row(row))
+            await cur.execute(text, params, prepare=True)
             cursors.append(cur)
     out = []
     for cur in cursors:

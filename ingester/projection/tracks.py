@@ -27,7 +27,8 @@ def blob_cid(blob: Any) -> str | None:
         return None
     ref = blob.get("ref")
     if isinstance(ref, dict) and isinstance(ref.get("$link"), str):
-        return ref["$link"]
+        link: str = ref["$link"]
+        return link
     legacy = blob.get("cid")  # pre-2023 blob shape {cid, mimeType}
     return legacy if isinstance(legacy, str) else None
 
