@@ -17,6 +17,8 @@ set_json_loads(orjson.loads)
 # reader that has seen seq N can never later see a smaller seq commit.
 LOG_APPEND_LOCK = 0x706C79720001
 PROJECTOR_LOCK = 0x706C79720002
+# Held for the whole migration transaction: concurrent `appview migrate`/`run` starts apply it once, not race.
+MIGRATE_LOCK = 0x706C79720010
 NOTIFY_CHANNEL = "event_log"
 # Payload: the projector's new log position, sent in the transaction that commits it.
 PROJECTION_CHANNEL = "projection"
