@@ -13,6 +13,7 @@ from appview import auth, xrpc
 from appview.cache import ResponseCache
 from appview.deps import Conn
 from appview.freshness import ProjectionWatcher
+from appview.http_metrics import HttpMetrics
 from appview.playback import Playback
 from appview.rest import artists, errors, lists, stats, tracks
 from appview.search.routes import search_router
@@ -51,6 +52,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     if settings.response_cache:
         app.add_middleware(ResponseCache, watcher=watcher, ttl_s=settings.response_cache_ttl_s,  # type: ignore[arg-type]
                            stale_s=settings.response_cache_stale_s)
+    app.add_middleware(HttpMetrics)  # added last = outermost: cached answers are counted too
     errors.install(app)
     for module in (tracks, artists, lists, stats, xrpc_feed, xrpc_track, xrpc_actor):
         app.include_router(module.router)

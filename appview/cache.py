@@ -36,7 +36,8 @@ class ResponseCache:
                  ttl_s: float = 60.0, stale_s: float = 1.0) -> None:
         self.app, self.watcher = app, watcher
         self.max_entries, self.ttl_s, self.stale_s = max_entries, ttl_s, stale_s
-        self.entries: OrderedDict[tuple[str, bytes], tuple[int, float, list[tuple[bytes, bytes]], bytes]] = \
+        # key → (position, stored at, headers, body, the route that computed it: a hit is labelled like a miss)
+        self.entries: OrderedDict[tuple[str, bytes], tuple[int, float, list[tuple[bytes, bytes]], bytes, Any]] = \
             OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -52,6 +53,7 @@ class ResponseCache:
         if hit is not None and age < self.ttl_s and (hit[0] == position or age < self.stale_s):
             self.entries.move_to_end(key)
             CACHE.labels("hit").inc()
+            scope["route"] = hit[4]
             await send({"type": "http.response.start", "status": 200, "headers": hit[2]})
             await send({"type": "http.response.body", "body": hit[3]})
             return
@@ -68,13 +70,14 @@ class ResponseCache:
                 state["body"].append(message.get("body", b""))
                 state["size"] += len(message.get("body", b""))
                 if not message.get("more_body") and state["size"] <= _MAX_BODY:
-                    self._store(key, position, state["headers"], b"".join(state["body"]))
+                    self._store(key, position, state["headers"], b"".join(state["body"]), scope.get("route"))
             await send(message)
 
         await self.app(scope, receive, capture)
 
-    def _store(self, key: tuple[str, bytes], position: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-        self.entries[key] = (position, time.monotonic(), headers, body)
+    def _store(self, key: tuple[str, bytes], position: int, headers: list[tuple[bytes, bytes]], body: bytes,
+               route: Any) -> None:
+        self.entries[key] = (position, time.monotonic(), headers, body, route)
         self.entries.move_to_end(key)
         while len(self.entries) > self.max_entries:
             self.entries.popitem(last=False)
