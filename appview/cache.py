@@ -52,7 +52,8 @@ class ResponseCache:
         if hit is not None and age < self.ttl_s and (hit[0] == position or age < self.stale_s):
             self.entries.move_to_end(key)
             CACHE.labels("hit").inc()
-            await send({"type": "http.response.start", "status": 200, "headers": hit[2]})
+            # A copy: outer middleware (CORS) adds per-requester headers; the entry must never keep them.
+            await send({"type": "http.response.start", "status": 200, "headers": list(hit[2])})
             await send({"type": "http.response.body", "body": hit[3]})
             return
         CACHE.labels("miss").inc()
