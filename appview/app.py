@@ -14,7 +14,7 @@ from appview.cache import ResponseCache
 from appview.deps import Conn
 from appview.freshness import ProjectionWatcher
 from appview.playback import Playback
-from appview.rest import artists, errors, lists, stats, tracks
+from appview.rest import artists, errors, list_links, lists, meta, stats, tags, tracks
 from appview.search.routes import search_router
 from appview.settings import AppviewSettings
 from appview.status import Status, read_status
@@ -48,11 +48,13 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
 
     app = FastAPI(title="plyr-appview", lifespan=lifespan)
     app.state.watcher = watcher
+    app.state.contact_email = settings.contact_email
     if settings.response_cache:
-        app.add_middleware(ResponseCache, watcher=watcher, ttl_s=settings.response_cache_ttl_s,  # type: ignore[arg-type]
+        app.add_middleware(ResponseCache, watcher=watcher, ttl_s=settings.response_cache_ttl_s,
                            stale_s=settings.response_cache_stale_s)
     errors.install(app)
-    for module in (tracks, artists, lists, stats, xrpc_feed, xrpc_track, xrpc_actor):
+    # tags before tracks: `/tracks/{track_id}` would otherwise take `/tracks/tags`.
+    for module in (tags, tracks, artists, lists, list_links, stats, meta, xrpc_feed, xrpc_track, xrpc_actor):
         app.include_router(module.router)
     app.include_router(playback.router())
     app.include_router(search_router(viewer_of=auth.viewer_did))

@@ -27,7 +27,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CACHE = Counter("appview_response_cache_total", "Anonymous read responses by cache outcome", ["outcome"])
 CACHEABLE = ("/tracks/", "/tracks", "/artists/", "/albums/", "/lists/", "/users/", "/search/", "/stats",
-             "/activity/", "/oembed", "/xrpc/fm.plyr.")
+             "/activity/", "/oembed", "/xrpc/fm.plyr.", "/moderation/sensitive-images", "/config")
 _MAX_BODY = 1 << 20
 
 

@@ -21,9 +21,9 @@ ALLOW_METHODS = ("GET", "HEAD")
 ALLOW_HEADERS = ("authorization", "content-type", "accept", "accept-language", "content-language", "range",
                  "atproto-proxy", "atproto-accept-labelers", "x-client")
 # What a browser script may read beyond the safelisted response headers: range replies of /audio, the
-# cache validators, and a 429/402's pause.
+# cache validators, a 429's pause, and the next page of a paged /users/{handle}/likes.
 EXPOSE_HEADERS = ("Content-Range", "Accept-Ranges", "Content-Length", "Content-Disposition", "ETag",
-                  "Last-Modified", "Retry-After", "Location", "atproto-content-labelers")
+                  "Last-Modified", "Retry-After", "Location", "Next-Cursor", "atproto-content-labelers")
 PREFLIGHT_MAX_AGE_S = 600
 
 
@@ -65,7 +65,7 @@ def install(app: FastAPI, setting: str) -> CorsPolicy:
     """Add the CORS middleware; call after every other middleware so it wraps them all."""
     policy = parse_origins(setting)
     if policy.enabled:
-        app.add_middleware(CORSMiddleware, allow_origins=list(policy.origins),  # type: ignore[arg-type]
+        app.add_middleware(CORSMiddleware, allow_origins=list(policy.origins),
                            allow_origin_regex=policy.regex, allow_credentials=True,
                            allow_methods=list(ALLOW_METHODS), allow_headers=list(ALLOW_HEADERS),
                            expose_headers=list(EXPOSE_HEADERS), max_age=PREFLIGHT_MAX_AGE_S)
