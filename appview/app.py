@@ -13,6 +13,8 @@ from appview import auth, cors, xrpc
 from appview.cache import ResponseCache
 from appview.deps import Conn
 from appview.freshness import ProjectionWatcher
+from appview.pages import docs
+from appview.pages.status_page import status_page_router
 from appview.playback import Playback
 from appview.rest import artists, errors, list_links, lists, meta, stats, tags, tracks
 from appview.search.routes import search_router
@@ -46,9 +48,11 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
             await playback.aclose()
             await pool.close()
 
-    app = FastAPI(title="plyr-appview", lifespan=lifespan)
+    # /docs and /redoc are ours (appview/pages/docs.py): FastAPI's defaults load Swagger UI from a CDN.
+    app = FastAPI(title="plyr-appview", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.watcher = watcher
     app.state.contact_email = settings.contact_email
+    app.state.audio_hosts = settings.allowed_audio_hosts
     if settings.response_cache:
         app.add_middleware(ResponseCache, watcher=watcher, ttl_s=settings.response_cache_ttl_s,
                            stale_s=settings.response_cache_stale_s)
@@ -60,6 +64,9 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     app.include_router(search_router(viewer_of=auth.viewer_did))
     app.include_router(plays_router)
     app.include_router(stream_router(database_url, hydrator=record_views))
+
+    app.include_router(status_page_router())  # `/`: the human-readable status page
+    docs.install(app)
 
     @app.get("/health")
     async def health() -> dict[str, str]:

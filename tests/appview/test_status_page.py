@@ -1,0 +1,102 @@
+"""The status page at `/` (self-contained HTML, bounded queries, escaped network text) and the offline docs."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from appview.pages.status_data import ingest_window, read_page, tid_time
+from core.db.connect import connect
+from tests.appview.world import World, client, tid
+
+HOSTILE = '<script>alert("x")</script><img src=https://evil.example/x.png>'
+
+
+async def test_status_page_renders_every_section_offline(world: World) -> None:
+    async with await connect(world.db_url) as conn:
+        await conn.execute("INSERT INTO source_cursor (source, cursor) VALUES (%s, 42)", (HOSTILE,))
+        await conn.execute("INSERT INTO backfill_job (did, status, reason, error, attempts, pds) VALUES"
+                           " ('did:plc:failedaaaaaaaaaaaaaaaaaa', 'failed', 'discovery', %s, 3, %s),"
+                           " ('did:plc:pendingaaaaaaaaaaaaaaaaa', 'pending', 'discovery', NULL, 0, NULL)",
+                           (HOSTILE, HOSTILE))
+        await conn.commit()
+    async with client(world.db_url) as c:
+        r = await c.get("/")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert "default-src 'none'" in r.headers["content-security-policy"]
+        body = r.text
+        for section in ('id="log"', 'id="sources"', 'id="ingest"', 'id="backfill"', 'id="playability"',
+                        'id="rows"', "<svg"):
+            assert section in body, section
+        for link in ("/docs", "/openapi.json", "/status", "/metrics"):
+            assert f'href="{link}"' in body
+        assert "<script" not in body and "evil.example/x.png>" not in body  # network text is escaped
+        assert "&lt;script&gt;" in body
+        # Nothing is loaded from anywhere: no src= at all, and every href is a local path.
+        assert " src=" not in body.replace("&lt;img src=", "")
+        assert all(h.startswith("/") for h in re.findall(r'href="([^"]*)"', body))
+        assert "Unavailable" not in body
+        # The world's events arrived just now: the chart counts them.
+        assert re.search(r"([\d,]+)\+? record events in the last hour", body).group(1) != "0"  # type: ignore[union-attr]
+
+
+async def test_a_failing_section_leaves_the_rest(world: World) -> None:
+    async with await connect(world.db_url) as conn:
+        await conn.execute("ALTER TABLE audio_url_check RENAME TO audio_url_check_gone")
+        await conn.commit()
+        page = await read_page(conn, ("audio.plyr.fm",))
+        assert page.unavailable == ["playability"] and page.status is not None and page.ingest is not None
+    async with client(world.db_url) as c:
+        body = (await c.get("/")).text
+        assert "Unavailable this time" in body and 'id="backfill"' in body
+
+
+async def test_ingest_window_is_bounded(world: World) -> None:
+    async with await connect(world.db_url) as conn:
+        full = await ingest_window(conn)
+        assert full.events > 5 and not full.truncated
+        capped = await ingest_window(conn, cap=5)
+        assert capped.events == 5 and capped.truncated
+
+
+def _encode_tid(us: int, clock: int = 7) -> str:
+    v, out = (us << 10) | clock, ""
+    for _ in range(13):
+        out = "234567abcdefghijklmnopqrstuvwxyz"[v & 31] + out
+        v >>= 5
+    return out
+
+
+def test_tid_time() -> None:
+    when = datetime(2026, 12, 2, 17, 30, 1, 123456, tzinfo=UTC)
+    us = int(when.timestamp()) * 1_000_000 + when.microsecond
+    assert tid_time(_encode_tid(us)) == when
+    assert tid_time(tid(1)) is not None
+    for bad in (None, "", "3jzfcijpj2z2", "zzzzzzzzzzzzz", "3jzfcijpj2z2A", "3jzfcijpj2z2a1"):
+        assert tid_time(bad) is None
+
+
+@given(st.text(max_size=20))
+def test_tid_time_never_raises(s: str) -> None:
+    t = tid_time(s)
+    assert t is None or t.tzinfo is not None
+
+
+async def test_docs_are_served_without_a_cdn(world: World) -> None:
+    async with client(world.db_url) as c:
+        for path in ("/docs", "/redoc"):
+            page = await c.get(path)
+            assert page.status_code == 200
+            urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text) + re.findall(
+                r"""url: ?['"]([^'"]+)['"]""", page.text)
+            assert urls and all(u.startswith("/") for u in urls), urls
+            assert "cdn" not in page.text.lower() and "fonts.googleapis" not in page.text
+        js = await c.get("/docs-assets/swagger-ui-bundle.js")
+        assert js.status_code == 200 and "javascript" in js.headers["content-type"] and len(js.content) > 100_000
+        assert (await c.get("/docs-assets/swagger-ui.css")).status_code == 200
+        assert (await c.get("/docs-assets/../pyproject.toml")).status_code == 404
+        spec = (await c.get("/openapi.json")).json()
+        assert "/lists/by-uri" in spec["paths"] and "/tracks/tags" in spec["paths"] and "/" not in spec["paths"]
