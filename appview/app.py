@@ -48,7 +48,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
             await playback.aclose()
             await pool.close()
 
-    # /docs and /redoc are ours (appview/pages/docs.py): FastAPI's defaults load Swagger UI from a CDN.
+    # /docs is ours (appview/pages/docs.py): FastAPI's defaults load Swagger UI and ReDoc from CDNs.
     app = FastAPI(title="plyr-appview", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.watcher = watcher
     app.state.contact_email = settings.contact_email

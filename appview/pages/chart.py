@@ -11,8 +11,14 @@ from appview.pages.status_data import WINDOW_MINUTES, IngestWindow
 WIDTH, HEIGHT, PAD = 720, 160, 28
 
 
-def _fmt_lag(s: float) -> str:
-    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.1f} s" if s < 120 else f"{s / 60:.0f} min"
+def fmt_duration(s: float) -> str:
+    if s < 1:
+        return f"{s * 1000:.0f} ms"
+    if s < 120:
+        return f"{s:.1f} s"
+    if s < 7200:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h" if s < 172_800 else f"{s / 86400:.0f} days"
 
 
 def ingest_svg(window: IngestWindow) -> str:
@@ -35,7 +41,7 @@ def ingest_svg(window: IngestWindow) -> str:
     for i, (t, n, lag) in enumerate(slots):
         x = PAD + i * bar_w
         h = plot_h * n / peak
-        label = escape(f"{t:%H:%M} UTC: {n} events" + (f", lag {_fmt_lag(lag)}" if lag is not None else ""))
+        label = escape(f"{t:%H:%M} UTC: {n} events" + (f", lag {fmt_duration(lag)}" if lag is not None else ""))
         parts.append(f'<rect class="bar" x="{x + 0.5:.1f}" y="{HEIGHT - PAD - h:.1f}" width="{max(bar_w - 1, 1):.1f}" '
                      f'height="{h:.1f}"><title>{label}</title></rect>')
         if lag is not None:
@@ -44,7 +50,7 @@ def ingest_svg(window: IngestWindow) -> str:
         parts.append(f'<polyline class="lag" fill="none" points="{" ".join(points)}"/>')
     parts += [f'<text x="{PAD}" y="{PAD - 10}" class="legend">{peak} events/min (bars)</text>',
               f'<text x="{WIDTH - PAD}" y="{PAD - 10}" class="legend lagtext" text-anchor="end">'
-              + (f'lag up to {escape(_fmt_lag(peak_lag))} (line)' if points else "no live commits") + "</text>",
+              + (f'lag up to {escape(fmt_duration(peak_lag))} (line)' if points else "no live commits") + "</text>",
               f'<text x="{PAD}" y="{HEIGHT - 8}" class="legend">{start:%H:%M}</text>',
               f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" class="legend" text-anchor="end">{end:%H:%M} UTC</text>',
               "</svg>"]

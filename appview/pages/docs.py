@@ -1,6 +1,6 @@
-"""`/docs` (Swagger UI) and `/redoc` served with assets from the pinned `fastapi-offline` package, never a
-CDN, so the API documentation works on a machine with no internet. Its Swagger UI is 5.x, which renders
-the OpenAPI 3.1 documents FastAPI produces (4.x cannot)."""
+"""`/docs` (Swagger UI) served with assets from the pinned `fastapi-offline` package, never a CDN, so the
+API documentation works on a machine with no internet. Its Swagger UI is 5.x, which renders the OpenAPI
+3.1 documents FastAPI produces (4.x cannot). No ReDoc: its bundle loads its logo from Redocly's CDN."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import fastapi_offline
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
@@ -27,9 +27,3 @@ def install(app: FastAPI) -> None:
                                    swagger_js_url=f"{PREFIX}/swagger-ui-bundle.js",
                                    swagger_css_url=f"{PREFIX}/swagger-ui.css",
                                    swagger_favicon_url=f"{PREFIX}/favicon.png")
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{title} — API",
-                              redoc_js_url=f"{PREFIX}/redoc.standalone.js", redoc_favicon_url=f"{PREFIX}/favicon.png",
-                              with_google_fonts=False)

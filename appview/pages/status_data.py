@@ -3,8 +3,8 @@
 The ingest chart reads only the newest `TAIL_CAP` log rows (a backwards walk of the `seq` primary key,
 never a scan of the log) and buckets those that arrived in the last hour by minute. Per-minute lag is
 the newest live commit of that minute: its arrival time minus the time its `rev` TID was minted by the
-PDS (backfilled rows are left out: their revs are as old as the snapshot). Row counts are the planner's
-estimates; each section has its own statement timeout and shows as unavailable rather than block.
+PDS (backfilled rows are left out: their revs are as old as the snapshot). Row counts are the statistics
+collector's estimates; each section has its own statement timeout and shows as unavailable rather than block.
 """
 
 from __future__ import annotations
@@ -103,11 +103,11 @@ async def playability_counts(conn: AsyncConnection, hosts: tuple[str, ...]) -> d
 
 
 async def row_estimates(conn: AsyncConnection) -> dict[str, int]:
-    """The planner's row counts (as of the last ANALYZE/autovacuum): free, where count(*) would scan."""
+    """Live-row estimates from the statistics collector (kept current by inserts and deletes): free, where
+    count(*) would scan the table."""
     rows = await (await conn.execute(
-        "SELECT c.relname, greatest(c.reltuples, 0)::bigint FROM pg_class c JOIN pg_namespace n"
-        " ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')"
-        " AND c.relname = ANY(%s)", (list(COUNTED_TABLES),))).fetchall()
+        "SELECT relname, n_live_tup FROM pg_stat_user_tables WHERE schemaname = current_schema()"
+        " AND relname = ANY(%s)", (list(COUNTED_TABLES),))).fetchall()
     got = {str(r): int(n) for r, n in rows}
     return {t: got[t] for t in COUNTED_TABLES if t in got}
 

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from prometheus_client import Histogram
 
 from appview.deps import Conn
-from appview.pages.chart import ingest_svg
+from appview.pages.chart import fmt_duration, ingest_svg
 from appview.pages.status_data import TAIL_CAP, StatusPage, read_page
 
 RENDER = Histogram("appview_status_page_seconds", "Time to read and render the status page")
@@ -38,10 +38,6 @@ def _n(v: int) -> str:
     return f"{v:,}"
 
 
-def _ago(s: float) -> str:
-    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
-
-
 def _when(t: datetime) -> str:
     return escape(f"{t:%Y-%m-%d %H:%M:%S} UTC")
 
@@ -62,7 +58,7 @@ def render(page: StatusPage, render_ms: float | None = None) -> str:
            '<h1>plyr-appview</h1><p class="muted">An event-sourced ATProto AppView for plyr.fm '
            "(<code>fm.plyr.*</code>): read-only, built from the network's records. This page refreshes every "
            "30 s.</p>",
-           '<nav id="links"><a href="/docs">API docs (Swagger UI)</a><a href="/redoc">ReDoc</a>'
+           '<nav id="links"><a href="/docs">API docs (Swagger UI)</a>'
            '<a href="/openapi.json">/openapi.json</a><a href="/status">/status (JSON)</a>'
            '<a href="/metrics">/metrics</a><a href="/health">/health</a></nav>']
     s = page.status
@@ -79,7 +75,7 @@ def render(page: StatusPage, render_ms: float | None = None) -> str:
         out.append(_table(["source", "cursor", "cursor last moved", "lag"], [
             [f"<td><code>{escape(src.source)}</code></td>", f'<td class="n">{_n(src.cursor)}</td>',
              f"<td>{_when(src.updated_at)}</td>",
-             f'<td class="n {"ok" if src.lag_seconds < 60 else "warn"}">{_ago(src.lag_seconds)}</td>']
+             f'<td class="n {"ok" if src.lag_seconds < 60 else "warn"}">{fmt_duration(src.lag_seconds)}</td>']
             for src in s.sources]))
         out.append("</div>")
     w = page.ingest
@@ -88,7 +84,7 @@ def render(page: StatusPage, render_ms: float | None = None) -> str:
         live = [m.lag_s for m in w.minutes if m.lag_s is not None]
         rate = w.events / 60
         out.append(f'<p>{_n(w.events)}{"+" if w.truncated else ""} record events in the last hour '
-                   f'({rate:.1f}/min on average)' + (f"; latest commit lag {live[-1]:.2f} s" if live else "")
+                   f'({rate:.1f}/min on average)' + (f"; latest commit lag {fmt_duration(live[-1])}" if live else "")
                    + ".</p>" + ingest_svg(w))
         out.append('<p class="muted">Arrivals per minute from the log\'s <code>received_at</code>; lag = arrival '
                    "minus the time the commit's <code>rev</code> was minted, for the newest live commit of each "
@@ -114,7 +110,7 @@ def render(page: StatusPage, render_ms: float | None = None) -> str:
             + '<p class="muted">mirrored: our verified copy; pds_only: the artist\'s PDS; url_only: an '
               "allow-listed audio URL; dead: no source left.</p></div>")
     if page.rows is not None:
-        out.append('<h2>Rows (planner estimates)</h2><div id="rows">' + _table(
+        out.append('<h2>Rows (estimates)</h2><div id="rows">' + _table(
             list(page.rows), [[f'<td class="n">≈ {_n(v)}</td>' for v in page.rows.values()]]) + "</div>")
     if page.unavailable:
         out.append(f'<p class="warn">Unavailable this time (slow or failing): {escape(", ".join(page.unavailable))}.'
