@@ -14,6 +14,7 @@ from appview.cache import ResponseCache
 from appview.deps import Conn
 from appview.freshness import ProjectionWatcher
 from appview.pages import docs
+from appview.pages.status_data import PlayabilityCache
 from appview.pages.status_page import status_page_router
 from appview.playback import Playback
 from appview.rest import artists, errors, list_links, lists, meta, stats, tags, tracks
@@ -33,6 +34,7 @@ from core.lexicon import default_lexicons
 def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     watcher = ProjectionWatcher(database_url)
     playback = Playback(settings)
+    playability = PlayabilityCache()  # the status page's background count
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,6 +47,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
             yield
         finally:
             await watcher.stop()
+            await playability.aclose()
             await playback.aclose()
             await pool.close()
 
@@ -65,7 +68,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     app.include_router(plays_router)
     app.include_router(stream_router(database_url, hydrator=record_views))
 
-    app.include_router(status_page_router())  # `/`: the human-readable status page
+    app.include_router(status_page_router(playability))  # `/`: the human-readable status page
     docs.install(app)
 
     @app.get("/health")

@@ -9,20 +9,26 @@ collector's estimates; each section has its own statement timeout and shows as u
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import psycopg
 import structlog
 from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 
 from appview.status import Status, read_status
 from core.blobstore.playability import PLAYABILITY_JOINS, PLAYABILITY_SQL, STATES, host_patterns
 
 log = structlog.get_logger(__name__)
 
-TAIL_CAP = 200_000  # log rows the chart may read: bounds its cost on a log of any size
-SECTION_TIMEOUT_MS = 400
+TAIL_CAP = 100_000  # log rows the chart may read: bounds its cost on a log of any size (~150 ms)
+SECTION_TIMEOUT_MS = 600
+PLAYABILITY_TTL_S = 60.0
+PLAYABILITY_TIMEOUT_MS = 60_000
+FIRST_WAIT_S = 0.3  # how long a page waits for a playability count that is being computed
 WINDOW_MINUTES = 60
 COUNTED_TABLES = ("record_event", "repo_event", "label_event", "actor", "track", "like", "comment", "list",
                   "label", "play")
@@ -66,21 +72,24 @@ class StatusPage:
     status: Status | None = None
     ingest: IngestWindow | None = None
     playability: dict[str, int] | None = None
+    playability_at: datetime | None = None
     rows: dict[str, int] | None = None
     unavailable: list[str] = field(default_factory=list)
 
 
+# The tail is read once (MATERIALIZED); per minute, the newest live event's rev is fetched by its seq.
 _INGEST = f"""
 WITH tail AS MATERIALIZED (
-    SELECT seq, received_at, rev, source FROM record_event ORDER BY seq DESC LIMIT %(cap)s
+    SELECT seq, received_at, source FROM record_event ORDER BY seq DESC LIMIT %(cap)s
+), per_minute AS (
+    SELECT date_trunc('minute', received_at) AS m, count(*) AS n,
+           max(seq) FILTER (WHERE source <> '{BACKFILL_SOURCE}') AS live
+    FROM tail WHERE received_at > now() - interval '1 hour' GROUP BY m
 )
-SELECT date_trunc('minute', received_at) AS m, count(*),
-       (array_agg(rev ORDER BY seq DESC) FILTER (WHERE source <> '{BACKFILL_SOURCE}'))[1],
-       (array_agg(received_at ORDER BY seq DESC) FILTER (WHERE source <> '{BACKFILL_SOURCE}'))[1],
-       (SELECT count(*) = %(cap)s AND min(received_at) > now() - interval '1 hour' FROM tail),
-       now()
-FROM tail WHERE received_at > now() - interval '1 hour'
-GROUP BY m ORDER BY m
+SELECT p.m, p.n, e.rev, e.received_at,
+       (SELECT count(*) = %(cap)s AND min(received_at) > now() - interval '1 hour' FROM tail), now()
+FROM per_minute p LEFT JOIN record_event e ON e.seq = p.live
+ORDER BY p.m
 """
 
 
@@ -102,6 +111,40 @@ async def playability_counts(conn: AsyncConnection, hosts: tuple[str, ...]) -> d
     return {s: got.get(s, 0) for s in STATES}
 
 
+class PlayabilityCache:
+    """Playability needs every track classified (~2.7 s for 100k tracks on 2 cores): far too slow for a page
+    that must render in a second. It is computed in the background, at most every `PLAYABILITY_TTL_S`, and
+    the page shows the last result with its time; a page waits `FIRST_WAIT_S` for a computation under way."""
+
+    def __init__(self) -> None:
+        self.value: dict[str, int] | None = None
+        self.at: datetime | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def get(self, pool: AsyncConnectionPool, hosts: tuple[str, ...]) -> tuple[dict[str, int] | None,
+                                                                                   datetime | None]:
+        stale = self.at is None or (datetime.now(UTC) - self.at).total_seconds() > PLAYABILITY_TTL_S
+        if stale and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._refresh(pool, hosts), name="status-page-playability")
+        if self._task is not None and not self._task.done():
+            await asyncio.wait({self._task}, timeout=FIRST_WAIT_S)
+        return self.value, self.at
+
+    async def _refresh(self, pool: AsyncConnectionPool, hosts: tuple[str, ...]) -> None:
+        try:
+            async with pool.connection() as conn:
+                await conn.execute(f"SET LOCAL statement_timeout = {PLAYABILITY_TIMEOUT_MS}")
+                self.value, self.at = await playability_counts(conn, hosts), datetime.now(UTC)
+        except (psycopg.Error, OSError) as e:
+            log.warning("status_page.playability_failed", reason=str(e)[:200])
+
+    async def aclose(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
 async def row_estimates(conn: AsyncConnection) -> dict[str, int]:
     """Live-row estimates from the statistics collector (kept current by inserts and deletes): free, where
     count(*) would scan the table."""
@@ -112,19 +155,18 @@ async def row_estimates(conn: AsyncConnection) -> dict[str, int]:
     return {t: got[t] for t in COUNTED_TABLES if t in got}
 
 
-async def read_page(conn: AsyncConnection, audio_hosts: tuple[str, ...]) -> StatusPage:
+async def read_page(conn: AsyncConnection, pool: AsyncConnectionPool, audio_hosts: tuple[str, ...],
+                    playability: PlayabilityCache) -> StatusPage:
     page = StatusPage()
     await conn.execute(f"SET statement_timeout = {SECTION_TIMEOUT_MS}")
     try:
-        for name in ("status", "ingest", "playability", "rows"):
+        for name in ("status", "ingest", "rows"):
             try:
                 async with conn.transaction():
                     if name == "status":
                         page.status = await read_status(conn)
                     elif name == "ingest":
                         page.ingest = await ingest_window(conn)
-                    elif name == "playability":
-                        page.playability = await playability_counts(conn, audio_hosts)
                     else:
                         page.rows = await row_estimates(conn)
             except psycopg.Error as e:  # a timeout or a missing table: show the rest
@@ -132,4 +174,5 @@ async def read_page(conn: AsyncConnection, audio_hosts: tuple[str, ...]) -> Stat
                 page.unavailable.append(name)
     finally:
         await conn.execute("RESET statement_timeout")
+    page.playability, page.playability_at = await playability.get(pool, audio_hosts)
     return page

@@ -16,7 +16,7 @@ from prometheus_client import Histogram
 
 from appview.deps import Conn
 from appview.pages.chart import fmt_duration, ingest_svg
-from appview.pages.status_data import TAIL_CAP, StatusPage, read_page
+from appview.pages.status_data import TAIL_CAP, PlayabilityCache, StatusPage, read_page
 
 RENDER = Histogram("appview_status_page_seconds", "Time to read and render the status page")
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -104,11 +104,16 @@ def render(page: StatusPage, render_ms: float | None = None) -> str:
                  f'<td class="n">{f.attempts}</td>', f'<td class="bad">{escape((f.error or "")[:300])}</td>',
                  f"<td>{_when(f.updated_at)}</td>"] for f in b.failures[:FAILURES_SHOWN]]))
         out.append("</div>")
-    if page.playability is not None:
-        out.append('<h2>Playability</h2><div id="playability">' + _table(
-            list(page.playability), [[f'<td class="n">{_n(v)}</td>' for v in page.playability.values()]])
-            + '<p class="muted">mirrored: our verified copy; pds_only: the artist\'s PDS; url_only: an '
-              "allow-listed audio URL; dead: no source left.</p></div>")
+    out.append('<h2>Playability</h2><div id="playability">')
+    if page.playability is not None and page.playability_at is not None:
+        out.append(_table(list(page.playability), [[f'<td class="n">{_n(v)}</td>'
+                                                     for v in page.playability.values()]])
+                   + f'<p class="muted">As of {_when(page.playability_at)} (recounted in the background at most '
+                     "every minute). mirrored: our verified copy; pds_only: the artist's PDS; url_only: an "
+                     "allow-listed audio URL; dead: no source left.</p>")
+    else:
+        out.append('<p class="muted">Being counted in the background: reload in a moment.</p>')
+    out.append("</div>")
     if page.rows is not None:
         out.append('<h2>Rows (estimates)</h2><div id="rows">' + _table(
             list(page.rows), [[f'<td class="n">≈ {_n(v)}</td>' for v in page.rows.values()]]) + "</div>")
@@ -121,13 +126,13 @@ def render(page: StatusPage, render_ms: float | None = None) -> str:
     return "".join(out)
 
 
-def status_page_router() -> APIRouter:
+def status_page_router(playability: PlayabilityCache) -> APIRouter:
     router = APIRouter()
 
     @router.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def status_page(conn: Conn, request: Request) -> HTMLResponse:
         started = time.perf_counter()
-        page = await read_page(conn, request.app.state.audio_hosts)
+        page = await read_page(conn, request.app.state.pool, request.app.state.audio_hosts, playability)
         elapsed = time.perf_counter() - started
         RENDER.observe(elapsed)
         return HTMLResponse(render(page, elapsed * 1000), headers={

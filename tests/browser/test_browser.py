@@ -75,6 +75,12 @@ async def test_status_page_and_swagger_ui_render_offline(api_server: Any, browse
     failed: list[str] = []
     page.on("requestfailed", lambda req: failed.append(req.url))
     await page.goto(f"{api}/")
+    for _ in range(100):  # playability is counted in the background: reload until it is in
+        if await page.locator("#playability table").count():
+            break
+        await page.wait_for_timeout(100)
+        await page.reload()
+    assert await page.locator("#playability table").count() == 1
     assert await page.locator("#sources").count() == 1 and await page.locator("#ingest svg rect").count() == 60
     assert "record events in the last hour" in (await page.text_content("#ingest") or "")
     await page.screenshot(path=str(tmp_path / "status.png"), full_page=True)
