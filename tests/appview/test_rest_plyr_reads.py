@@ -4,6 +4,8 @@ Field lists are plyr.fm's models, in declaration order (zzstoatzz/plyr.fm backen
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,7 +14,7 @@ from appview.auth import ServiceAuthVerifier
 from appview.rest.meta import image_id
 from tests.appview.authkit import SERVICE_DID, FakePlc, Key, did_doc, make_jwt
 from tests.appview.test_moderation_read import label
-from tests.appview.world import ART, FAN, FAN2, TRACK, World, client
+from tests.appview.world import ART, FAN, FAN2, TRACK, client
 from tests.ingester import events as ev
 
 PLAYLIST_KEYS = ["id", "name", "owner_did", "owner_handle", "track_count", "image_url", "show_on_profile",
@@ -22,9 +24,10 @@ CONFIG_KEYS = ["max_upload_size_mb", "max_image_size_mb", "browser_observability
                "dmca_registration_number", "terms_last_updated"]  # meta.py get_public_config
 
 
-async def test_tags_are_honestly_empty_and_routed_before_track_ids(world: World) -> None:
+async def test_tags_are_honestly_empty_and_routed_before_track_ids(world: Any) -> None:
     async with client(world.db_url) as c:
-        for params in ({"limit": 15}, {}, {"q": "amb", "limit": 10}):
+        queries: list[dict[str, str | int]] = [{"limit": 15}, {}, {"q": "amb", "limit": 10}]
+        for params in queries:
             r = await c.get("/tracks/tags", params=params)
             assert r.status_code == 200 and r.json() == []
         assert (await c.get("/tracks/tags", params={"limit": 0})).status_code == 400
@@ -38,7 +41,7 @@ async def test_tags_are_honestly_empty_and_routed_before_track_ids(world: World)
         assert (await c.get("/tracks/top")).status_code == 200
 
 
-async def test_list_by_uri(world: World) -> None:
+async def test_list_by_uri(world: Any) -> None:
     async with client(world.db_url) as c:
         album = (await c.get("/lists/by-uri", params={"uri": world.album})).json()
         assert list(album) == ["type", "id", "handle", "slug"]
@@ -57,13 +60,13 @@ async def test_list_by_uri(world: World) -> None:
         assert (await c.get("/lists/by-uri")).status_code == 400  # uri is required
 
 
-async def test_list_by_uri_hides_taken_down_lists(world: World) -> None:
+async def test_list_by_uri_hides_taken_down_lists(world: Any) -> None:
     await label(world, world.playlist, "!takedown")
     async with client(world.db_url) as c:
         assert (await c.get("/lists/by-uri", params={"uri": world.playlist})).status_code == 404
 
 
-async def test_playlist_meta(world: World) -> None:
+async def test_playlist_meta(world: Any) -> None:
     async with client(world.db_url) as c:
         full = (await c.get("/lists/playlists/by-uri", params={"uri": world.playlist})).json()
         meta = (await c.get(f"/lists/playlists/{full['id']}/meta")).json()
@@ -74,7 +77,7 @@ async def test_playlist_meta(world: World) -> None:
             assert r.status_code == 404 and r.json() == {"detail": "playlist not found"}, bad
 
 
-async def test_config(world: World) -> None:
+async def test_config(world: Any) -> None:
     async with client(world.db_url, contact_email="ops@appview.example") as c:
         cfg = (await c.get("/config")).json()
         assert list(cfg) == CONFIG_KEYS
@@ -84,7 +87,7 @@ async def test_config(world: World) -> None:
         assert isinstance(cfg["terms_last_updated"], str)
 
 
-async def test_sensitive_images_from_labels(world: World) -> None:
+async def test_sensitive_images_from_labels(world: Any) -> None:
     async with client(world.db_url) as c:
         empty = await c.get("/moderation/sensitive-images")
         assert empty.json() == {"image_ids": [], "urls": []}
@@ -116,7 +119,7 @@ def test_image_id_never_raises(url: str) -> None:
     assert got is None or (got and "/" not in got and "." not in got)
 
 
-async def test_auth_me(world: World) -> None:
+async def test_auth_me(world: Any) -> None:
     key = Key("k256")
     plc = FakePlc()
     plc.docs[FAN] = did_doc(FAN, key)
@@ -134,7 +137,7 @@ async def test_auth_me(world: World) -> None:
 
 
 @pytest.fixture
-async def crowd(world: World) -> World:
+async def crowd(world: Any) -> Any:
     """1,205 likers and 1,105 comments on t2, 1,030 likes by one fan: over every old cap."""
     for i in range(1205):
         world.put(f"did:plc:liker{i:019d}", "fm.plyr.like", ev.like(world.t2))
@@ -147,7 +150,7 @@ async def crowd(world: World) -> World:
     return world
 
 
-async def test_comments_likers_and_likes_are_never_capped(crowd: World) -> None:
+async def test_comments_likers_and_likes_are_never_capped(crowd: Any) -> None:
     async with client(crowd.db_url) as c:
         t2 = next(t for t in (await c.get("/users/fan.test/likes")).json()["tracks"] if t["title"] == "second wind")
         comments = (await c.get(f"/tracks/{t2['id']}/comments")).json()
