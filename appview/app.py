@@ -9,13 +9,16 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
-from appview import auth, xrpc
+from appview import auth, cors, xrpc
 from appview.cache import ResponseCache
 from appview.deps import Conn
 from appview.freshness import ProjectionWatcher
 from appview.http_metrics import HttpMetrics
+from appview.pages import docs
+from appview.pages.status_data import PlayabilityCache
+from appview.pages.status_page import status_page_router
 from appview.playback import Playback
-from appview.rest import artists, errors, lists, stats, tracks
+from appview.rest import artists, errors, list_links, lists, meta, stats, tags, tracks
 from appview.search.routes import search_router
 from appview.settings import AppviewSettings
 from appview.status import Status, read_status
@@ -32,6 +35,7 @@ from core.lexicon import default_lexicons
 def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     watcher = ProjectionWatcher(database_url)
     playback = Playback(settings)
+    playability = PlayabilityCache()  # the status page's background count
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,22 +48,30 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
             yield
         finally:
             await watcher.stop()
+            await playability.aclose()
             await playback.aclose()
             await pool.close()
 
-    app = FastAPI(title="plyr-appview", lifespan=lifespan)
+    # /docs is ours (appview/pages/docs.py): FastAPI's defaults load Swagger UI and ReDoc from CDNs.
+    app = FastAPI(title="plyr-appview", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.watcher = watcher
+    app.state.contact_email = settings.contact_email
+    app.state.audio_hosts = settings.allowed_audio_hosts
     if settings.response_cache:
-        app.add_middleware(ResponseCache, watcher=watcher, ttl_s=settings.response_cache_ttl_s,  # type: ignore[arg-type]
+        app.add_middleware(ResponseCache, watcher=watcher, ttl_s=settings.response_cache_ttl_s,
                            stale_s=settings.response_cache_stale_s)
-    app.add_middleware(HttpMetrics)  # added last = outermost: cached answers are counted too
+    app.add_middleware(HttpMetrics)  # outside the cache: cached answers are counted too
     errors.install(app)
-    for module in (tracks, artists, lists, stats, xrpc_feed, xrpc_track, xrpc_actor):
+    # tags before tracks: `/tracks/{track_id}` would otherwise take `/tracks/tags`.
+    for module in (tags, tracks, artists, lists, list_links, stats, meta, xrpc_feed, xrpc_track, xrpc_actor):
         app.include_router(module.router)
     app.include_router(playback.router())
     app.include_router(search_router(viewer_of=auth.viewer_did))
     app.include_router(plays_router)
     app.include_router(stream_router(database_url, hydrator=record_views))
+
+    app.include_router(status_page_router(playability))  # `/`: the human-readable status page
+    docs.install(app)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -80,4 +92,5 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
 
     auth.install(app, settings)  # viewer auth: DID resolver + verifier in the lifespan, /.well-known/did.json
     xrpc.install(app, default_lexicons(), validate_output=settings.xrpc_validate_output)  # after all XRPC routes
+    cors.install(app, settings.cors_origins)  # the last middleware added is the outermost: it wraps the cache
     return app

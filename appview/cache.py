@@ -27,7 +27,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CACHE = Counter("appview_response_cache_total", "Anonymous read responses by cache outcome", ["outcome"])
 CACHEABLE = ("/tracks/", "/tracks", "/artists/", "/albums/", "/lists/", "/users/", "/search/", "/stats",
-             "/activity/", "/oembed", "/xrpc/fm.plyr.")
+             "/activity/", "/oembed", "/xrpc/fm.plyr.", "/moderation/sensitive-images", "/config")
 _MAX_BODY = 1 << 20
 
 
@@ -54,7 +54,8 @@ class ResponseCache:
             self.entries.move_to_end(key)
             CACHE.labels("hit").inc()
             scope["route"] = hit[4]
-            await send({"type": "http.response.start", "status": 200, "headers": hit[2]})
+            # A copy: outer middleware (CORS) adds per-requester headers; the entry must never keep them.
+            await send({"type": "http.response.start", "status": 200, "headers": list(hit[2])})
             await send({"type": "http.response.body", "body": hit[3]})
             return
         CACHE.labels("miss").inc()

@@ -40,3 +40,10 @@ class AppviewSettings(BlobSettings):
     response_cache: bool = True
     response_cache_ttl_s: float = 60.0
     response_cache_stale_s: float = 1.0  # how long an entry may outlive a projection change
+    # --- CORS (appview/cors.py): which browser origins may read us, with credentials ---
+    # Comma-separated; an item starting with `^` is a regex matched against the whole Origin (no commas
+    # inside), any other item an exact origin (`https://plyr.fm`); empty turns CORS off. The default lets
+    # any local development server read us: http://localhost, 127.0.0.1 and [::1], any port.
+    # The operator's contact address, shown by /config where plyr.fm shows its legal contacts (empty: none).
+    contact_email: str = ""
+    cors_origins: str = r"^http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?$"

@@ -23,9 +23,11 @@ class CommentRow:
     indexed_at: Any
 
 
-async def for_track(conn: AsyncConnection, track_uri: str, limit: int, after: tuple[int, int] | None = None,
-                    ) -> list[CommentRow]:
-    """Comments on `track_uri` by (timestamp_ms, id); `after` continues past a (timestamp_ms, id)."""
+async def for_track(conn: AsyncConnection, track_uri: str, limit: int | None,
+                    after: tuple[int, int] | None = None) -> list[CommentRow]:
+    """Comments on `track_uri` by (timestamp_ms, id); `after` continues past a (timestamp_ms, id).
+    `limit=None` lists every one (plyr.fm's comment list has no pages; the `comment_subject` index
+    serves it in order)."""
     keyset = "AND (c.timestamp_ms, c.id) > (%(ts)s, %(id)s)" if after else ""
     sql = f"""SELECT c.id, c.uri, c.cid, c.did, c.text, c.timestamp_ms, c.created_at, c.updated_at, c.indexed_at
               FROM comment c WHERE c.subject_uri = %(uri)s AND {record_visible('c')} {keyset}
@@ -36,8 +38,8 @@ async def for_track(conn: AsyncConnection, track_uri: str, limit: int, after: tu
     return [CommentRow(*r) for r in await (await conn.execute(sql, params)).fetchall()]
 
 
-async def likers(conn: AsyncConnection, track_uri: str, limit: int) -> list[tuple[str, Any]]:
-    """(did, first like time) of each distinct active liker, newest first."""
+async def likers(conn: AsyncConnection, track_uri: str, limit: int | None) -> list[tuple[str, Any]]:
+    """(did, first like time) of each distinct active liker, newest first; `limit=None`: all of them."""
     sql = f"""SELECT l.did, min(l.sort_at) AS at FROM "like" l
               WHERE l.subject_uri = %s AND {author_visible('l.did')}
               GROUP BY l.did ORDER BY at DESC, l.did LIMIT %s"""

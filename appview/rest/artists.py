@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from appview.deps import Conn, Viewer
 from appview.hydration.actors import actors
@@ -49,12 +49,24 @@ async def artist_analytics(conn: Conn, did: str) -> AnalyticsResponse:
                              top_item=top_item, top_liked=top_liked, rank=s.rank)
 
 
+# plyr.fm lists every liked track in one answer and its frontend does not page. The bound only keeps one
+# response from growing without limit (~1.5 KB a track): past it, `tracks` is the newest 10,000 likes while
+# `count` still says how many there are, and `limit` + `cursor` page through the rest.
+LIKES_UNPAGED_MAX = 10_000
+LIKES_PAGE_DEFAULT = 100
+
+
 @router.get("/users/{handle}/likes")
-async def user_likes(conn: Conn, viewer: Viewer, handle: str, cursor: str | None = None,
-                     limit: int = Query(100, ge=1, le=500)) -> UserLikesResponse:
-    """A user's liked tracks, newest like first; `count` is the total (pages via `cursor`)."""
+async def user_likes(conn: Conn, viewer: Viewer, response: Response, handle: str, cursor: str | None = None,
+                     limit: int | None = Query(None, ge=1, le=500)) -> UserLikesResponse:
+    """A user's liked tracks, newest like first: every one of them (up to 10,000), with `count` = how many
+    there are. With `limit` or `cursor` it pages instead; the next page's cursor is the `Next-Cursor` header."""
     actor = await resolve(conn, handle)
-    page, total = await track_q.liked_by(conn, actor.did, limit, cursor)
+    paged = limit is not None or cursor is not None
+    page, total = await track_q.liked_by(conn, actor.did, (limit or LIKES_PAGE_DEFAULT) if paged
+                                         else LIKES_UNPAGED_MAX, cursor)
+    if page.cursor is not None:
+        response.headers["Next-Cursor"] = page.cursor
     basic = (await actors(conn, [actor.did]))[actor.did]
     return UserLikesResponse(user=plyr_pages.user(basic), tracks=await plyr_pages.tracks(conn, page.ids, viewer),
                              count=total)

@@ -75,18 +75,20 @@ async def get_track(conn: Conn, viewer: Viewer, track_id: int) -> TrackResponse:
 async def track_comments(conn: Conn, track_id: int) -> CommentsListResponse:
     """Timed comments ordered by playback position. plyr.fm hides comments unless the artist enabled
     them in its own settings; that switch is not on the network, so comments that exist are shown."""
-    rows = await comment_q.for_track(conn, await _track_uri(conn, track_id), limit=1000)
+    rows = await comment_q.for_track(conn, await _track_uri(conn, track_id), limit=None)
     people = await actors(conn, [r.did for r in rows])
     out = [CommentResponse(id=r.id, user_did=r.did, user_handle=people[r.did].handle if people[r.did].known else r.did,
                            user_display_name=people[r.did].display_name, user_avatar_url=people[r.did].avatar_url,
                            text=r.text, timestamp_ms=r.timestamp_ms, created_at=iso(r.created_at),
                            updated_at=iso(r.updated_at) if r.updated_at else None) for r in rows]
+    # Every comment, never capped, and `count` is how many are listed (as plyr.fm does).
     return CommentsListResponse(comments=out, count=len(out), comments_enabled=True)
 
 
 @router.get("/tracks/{track_id}/likes")
 async def track_likers(conn: Conn, track_id: int) -> TrackLikersResponse:
-    rows = await comment_q.likers(conn, await _track_uri(conn, track_id), limit=1000)
+    """Every distinct liker (never capped); `count` is how many are listed."""
+    rows = await comment_q.likers(conn, await _track_uri(conn, track_id), limit=None)
     people = await actors(conn, [d for d, _ in rows])
     users = [Liker(did=d, handle=people[d].handle, display_name=people[d].display_name,
                    avatar_url=people[d].avatar_url, liked_at=iso(at)) for d, at in rows]
