@@ -20,12 +20,14 @@ from appview.settings import AppviewSettings
 from cli.database import resolve_database
 from core.db.connect import connect
 from core.db.migrate import upgrade
+from core.lexicon import LexiconsMissing
 from core.logs import configure_logging
 from ingester.process import tune_gc
 from ingester.projection.digest import digest
 from ingester.projection.rebuild import rebuild
 from ingester.service import Ingester, backfill_once
 from ingester.settings import IngesterSettings
+from ingester.validate.records import load_record_lexicons
 
 log = structlog.get_logger("appview")
 
@@ -58,6 +60,8 @@ async def _serve(settings: AppviewSettings, url: str, stop: asyncio.Event) -> No
 async def _run(args: argparse.Namespace) -> int:
     ingest_settings, api_settings = IngesterSettings(), AppviewSettings()
     configure_logging(ingest_settings.log_format, ingest_settings.log_level)
+    if args.command in ("run", "ingest", "serve", "backfill") or getattr(args, "revalidate", False):
+        load_record_lexicons()  # before anything starts: LexiconsMissing names the folder it looked in
     url, server = resolve_database(ingest_settings)
     upgrade(url)
     try:
@@ -120,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_run(args))
     except KeyboardInterrupt:
         return 130
+    except LexiconsMissing as e:  # a start-up error: never run on without the lexicons
+        print(f"appview: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
