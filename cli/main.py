@@ -5,6 +5,9 @@
   appview migrate   apply migrations         appview rebuild  re-fold projections from the log
   appview digest    print a digest of every projection
   appview backfill  getRepo + diff for discovered repos (--relay, --pds) or given ones (--did)
+
+  appview ingest --cursor N         start the firehose sources at seq N, whatever is committed (0: all retained)
+  appview rebuild --revalidate      re-judge every logged record against the current lexicons, then rebuild
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from ingester.projection.rebuild import rebuild
 from ingester.service import Ingester, backfill_once
 from ingester.settings import IngesterSettings
 from ingester.validate.records import load_record_lexicons
+from ingester.validate.revalidate import revalidate
 
 log = structlog.get_logger("appview")
 
@@ -73,6 +77,9 @@ async def _run(args: argparse.Namespace) -> int:
                 print((await digest(conn, args.mode)).render())
             return 0
         if args.command == "rebuild":
+            if args.revalidate:
+                async with await connect(url) as conn:
+                    print((await revalidate(conn)).render())
             await rebuild(url, batch_size=ingest_settings.projector_batch)
             async with await connect(url) as conn:
                 print((await digest(conn)).render())
@@ -95,7 +102,10 @@ async def _run(args: argparse.Namespace) -> int:
             start_http_server(ingest_settings.metrics_port, addr=api_settings.host)
         if args.command in ("run", "ingest"):
             tune_gc()
-            tasks.append(Ingester(ingest_settings, url).run(stop))
+            ingester = Ingester(ingest_settings, url)
+            if args.command == "ingest":
+                ingester.start.force(firehose=args.cursor, jetstream=args.jetstream_cursor)
+            tasks.append(ingester.run(stop))
         if args.command in ("run", "serve"):
             tasks.append(_serve(api_settings, url, stop))
         await asyncio.gather(*tasks)
@@ -105,12 +115,26 @@ async def _run(args: argparse.Namespace) -> int:
             server.cleanup()
 
 
+def _seq(value: str) -> int:
+    if not value.isdigit():  # digits only: no sign, no spaces
+        raise argparse.ArgumentTypeError(f"a cursor is a seq >= 0, got {value!r}")
+    return int(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="appview", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("run", "ingest", "serve", "migrate", "rebuild"):
+    for name in ("run", "serve", "migrate"):
         sub.add_parser(name)
+    i = sub.add_parser("ingest", help="the write side only")
+    i.add_argument("--cursor", type=_seq, help="start every firehose source at this seq, whatever is committed "
+                   "(0: all the host retains); without it: the committed cursor, else FIREHOSE_START_CURSOR")
+    i.add_argument("--jetstream-cursor", type=_seq, help="the same for Jetstream sources (v2 seq / v1 time_us)")
+    r = sub.add_parser("rebuild", help="re-fold every projection from the log")
+    r.add_argument("--revalidate", action="store_true",
+                   help="first re-judge every logged record against the current lexicons (re-accepts and "
+                        "newly rejects), then rebuild")
     d = sub.add_parser("digest")
     d.add_argument("--mode", choices=["full", "content"], default="full")
     b = sub.add_parser("backfill", help="backfill repos from their PDS (resumable; done repos are skipped)")

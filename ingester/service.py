@@ -28,6 +28,7 @@ from ingester.sources.jetstream import source_name as jetstream_source_name
 from ingester.sources.labels import LabelResult, LabelSource
 from ingester.sources.labels import source_name as label_source_name
 from ingester.sources.repos import RepoFetcher
+from ingester.sources.start import StartCursors
 from ingester.validate.records import RecordValidator
 from ingester.verify.chain import ChainState
 from ingester.verify.labels import LabelVerifier
@@ -60,6 +61,7 @@ class Ingester:
         self.handles = HandleResolver(self.resolver)
         self.gate = ResyncGate(buffer_live=settings.resync_buffer_live) if settings.resync_enabled else None
         self.backfiller = make_backfiller(settings, url, self.resolver, self.handles, self.repos, self.gate)
+        self.start = StartCursors(firehose=settings.firehose_start_cursor, jetstream=settings.jetstream_start_cursor)
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self.projector.run_forever(self.url, stop), name="projector")]
@@ -128,7 +130,7 @@ class Ingester:
         ingest = Ingest(conn, source=name, resolver=self.resolver, verifier=self.verifier,
                         validator=self.validator, repos=self.repos, gate=self.gate, handles=self.handles)
         await ingest.load_tracked()
-        source = FirehoseSource(host, cursor=await committed_cursor(conn, name),
+        source = FirehoseSource(host, cursor=self.start.pick("firehose", name, await committed_cursor(conn, name)),
                                 batch_max=self.settings.ingest_batch_max)
         self.sources.append(source)
 
@@ -152,7 +154,8 @@ class Ingester:
         ingest = JetstreamIngest(conn, source=name, version=version, resolver=self.resolver,
                                  validator=self.validator, tracked=self.tracked, gate=self.gate)
         await ingest.load_tracked()
-        source = JetstreamSource(url, version=version, cursor=await committed_cursor(conn, name),
+        source = JetstreamSource(url, version=version,
+                                 cursor=self.start.pick("jetstream", name, await committed_cursor(conn, name)),
                                  compress=self.settings.jetstream_compress, batch_max=self.settings.ingest_batch_max)
         self.sources.append(source)
 
