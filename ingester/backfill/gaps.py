@@ -60,7 +60,10 @@ class Gap:
 
 def netloc(url: str) -> str:
     """`host:port` of a URL or a bare host, lower-cased: how a PDS is matched with the host of a source."""
-    return urlsplit(url if "://" in url else f"//{url}").netloc.lower()
+    try:  # a PDS URL comes from a DID document: anything at all
+        return urlsplit(url if "://" in url else f"//{url}").netloc.lower()
+    except ValueError:
+        return ""
 
 
 async def repos_behind(conn: psycopg.AsyncConnection, host: str | None) -> list[str]:
@@ -72,7 +75,8 @@ async def repos_behind(conn: psycopg.AsyncConnection, host: str | None) -> list[
         hosted: set[str] = set()
         if host is not None:
             await cur.execute(_HOSTED)
-            hosted = {did for did, pds in await cur.fetchall() if netloc(pds) == netloc(host)}
+            where = netloc(host)
+            hosted = {did for did, pds in await cur.fetchall() if where and netloc(pds) == where}
     await conn.commit()
     return sorted(tracked & hosted if hosted else tracked)
 
