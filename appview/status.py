@@ -1,6 +1,6 @@
 """/status: each source's committed cursor and lag, the log head, the projector's position and lag, and
 the backfill: repos pending / running / done / failed (with reasons) / waiting for their account to be active
-again, and the gaps sources reported (outdated cursors) with the resyncs they enqueued."""
+again, and the open jobs by reason (`gap:<source>`: the resyncs an outdated cursor enqueued)."""
 
 from __future__ import annotations
 
@@ -34,17 +34,6 @@ class BackfillWaiting(BaseModel):
     updated_at: datetime
 
 
-class BackfillGap(BaseModel):
-    source: str  # its cursor fell out of the host's window: what it carried is being resynced
-    reason: str
-    cursor: int | None
-    repos: int  # resync jobs enqueued (reason `gap:<source>`)
-    occurrences: int
-    discovery: str  # pending | done | not configured
-    detected_at: datetime
-    discovered_at: datetime | None
-
-
 class BackfillStatus(BaseModel):
     jobs: dict[str, int]  # pending | running | done | failed | waiting → repos
     records: int  # in-scope records in the snapshots applied
@@ -52,7 +41,9 @@ class BackfillStatus(BaseModel):
     per_pds: dict[str, dict[str, int]]
     failures: list[BackfillFailure]
     waiting: list[BackfillWaiting] = []
-    gaps: list[BackfillGap] = []
+    # jobs not done, by why they were enqueued: `gap:<source>` (an outdated cursor), `listRepos …: account
+    # deactivated`, `resync: …`, `reactivated: …`
+    open_by_reason: dict[str, int] = {}
 
 
 class Status(BaseModel):
@@ -80,13 +71,12 @@ async def read_backfill(conn: AsyncConnection) -> BackfillStatus:
         await cur.execute("SELECT did, reason, error, updated_at FROM backfill_job WHERE status = 'waiting'"
                           " ORDER BY updated_at DESC LIMIT %s", (MAX_FAILURES_SHOWN,))
         waiting = [BackfillWaiting(did=d, reason=r, error=e, updated_at=u) for d, r, e, u in await cur.fetchall()]
-        await cur.execute("SELECT source, reason, cursor, repos, occurrences, discovery, detected_at, discovered_at"
-                          " FROM backfill_gap ORDER BY detected_at DESC LIMIT %s", (MAX_FAILURES_SHOWN,))
-        gaps = [BackfillGap(source=g[0], reason=g[1], cursor=g[2], repos=g[3], occurrences=g[4], discovery=g[5],
-                            detected_at=g[6], discovered_at=g[7]) for g in await cur.fetchall()]
+        await cur.execute("SELECT reason, count(*) FROM backfill_job WHERE status <> 'done' GROUP BY reason"
+                          " ORDER BY count(*) DESC, reason LIMIT %s", (MAX_FAILURES_SHOWN,))
+        by_reason = {r: int(n) for r, n in await cur.fetchall()}
     return BackfillStatus(jobs={s: int(n) for s, n, _, _ in rows}, records=sum(int(r[2]) for r in rows),
                           changes=sum(int(r[3]) for r in rows), per_pds=per_pds, failures=failures,
-                          waiting=waiting, gaps=gaps)
+                          waiting=waiting, open_by_reason=by_reason)
 
 
 async def read_status(conn: AsyncConnection) -> Status:

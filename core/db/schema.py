@@ -335,21 +335,6 @@ backfill_job = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
 )
 Index("backfill_job_status", backfill_job.c.status, backfill_job.c.updated_at)
-# One row per source whose cursor fell out of the host's window (firehose `#info OutdatedCursor`, Jetstream
-# `CursorTooOld`): what it may have hidden was enqueued as resync jobs (reason `gap:<source>`); a re-discovery
-# is owed while `discovery` is 'pending'. A later gap of the same source updates the row (migration 0011).
-backfill_gap = Table(
-    "backfill_gap",
-    metadata,
-    Column("source", Text, primary_key=True),
-    Column("reason", Text, nullable=False),  # what the host said
-    Column("cursor", BigInteger),  # our cursor when it said so
-    Column("repos", Integer, nullable=False, server_default=text("0")),  # resync jobs enqueued for it
-    Column("occurrences", Integer, nullable=False, server_default=text("1")),
-    Column("discovery", Text, nullable=False),  # pending | done | not configured
-    Column("detected_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
-    Column("discovered_at", DateTime(timezone=True)),
-)
 # ---- search support (migration 0003) -----------------------------------------------------
 # Derived, STORED generated columns on the projection tables, so the projector writes nothing new
 # and a rebuild (which creates tables from this metadata) recreates them. `public.search_norm` is

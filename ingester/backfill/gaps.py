@@ -4,12 +4,13 @@ Two kinds of gap:
 - **An outdated cursor.** A PDS answers a cursor older than its window with `#info OutdatedCursor` and
   replays from the window's start; Jetstream v2 refuses it with `CursorTooOld` (we resume at its floor).
   Whatever happened in between is lost to the stream. Every repo we track that this source could have carried
-  gets a resync job (reason `gap:<source>`): all of them for a relay or Jetstream, the ones hosted there for a
-  PDS. The gap itself is a `backfill_gap` row (one per source, updated by a later gap), which also owes a
-  re-discovery when discovery is configured, for repos that began writing `fm.plyr.*` inside the gap. The
-  pipelines call the hook *before* they commit anything past the gap, so a crash in between only means the
-  host reports the gap again. Relays and Jetstream v1 never report a too-old cursor (sync.md §1.4): those
-  gaps are found, repo by repo, by the chain checks only.
+  gets a resync job (reason `gap:<source>`, one row per repo however many gaps, listed by reason in
+  `/status`): all of them for a relay or Jetstream, the ones hosted there for a PDS. When discovery is
+  configured the gap also owes a re-discovery, for repos that began writing `fm.plyr.*` inside it; that debt
+  needs no row of its own, since every start of the ingester runs discovery. The pipelines call the hook
+  *before* they commit anything past the gap, so a crash in between only means the host reports it again.
+  Relays and Jetstream v1 never report a too-old cursor (sync.md §1.4): those gaps are found, repo by repo,
+  by the chain checks only.
 - **An account that was not active** when we listed or fetched it (a `waiting` job). Its `#account` event
   saying it is active again (the pipelines call `reactivated` for every such event, tracked repo or not)
   enqueues its resync at once, as it does for any repo whose records we never managed to fetch (failed job).
@@ -41,12 +42,6 @@ Submit = Callable[[str, str | None], None]
 _TRACKED = "SELECT did FROM repo_state UNION SELECT DISTINCT did FROM record_event"
 _HOSTED = ("SELECT did, pds FROM actor WHERE pds IS NOT NULL"
            " UNION SELECT did, pds FROM backfill_job WHERE pds IS NOT NULL")
-_RECORD = """
-INSERT INTO backfill_gap AS g (source, reason, cursor, repos, discovery) VALUES (%s, %s, %s, %s, %s)
-ON CONFLICT (source) DO UPDATE SET reason = EXCLUDED.reason, cursor = EXCLUDED.cursor, repos = EXCLUDED.repos,
-    occurrences = g.occurrences + 1, detected_at = now(),
-    discovery = CASE WHEN EXCLUDED.discovery = 'pending' THEN 'pending' ELSE g.discovery END
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +49,6 @@ class Gap:
     source: str
     reason: str
     repos: int  # resync jobs enqueued (or reset) for it
-    discovery: str  # pending | not configured
     dids: tuple[str, ...] = ()  # the repos behind it
 
 
@@ -82,33 +76,14 @@ async def repos_behind(conn: psycopg.AsyncConnection, host: str | None) -> list[
 
 
 async def record_gap(conn: psycopg.AsyncConnection, source: str, reason: str, *, host: str | None,
-                     cursor: int | None, discovery: bool) -> Gap:
-    """Enqueue the resyncs the gap calls for and record it (with a re-discovery owed when `discovery`)."""
+                     cursor: int | None) -> Gap:
+    """Enqueue (or reset) the resync jobs the gap calls for."""
     dids = await repos_behind(conn, host)
     n = await jobs.enqueue(conn, dids, f"gap:{source}", reset=True)
-    owed = "pending" if discovery else "not configured"
-    async with conn.cursor() as cur:
-        await cur.execute(_RECORD, (source, reason[:500], cursor, n, owed))
-    await conn.commit()
     CURSOR_GAPS.labels(source).inc()
     GAP_RESYNCS.labels("cursor").inc(n)
-    log.error("backfill.cursor_gap", source=source, reason=reason[:200], cursor=cursor, repos=n, discovery=owed)
-    return Gap(source, reason, n, owed, tuple(dids))
-
-
-async def discoveries_owed(conn: psycopg.AsyncConnection) -> list[str]:
-    async with conn.cursor() as cur:
-        await cur.execute("SELECT source FROM backfill_gap WHERE discovery = 'pending' ORDER BY source")
-        rows = [r[0] for r in await cur.fetchall()]
-    await conn.commit()
-    return rows
-
-
-async def discovered(conn: psycopg.AsyncConnection, sources: Iterable[str]) -> None:
-    async with conn.cursor() as cur:
-        await cur.execute("UPDATE backfill_gap SET discovery = 'done', discovered_at = now()"
-                          " WHERE source = ANY(%s) AND discovery = 'pending'", (list(sources),))
-    await conn.commit()
+    log.error("backfill.cursor_gap", source=source, reason=reason[:200], cursor=cursor, repos=n)
+    return Gap(source, reason[:500], n, tuple(dids))
 
 
 class Gaps:
@@ -119,7 +94,8 @@ class Gaps:
         self.url, self.fetcher, self.submit = url, fetcher, submit
         self.relay, self.pds_hosts = relay, list(pds_hosts)
         self.unfetched: set[str] = set()  # waiting or failed jobs: resynced when their account is active
-        self.wake = asyncio.Event()  # a gap owes a discovery: the resync loop should not sleep on
+        self.owed = False  # a gap owes a re-discovery
+        self.wake = asyncio.Event()  # … so the resync loop should not sleep on
 
     @property
     def discovery(self) -> bool:
@@ -129,11 +105,12 @@ class Gaps:
         """The pipelines' hook (before they commit past the gap); raises if the database is unreachable,
         so that the batch is retried and the gap is never lost."""
         async with await connect(self.url) as conn:
-            found = await record_gap(conn, source, reason, host=host, cursor=cursor, discovery=self.discovery)
+            found = await record_gap(conn, source, reason, host=host, cursor=cursor)
         if self.submit is not None:
             for did in found.dids:
                 self.submit(did, f"gap:{source}")
         if self.discovery:
+            self.owed = True
             self.wake.set()
         return found
 
@@ -151,12 +128,12 @@ class Gaps:
         (self.unfetched.discard if ok else self.unfetched.add)(did)
 
     async def step(self, conn: psycopg.AsyncConnection) -> None:
-        """Run the re-discoveries gaps owe, then reload who waits for a reactivation."""
-        owed = await discoveries_owed(conn)
-        if owed and self.discovery:
+        """Run the re-discovery gaps owe (if the listing fails, the next start lists again), then reload who
+        waits for a reactivation."""
+        if self.owed and self.discovery:
+            self.owed = False  # before: a gap reported while we list owes another listing
             added = await discover(conn, self.fetcher, relay=self.relay, pds_hosts=self.pds_hosts)
-            await discovered(conn, owed)
-            log.info("backfill.gap_rediscovered", sources=owed, new_jobs=added)
+            log.info("backfill.gap_rediscovered", new_jobs=added)
         self.unfetched = set(await jobs.unfetched(conn))
 
     async def pause(self, stop: asyncio.Event, seconds: float) -> None:

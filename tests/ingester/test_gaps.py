@@ -3,6 +3,7 @@ anything past it is committed), and an inactive account's records are fetched wh
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import psycopg
@@ -10,12 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from appview.status import read_backfill
 from core.db.connect import connect
-from ingester.backfill import gaps, jobs
+from ingester.backfill import jobs
 from ingester.backfill.gaps import Gaps, netloc, record_gap, repos_behind
 from ingester.eventlog.append import append_batch
 from ingester.pipeline.ingest import Ingest
-from ingester.sources.repos import RepoFetcher
+from ingester.sources.repos import ListedRepo, RepoFetcher
 from ingester.validate.records import RecordValidator
 from ingester.verify.signature import SignatureVerifier
 from tests.ingester import events as ev
@@ -50,34 +52,55 @@ async def test_a_relay_gap_resyncs_every_tracked_repo_and_a_pds_gap_those_it_hos
     assert await repos_behind(conn, "wss://pds-a.test") == [A]  # C is hosted there but not tracked
     assert await repos_behind(conn, "pds-a.test:443") == []  # another netloc: hosts C only (untracked)
 
-    gap = await record_gap(conn, "firehose:pds-a.test", "OutdatedCursor: x", host="wss://pds-a.test", cursor=7,
-                           discovery=True)
-    assert (gap.repos, gap.dids, gap.discovery) == (1, (A,), "pending")
+    gap = await record_gap(conn, "firehose:pds-a.test", "OutdatedCursor: x", host="wss://pds-a.test", cursor=7)
+    assert (gap.repos, gap.dids) == (1, (A,))
     assert await rows(conn, "SELECT did, status, reason FROM backfill_job ORDER BY did") == [
         (A, "pending", "gap:firehose:pds-a.test"), (C, "failed", "listRepos")]
 
 
-async def test_gaps_are_deduplicated_and_running_jobs_left_alone(conn: psycopg.AsyncConnection) -> None:
+async def test_gaps_are_deduplicated_running_jobs_left_alone_and_listed_in_status(
+        conn: psycopg.AsyncConnection) -> None:
     await tracked_world(conn)
     await jobs.started(conn, B, None)
-    first = await record_gap(conn, "jetstream-v2:js.test", "CursorTooOld: 1", host=None, cursor=1, discovery=False)
+    first = await record_gap(conn, "jetstream-v2:js.test", "CursorTooOld: 1", host=None, cursor=1)
     assert first.repos == 1  # A reset; B is running (its snapshot is fetched after the gap anyway)
-    again = await record_gap(conn, "jetstream-v2:js.test", "CursorTooOld: 2", host=None, cursor=2, discovery=True)
+    again = await record_gap(conn, "jetstream-v2:js.test", "CursorTooOld: 2", host=None, cursor=2)
     assert again.repos == 1
-    assert await rows(conn, "SELECT source, reason, cursor, occurrences, discovery FROM backfill_gap") == [
-        ("jetstream-v2:js.test", "CursorTooOld: 2", 2, 2, "pending")]
-    assert await rows(conn, "SELECT count(*) FROM backfill_job WHERE reason LIKE 'gap:%%'") == [(1,)]
-    # the re-discovery it owes is done once, then it is marked so
-    assert await gaps.discoveries_owed(conn) == ["jetstream-v2:js.test"]
-    await gaps.discovered(conn, ["jetstream-v2:js.test"])
-    assert await gaps.discoveries_owed(conn) == []
+    assert await rows(conn, "SELECT did, status FROM backfill_job WHERE reason LIKE 'gap:%%'") == [(A, "pending")]
+    status = await read_backfill(conn)
+    assert status.open_by_reason == {"gap:jetstream-v2:js.test": 1, "listRepos": 1, "direct": 1}
+
+
+async def test_a_gap_owes_one_rediscovery_when_discovery_is_configured(db_url: str,
+                                                                       conn: psycopg.AsyncConnection) -> None:
+    listed: list[str] = []
+
+    class Lister(RepoFetcher):
+        async def list_repos(self, host: str, limit: int = 1000) -> AsyncIterator[ListedRepo]:
+            listed.append(host)
+            yield ListedRepo(C, None, True)
+            yield ListedRepo(A, None, False, "deactivated")
+
+    store = Gaps(db_url, Lister(), pds_hosts=["https://pds.test"])
+    await store.step(conn)
+    assert listed == [] and not store.wake.is_set()  # nothing owed: discovery on start is the service's
+    await store.gap("firehose:relay.test", "OutdatedCursor: x", host="wss://relay.test", cursor=None)
+    assert store.wake.is_set()
+    await store.pause(asyncio.Event(), 60)  # returns at once: woken
+    await store.step(conn)
+    await store.step(conn)
+    assert listed == ["https://pds.test"]
+    assert await rows(conn, "SELECT did, status, reason FROM backfill_job ORDER BY did") == [
+        (A, "waiting", "listRepos https://pds.test: account deactivated"), (C, "pending", "listRepos https://pds.test")]
+    assert store.unfetched == {A}
+    await store.fetcher.aclose()
 
 
 async def test_a_hostile_gap_report_is_truncated_not_fatal(conn: psycopg.AsyncConnection) -> None:
-    await record_gap(conn, "firehose:x", "OutdatedCursor: " + "\u00e9" * 1_000_000, host="wss://[::1", cursor=None,
-                     discovery=False)
-    [(reason,)] = await rows(conn, "SELECT reason FROM backfill_gap")
-    assert isinstance(reason, str) and len(reason) == 500
+    await tracked_world(conn)
+    gap = await record_gap(conn, "firehose:x", "OutdatedCursor: " + "\u00e9" * 1_000_000, host="wss://[::1",
+                           cursor=None)
+    assert len(gap.reason) == 500 and gap.dids == (A, B)
 
 
 @given(st.text())
