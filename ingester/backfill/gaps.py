@@ -39,6 +39,7 @@ CURSOR_GAPS = Counter("ingest_cursor_gaps_total", "Outdated cursors reported by 
 GAP_RESYNCS = Counter("backfill_gap_resyncs_total", "Resync jobs enqueued because of a gap", ["kind"])
 
 Submit = Callable[[str, str | None], None]
+MAX_EARLY = 100_000  # a relay's network-wide #account events while we start: enough for minutes of them
 _TRACKED = "SELECT did FROM repo_state UNION SELECT DISTINCT did FROM record_event"
 _HOSTED = ("SELECT did, pds FROM actor WHERE pds IS NOT NULL"
            " UNION SELECT did, pds FROM backfill_job WHERE pds IS NOT NULL")
@@ -95,6 +96,8 @@ class Gaps:
         self.relay, self.pds_hosts = relay, list(pds_hosts)
         self.unfetched: set[str] = set()  # waiting or failed jobs: resynced when their account is active
         self.owed = False  # a gap owes a re-discovery
+        self.loaded = False
+        self._early: set[str] = set()  # active before `unfetched` was first loaded: judged after the load
         self.wake = asyncio.Event()  # … so the resync loop should not sleep on
 
     @property
@@ -116,6 +119,10 @@ class Gaps:
 
     def reactivated(self, did: str) -> None:
         """An `#account` event says `did` is active: fetch its records if we never managed to."""
+        if not self.loaded:
+            if len(self._early) < MAX_EARLY:
+                self._early.add(did)
+            return
         if did in self.unfetched:
             self.unfetched.discard(did)
             log.info("backfill.reactivated", did=did)
@@ -135,6 +142,11 @@ class Gaps:
             added = await discover(conn, self.fetcher, relay=self.relay, pds_hosts=self.pds_hosts)
             log.info("backfill.gap_rediscovered", new_jobs=added)
         self.unfetched = set(await jobs.unfetched(conn))
+        if not self.loaded:
+            self.loaded = True
+            for did in self._early:
+                self.reactivated(did)
+            self._early.clear()
 
     async def pause(self, stop: asyncio.Event, seconds: float) -> None:
         """Sleep until `stop`, a gap that owes a discovery, or `seconds`."""

@@ -167,7 +167,14 @@ async def test_reactivation_submits_a_resync_once_for_repos_never_fetched(conn: 
     await jobs.enqueue(conn, [A], "listRepos pds: account deactivated", status="waiting")
     submitted: list[tuple[str, str | None]] = []
     store = Gaps(db_url, RepoFetcher(), submit=lambda d, r: submitted.append((d, r)))
+    store.reactivated(A)  # before the first load: judged once it is loaded
+    assert submitted == []
     await store.step(conn)
+    assert submitted == [(A, "reactivated: #account active")]
+    await jobs.started(conn, A, None)
+    await jobs.failed(conn, A, "getRepo: RepoDeactivated", None)  # deactivated again before we got it
+    await store.step(conn)
+    submitted.clear()
     for did in (A, B, A):  # B: never heard of, nothing to fetch; A again: already on its way
         store.reactivated(did)
     assert submitted == [(A, "reactivated: #account active")]
