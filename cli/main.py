@@ -116,8 +116,9 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def _seq(value: str) -> int:
-    if not value.isdigit():  # digits only: no sign, no spaces
-        raise argparse.ArgumentTypeError(f"a cursor is a seq >= 0, got {value!r}")
+    # ASCII digits only (no sign, spaces or other scripts' digits), and a seq fits a Postgres bigint
+    if not (value.isascii() and value.isdigit()) or int(value) > 2**63 - 1:
+        raise argparse.ArgumentTypeError(f"a cursor is a seq >= 0, got {value[:40]!r}")
     return int(value)
 
 
