@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import orjson
 import psycopg
 import pytest
 from hypothesis import given
@@ -17,6 +18,7 @@ from ingester.backfill import jobs
 from ingester.backfill.gaps import Gaps, netloc, record_gap, repos_behind
 from ingester.eventlog.append import append_batch
 from ingester.pipeline.ingest import Ingest
+from ingester.pipeline.jetstream import JetstreamIngest
 from ingester.sources.repos import ListedRepo, RepoFetcher
 from ingester.validate.records import RecordValidator
 from ingester.verify.signature import SignatureVerifier
@@ -182,3 +184,34 @@ async def test_reactivation_submits_a_resync_once_for_repos_never_fetched(conn: 
     store.reactivated(B)
     assert submitted[-1] == (B, "reactivated: #account active")
     await store.fetcher.aclose()
+
+
+# ---------------------------------------------------------------- both pipelines call the hooks
+
+
+async def test_both_pipelines_report_outdated_cursors_and_every_active_account(conn: psycopg.AsyncConnection,
+                                                                              ingest: Ingest) -> None:
+    net = Net()
+    stranger = net.repo("stranger.test")  # never tracked: its reactivation still counts
+    gaps_seen: list[tuple[str, str]] = []
+    active: list[str] = []
+
+    async def on_gap(source: str, why: str) -> None:
+        gaps_seen.append((source, why))
+
+    resolver = StaticResolver()
+    jet = JetstreamIngest(conn, source="jetstream-v2:js.test", version="v2", resolver=resolver,
+                          validator=RecordValidator())
+    for pipeline in (ingest, jet):
+        pipeline.on_gap, pipeline.on_active = on_gap, active.append
+    await ingest.handle([stranger.account(False, "deactivated"), stranger.account(True)])
+    info = (b'{"$type":"message","payload":{"$type":"network.bsky.jetstream.subscribeEvents#info",'
+            b'"name":"OutdatedCursor","message":"cursor older than the archive"}}')
+    account = orjson.dumps({"$type": "message", "payload": {
+        "$type": "network.bsky.jetstream.subscribeEvents#account", "seq": 9, "did": stranger.did,
+        "time": "2026-11-24T12:00:00.000Z", "account": {"did": stranger.did, "active": True, "seq": 3,
+                                                         "time": "2026-11-24T12:00:00.000Z"}}})
+    await jet.handle([info, account])
+    assert gaps_seen == [("jetstream-v2:js.test", "OutdatedCursor: cursor older than the archive")]
+    assert active == [stranger.did, stranger.did]
+    await resolver.aclose()
