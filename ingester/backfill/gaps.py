@@ -119,6 +119,8 @@ class Gaps:
 
     def reactivated(self, did: str) -> None:
         """An `#account` event says `did` is active: fetch its records if we never managed to."""
+        if self.submit is None:  # resync is off: the job stays as it is for `appview backfill`
+            return
         if not self.loaded:
             if len(self._early) < MAX_EARLY:
                 self._early.add(did)
@@ -127,8 +129,7 @@ class Gaps:
             self.unfetched.discard(did)
             log.info("backfill.reactivated", did=did)
             GAP_RESYNCS.labels("reactivated").inc()
-            if self.submit is not None:
-                self.submit(did, "reactivated: #account active")
+            self.submit(did, "reactivated: #account active")
 
     def note(self, did: str, ok: bool) -> None:
         """A resync outcome: a failed one waits for the account's next reactivation too."""
