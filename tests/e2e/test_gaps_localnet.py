@@ -9,11 +9,9 @@ from typing import Any
 import psycopg
 
 from core.db.connect import connect
-from ingester.backfill.discovery import discover
-from ingester.service import Ingester
+from ingester.service import Ingester, backfill_once
 from ingester.settings import IngesterSettings
 from ingester.sources.firehose import source_name
-from ingester.sources.repos import RepoFetcher
 from tests.e2e.backfill_kit import fresh_db, handle, track
 from tests.e2e.conftest import Query, RunningIngester, eventually, ingester_settings
 from tests.localnet.peer import Localnet, Xrpc
@@ -27,14 +25,20 @@ async def test_an_account_inactive_at_backfill_appears_when_reactivated(localnet
     for title in ("one", "two"):
         await xrpc.create(dan, "fm.plyr.track", track(title))
     await xrpc.call("com.atproto.server.deactivateAccount", {}, dan)
+    fay = await xrpc.create_account(handle("fay"))  # active: backfilled as usual
+    await xrpc.create(fay, "fm.plyr.track", track("hers"))
 
-    async with await connect(db_url) as conn, RepoFetcher() as fetcher:
-        await discover(conn, fetcher, pds_hosts=[localnet.pds_url])
+    # `appview backfill --pds`: every active account on the PDS is fetched; dan is recorded, waiting
+    counters = await backfill_once(ingester_settings(db_url, localnet), db_url, pds_hosts=[localnet.pds_url],
+                                   progress=False)
+    assert counters.done >= 1 and dan.did not in counters.failures
+    assert await q("SELECT status FROM backfill_job WHERE did = %s", fay.did) == [("done",)]
     assert await q("SELECT status, reason FROM backfill_job WHERE did = %s", dan.did) == [
         ("waiting", f"listRepos {localnet.pds_url}: account deactivated")]
+    assert await q(TITLES, dan.did) == []
 
     running = RunningIngester(ingester_settings(db_url, localnet), db_url)
-    await running.start()  # backfills the other accounts on the PDS; dan waits
+    await running.start()
     try:
         await xrpc.call("com.atproto.server.activateAccount", None, dan)
         # no write: the #account event alone brings the records in
