@@ -1,5 +1,6 @@
 """/status: each source's committed cursor and lag, the log head, the projector's position and lag, and
-the backfill: repos pending / running / done / failed (with reasons)."""
+the backfill: repos pending / running / done / failed (with reasons) / waiting for their account to be active
+again, and the open jobs by reason (`gap:<source>`: the resyncs an outdated cursor enqueued)."""
 
 from __future__ import annotations
 
@@ -26,12 +27,23 @@ class BackfillFailure(BaseModel):
     updated_at: datetime
 
 
+class BackfillWaiting(BaseModel):
+    did: str  # an account that was not active: fetched when its #account event says it is again
+    reason: str
+    error: str | None
+    updated_at: datetime
+
+
 class BackfillStatus(BaseModel):
-    jobs: dict[str, int]  # pending | running | done | failed → repos
+    jobs: dict[str, int]  # pending | running | done | failed | waiting → repos
     records: int  # in-scope records in the snapshots applied
     changes: int  # events the backfill wrote
     per_pds: dict[str, dict[str, int]]
     failures: list[BackfillFailure]
+    waiting: list[BackfillWaiting] = []
+    # jobs not done, by why they were enqueued: `gap:<source>` (an outdated cursor), `listRepos …: account
+    # deactivated`, `resync: …`, `reactivated: …`
+    open_by_reason: dict[str, int] = {}
 
 
 class Status(BaseModel):
@@ -56,8 +68,15 @@ async def read_backfill(conn: AsyncConnection) -> BackfillStatus:
                           " ORDER BY updated_at DESC LIMIT %s", (MAX_FAILURES_SHOWN,))
         failures = [BackfillFailure(did=d, pds=p, error=e, attempts=a, updated_at=u)
                     for d, p, e, a, u in await cur.fetchall()]
+        await cur.execute("SELECT did, reason, error, updated_at FROM backfill_job WHERE status = 'waiting'"
+                          " ORDER BY updated_at DESC LIMIT %s", (MAX_FAILURES_SHOWN,))
+        waiting = [BackfillWaiting(did=d, reason=r, error=e, updated_at=u) for d, r, e, u in await cur.fetchall()]
+        await cur.execute("SELECT reason, count(*) FROM backfill_job WHERE status <> 'done' GROUP BY reason"
+                          " ORDER BY count(*) DESC, reason LIMIT %s", (MAX_FAILURES_SHOWN,))
+        by_reason = {r: int(n) for r, n in await cur.fetchall()}
     return BackfillStatus(jobs={s: int(n) for s, n, _, _ in rows}, records=sum(int(r[2]) for r in rows),
-                          changes=sum(int(r[3]) for r in rows), per_pds=per_pds, failures=failures)
+                          changes=sum(int(r[3]) for r in rows), per_pds=per_pds, failures=failures,
+                          waiting=waiting, open_by_reason=by_reason)
 
 
 async def read_status(conn: AsyncConnection) -> Status:

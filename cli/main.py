@@ -6,6 +6,9 @@
   appview digest    print a digest of every projection
   appview backfill  getRepo + diff for discovered repos (--relay, --pds) or given ones (--did)
   appview demo      the AppView with data, offline: a local PDS + PLC with a seeded catalogue
+
+  appview ingest --cursor N         start the firehose sources at seq N, whatever is committed (0: all retained)
+  appview rebuild --revalidate      re-judge every logged record against the current lexicons, then rebuild
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from appview.settings import AppviewSettings
 from cli.database import AlreadyRunning, hold_ingest_lock, resolve_database
 from core.db.connect import connect
 from core.db.migrate import upgrade
+from core.lexicon import LexiconsMissing
 from core.logs import configure_logging
 from core.settings import CoreSettings
 from ingester.process import tune_gc
@@ -29,6 +33,8 @@ from ingester.projection.digest import digest
 from ingester.projection.rebuild import rebuild
 from ingester.service import Ingester, backfill_once
 from ingester.settings import IngesterSettings
+from ingester.validate.records import load_record_lexicons
+from ingester.validate.revalidate import revalidate
 
 log = structlog.get_logger("appview")
 
@@ -91,6 +97,8 @@ async def _run(args: argparse.Namespace) -> int:
         except AlreadyRunning as e:
             print(f"appview: {e}", file=sys.stderr)
             return 2
+    if args.command in ("run", "ingest", "serve", "backfill") or getattr(args, "revalidate", False):
+        load_record_lexicons()  # before anything starts: LexiconsMissing names the folder it looked in
     url, server = resolve_database(ingest_settings)
     upgrade(url)
     try:
@@ -102,6 +110,9 @@ async def _run(args: argparse.Namespace) -> int:
                 print((await digest(conn, args.mode)).render())
             return 0
         if args.command == "rebuild":
+            if args.revalidate:
+                async with await connect(url) as conn:
+                    print((await revalidate(conn)).render())
             await rebuild(url, batch_size=ingest_settings.projector_batch)
             async with await connect(url) as conn:
                 print((await digest(conn)).render())
@@ -124,7 +135,10 @@ async def _run(args: argparse.Namespace) -> int:
             start_http_server(ingest_settings.metrics_port, addr=api_settings.host)
         if args.command in ("run", "ingest"):
             tune_gc()
-            tasks.append(Ingester(ingest_settings, url).run(stop))
+            ingester = Ingester(ingest_settings, url)
+            if args.command == "ingest":
+                ingester.start.force(firehose=args.cursor, jetstream=args.jetstream_cursor)
+            tasks.append(ingester.run(stop))
         if args.command in ("run", "serve"):
             tasks.append(_serve(api_settings, url, stop))
         if getattr(args, "demo", None) is not None:
@@ -152,12 +166,27 @@ _DEMO_HELP = ("the AppView with data, offline: starts the reference PDS + PLC (t
               "plyr.fm catalogue into it, and runs everything against it (data under $APPVIEW_DATA_DIR/demo)")
 
 
+def _seq(value: str) -> int:
+    # ASCII digits only (no sign, spaces or other scripts' digits), and a seq fits a Postgres bigint
+    if not (value.isascii() and value.isdigit()) or int(value) > 2**63 - 1:
+        raise argparse.ArgumentTypeError(f"a cursor is a seq >= 0, got {value[:40]!r}")
+    return int(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="appview", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in _COMMANDS.items():
-        sub.add_parser(name, help=text, description=text)
+    parsers = {name: sub.add_parser(name, help=text, description=text) for name, text in _COMMANDS.items()}
+    parsers["ingest"].add_argument(
+        "--cursor", type=_seq, help="start every firehose source at this seq, whatever is committed "
+        "(0: all the host retains); without it: the committed cursor, else FIREHOSE_START_CURSOR")
+    parsers["ingest"].add_argument("--jetstream-cursor", type=_seq,
+                                   help="the same for Jetstream sources (v2 seq / v1 time_us)")
+    parsers["rebuild"].add_argument(
+        "--revalidate", action="store_true",
+        help="first re-judge every logged record against the current lexicons (re-accepts and newly rejects), "
+             "then rebuild")
     d = sub.add_parser("digest", help="print a sha256 per projection table")
     d.add_argument("--mode", choices=["full", "content"], default="full")
     demo = sub.add_parser("demo", help=_DEMO_HELP, description=_DEMO_HELP)
@@ -173,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_run(args))
     except KeyboardInterrupt:
         return 130
+    except LexiconsMissing as e:  # a start-up error: never run on without the lexicons
+        print(f"appview: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ TEAL_COLLECTIONS: Final = frozenset(
     f"fm.teal.{ns}{name}" for ns in ("", "alpha.")
     for name in ("feed.play", "actor.status", "actor.profile", "actor.profileStatus")
 )
+# Beside `core/`: the repository's folder in a checkout or an editable install, the copy shipped as package
+# data (pyproject `package-data`) in a wheel.
 LEXICON_DIR: Final = Path(__file__).resolve().parent.parent / "lexicons"
 MAX_DEPTH: Final = 128  # nesting limit for free-form (unknown / open-union) values
 
@@ -346,6 +348,17 @@ class _Compiler:
         return check
 
 
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"lexicon file {path}: {e}") from e
+
+
+class LexiconsMissing(RuntimeError):
+    """The lexicon folder is absent or holds no lexicon: refusing to start beats rejecting every record."""
+
+
 class LexiconSet:
     """Compiled record validators for a set of lexicon documents (plus ``BUILTIN_LEXICONS``)."""
 
@@ -380,10 +393,19 @@ class LexiconSet:
 
     @classmethod
     def load(cls, *roots: Path) -> LexiconSet:
-        """Load every lexicon ``*.json`` under ``roots`` (paths mirror NSIDs: ``fm/plyr/track.json``)."""
-        paths = [p for root in roots for p in sorted(Path(root).rglob("*.json"))]
-        docs = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
-        return cls(d for d in docs if isinstance(d, dict) and "lexicon" in d)
+        """Load every lexicon ``*.json`` under ``roots`` (paths mirror NSIDs: ``fm/plyr/track.json``).
+        Raises LexiconsMissing, naming the path, for a root that is not a folder or holds no lexicon."""
+        docs: list[dict[str, Any]] = []
+        for root in roots:
+            if not Path(root).is_dir():
+                raise LexiconsMissing(f"lexicon folder {root} does not exist (a non-editable install without "
+                                      "its package data?)")
+            found = [d for p in sorted(Path(root).rglob("*.json"))
+                     if isinstance(d := _read_json(p), dict) and "lexicon" in d]
+            if not found:
+                raise LexiconsMissing(f"lexicon folder {root} holds no lexicon documents")
+            docs.extend(found)
+        return cls(docs)
 
     def compile(self, schema: Schema, nsid: str) -> Validator:
         """A validator for an inline schema of document ``nsid`` (its ``#refs`` resolve there); raises

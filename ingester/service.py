@@ -13,6 +13,7 @@ from core.db.connect import connect
 from core.handles import HandleResolver
 from core.identity import IdentityResolver
 from ingester.backfill.discovery import discover
+from ingester.backfill.gaps import Gaps
 from ingester.backfill.worker import Backfiller, Counters, Outcome
 from ingester.backoff import pause
 from ingester.blobs.tasks import start_blob_tasks
@@ -28,6 +29,7 @@ from ingester.sources.jetstream import source_name as jetstream_source_name
 from ingester.sources.labels import LabelResult, LabelSource
 from ingester.sources.labels import source_name as label_source_name
 from ingester.sources.repos import RepoFetcher
+from ingester.sources.start import StartCursors
 from ingester.validate.records import RecordValidator
 from ingester.verify.chain import ChainState
 from ingester.verify.labels import LabelVerifier
@@ -60,6 +62,10 @@ class Ingester:
         self.handles = HandleResolver(self.resolver)
         self.gate = ResyncGate(buffer_live=settings.resync_buffer_live) if settings.resync_enabled else None
         self.backfiller = make_backfiller(settings, url, self.resolver, self.handles, self.repos, self.gate)
+        self.start = StartCursors(firehose=settings.firehose_start_cursor, jetstream=settings.jetstream_start_cursor)
+        self.gaps = Gaps(url, self.backfiller.fetcher, relay=settings.backfill_relay_url,
+                         pds_hosts=settings.backfill_pds, submit=self.backfiller.submit if self.gate else None)
+        self.backfiller.on_outcome = lambda o: self.gaps.note(o.did, o.ok)
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self.projector.run_forever(self.url, stop), name="projector")]
@@ -101,10 +107,11 @@ class Ingester:
                             await discover(conn, self.backfiller.fetcher, relay=self.settings.backfill_relay_url,
                                            pds_hosts=self.settings.backfill_pds)
                             discovered = True
+                        await self.gaps.step(conn)  # re-discoveries owed by gaps; who waits for reactivation
                         await self.backfiller.load(conn, max_attempts=self.settings.backfill_job_attempts)
                 except (OSError, psycopg.OperationalError) as e:
                     log.warning("resync.database_unavailable", error=str(e))
-                await pause(stop, self.settings.backfill_retry_interval_s)
+                await self.gaps.pause(stop, self.settings.backfill_retry_interval_s)
         finally:
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
@@ -128,9 +135,11 @@ class Ingester:
         ingest = Ingest(conn, source=name, resolver=self.resolver, verifier=self.verifier,
                         validator=self.validator, repos=self.repos, gate=self.gate, handles=self.handles)
         await ingest.load_tracked()
-        source = FirehoseSource(host, cursor=await committed_cursor(conn, name),
+        source = FirehoseSource(host, cursor=self.start.pick("firehose", name, await committed_cursor(conn, name)),
                                 batch_max=self.settings.ingest_batch_max)
         self.sources.append(source)
+        ingest.on_gap = lambda src, why: self.gaps.gap(src, why, host=host, cursor=source.cursor)
+        ingest.on_active = self.gaps.reactivated
 
         async def handler(frames: Sequence[bytes]) -> HandlerResult:
             nonlocal conn
@@ -152,9 +161,12 @@ class Ingester:
         ingest = JetstreamIngest(conn, source=name, version=version, resolver=self.resolver,
                                  validator=self.validator, tracked=self.tracked, gate=self.gate)
         await ingest.load_tracked()
-        source = JetstreamSource(url, version=version, cursor=await committed_cursor(conn, name),
+        source = JetstreamSource(url, version=version,
+                                 cursor=self.start.pick("jetstream", name, await committed_cursor(conn, name)),
                                  compress=self.settings.jetstream_compress, batch_max=self.settings.ingest_batch_max)
         self.sources.append(source)
+        ingest.on_gap = source.on_gap = lambda src, why: self.gaps.gap(src, why, host=None, cursor=source.cursor)
+        ingest.on_active = self.gaps.reactivated
 
         async def handler(frames: Sequence[bytes]) -> HandlerResult:
             nonlocal conn

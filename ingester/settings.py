@@ -17,6 +17,9 @@ class IngesterSettings(BlobSettings):
     jetstream_urls: str = ""
     jetstream_version: Literal["v1", "v2"] = "v2"  # v2 subscribeEvents (seq cursor) or v1 /subscribe (time_us)
     jetstream_compress: bool = True  # v2: dict-zstd frames, when the host serves its dictionary
+    # Where a source with no committed cursor starts (0: all the host retains; unset: the live tip).
+    firehose_start_cursor: int | None = Field(default=None, ge=0)
+    jetstream_start_cursor: int | None = Field(default=None, ge=0)  # a v2 seq, or a v1 time_us
     plc_url: str = "https://plc.directory"
     # Project events we could not verify (DID unresolvable). Off: only verified data is served.
     project_unverified: bool = False

@@ -2,7 +2,10 @@
 relay (exact NSIDs: the endpoint has no wildcard), unioned; or `listRepos` against a PDS host; or given DIDs.
 
 Discovery only inserts `pending` jobs; repos already known (done or not) are skipped, so re-running it after
-a crash or on a schedule costs one listing, not one getRepo per repo.
+a crash or on a schedule costs one listing, not one getRepo per repo. Accounts a PDS lists as not active
+(deactivated, taken down…) have no repo to serve: they are recorded as `waiting` jobs, with the status the
+PDS gave, and fetched when their account becomes active again (`ingester.backfill.waiting`, or a later listing
+that shows them active).
 """
 
 from __future__ import annotations
@@ -48,16 +51,24 @@ async def from_relay(fetcher: RepoFetcher, relay: str, collections: Iterable[str
     return dids
 
 
-async def from_pds(fetcher: RepoFetcher, host: str) -> set[str]:
-    dids: set[str] = set()
+async def list_pds(fetcher: RepoFetcher, host: str) -> tuple[set[str], dict[str, str]]:
+    """(active repos, inactive repo → its status) as the PDS lists them."""
+    active: set[str] = set()
+    inactive: dict[str, str] = {}
     try:
         async for repo in fetcher.list_repos(host):
-            if repo.active:  # inactive accounts have no repo to serve; their #account events will say why
-                dids.add(repo.did)
+            if repo.active:
+                active.add(repo.did)
+            else:
+                inactive[repo.did] = str(repo.status or "inactive")[:100]
     except FetchError as e:
         log.warning("discovery.failed", host=host, reason=e.reason)
-    log.info("discovery.pds", host=host, repos=len(dids))
-    return dids
+    log.info("discovery.pds", host=host, repos=len(active), inactive=len(inactive))
+    return active, inactive
+
+
+async def from_pds(fetcher: RepoFetcher, host: str) -> set[str]:
+    return (await list_pds(fetcher, host))[0]
 
 
 async def discover(conn: psycopg.AsyncConnection, fetcher: RepoFetcher, *, relay: str | None = None,
@@ -68,6 +79,14 @@ async def discover(conn: psycopg.AsyncConnection, fetcher: RepoFetcher, *, relay
         added += await jobs.enqueue(conn, await from_relay(fetcher, relay), f"listReposByCollection {relay}",
                                     reset=force)
     for host in pds_hosts:
-        added += await jobs.enqueue(conn, await from_pds(fetcher, host), f"listRepos {host}", reset=force)
+        active, inactive = await list_pds(fetcher, host)
+        added += await jobs.enqueue(conn, active, f"listRepos {host}", reset=force)
+        added += await jobs.enqueue(conn, active, f"listRepos {host}: active again", reactivate=True)
+        by_status: dict[str, list[str]] = {}
+        for did, status in inactive.items():
+            by_status.setdefault(status, []).append(did)
+        for status, dids_ in sorted(by_status.items()):
+            added += await jobs.enqueue(conn, dids_, f"listRepos {host}: account {status}", status="waiting",
+                                        reset=force)
     added += await jobs.enqueue(conn, dids, "requested", reset=True)  # asked for by name: always re-run
     return added

@@ -1,4 +1,9 @@
-"""The `backfill_job` table: what to fetch, what is done, what failed and why (resumable after a crash)."""
+"""The `backfill_job` table: what to fetch, what is done, what failed and why (resumable after a crash).
+
+Statuses: pending → running → done | failed, and `waiting`: an account that was not active (deactivated,
+taken down, suspended…) when we found it or fetched it. It has no repo to serve, so it is not fetched
+until its account becomes active again (`ingester.backfill.waiting`) or a listing shows it active.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +15,26 @@ from ingester.backfill.diff import Stored
 
 _DISCOVERED = """
 INSERT INTO backfill_job (did, status, reason)
-SELECT d, 'pending', %s FROM unnest(%s::text[]) AS d
+SELECT d, %s, %s FROM unnest(%s::text[]) AS d
 ON CONFLICT (did) DO NOTHING
 """
 # A forced or resync enrolment resets any job that is not running right now.
 _RESET = """
 INSERT INTO backfill_job (did, status, reason)
-SELECT d, 'pending', %s FROM unnest(%s::text[]) AS d
-ON CONFLICT (did) DO UPDATE SET status = 'pending', reason = EXCLUDED.reason, error = NULL, updated_at = now()
+SELECT d, %s, %s FROM unnest(%s::text[]) AS d
+ON CONFLICT (did) DO UPDATE SET status = EXCLUDED.status, reason = EXCLUDED.reason, error = NULL,
+    updated_at = now()
 WHERE backfill_job.status <> 'running'
 """
+# A listing that shows the account active again: a waiting job becomes pending, other jobs are left alone.
+_ACTIVE = """
+INSERT INTO backfill_job (did, status, reason)
+SELECT d, 'pending', %s FROM unnest(%s::text[]) AS d
+ON CONFLICT (did) DO UPDATE SET status = 'pending', reason = EXCLUDED.reason, error = NULL, updated_at = now()
+WHERE backfill_job.status = 'waiting'
+"""
+# getRepo errors of an account that is not active (sync.md §1.2): wait for its reactivation, not a retry.
+INACTIVE_ERRORS = ("RepoDeactivated", "RepoTakendown", "RepoSuspended")
 _STORED = """
 SELECT DISTINCT ON (collection, rkey) collection, rkey, rev, action, cid
 FROM record_event WHERE did = %s AND verified
@@ -27,13 +42,19 @@ ORDER BY collection, rkey, rev COLLATE "C" DESC, seq DESC
 """
 
 
-async def enqueue(conn: psycopg.AsyncConnection, dids: Iterable[str], reason: str, *, reset: bool = False) -> int:
-    """Add jobs; repos already known are skipped unless `reset`. Returns how many rows changed."""
+async def enqueue(conn: psycopg.AsyncConnection, dids: Iterable[str], reason: str, *, reset: bool = False,
+                  status: str = "pending", reactivate: bool = False) -> int:
+    """Add jobs with `status` (pending, or waiting for an inactive account); repos already known are skipped
+    unless `reset`, or (`reactivate`, for accounts a listing shows active) unless they were waiting.
+    Returns how many rows changed."""
     dids = list(dict.fromkeys(dids))
     if not dids:
         return 0
     async with conn.cursor() as cur:
-        await cur.execute(_RESET if reset else _DISCOVERED, (reason[:500], dids))
+        if reactivate:
+            await cur.execute(_ACTIVE, (reason[:500], dids))
+        else:
+            await cur.execute(_RESET if reset else _DISCOVERED, (status, reason[:500], dids))
         n = cur.rowcount
     await conn.commit()
     return n
@@ -58,7 +79,8 @@ async def desynchronized(conn: psycopg.AsyncConnection, max_attempts: int) -> li
         await cur.execute(
             "SELECT r.did, coalesce(r.desync_reason, 'desynchronized') FROM repo_state r"
             " LEFT JOIN backfill_job j ON j.did = r.did WHERE r.sync_status <> 'synchronized'"
-            " AND (j.did IS NULL OR j.status <> 'failed' OR j.attempts < %s)",
+            " AND (j.did IS NULL OR j.status NOT IN ('failed', 'waiting')"
+            " OR (j.status = 'failed' AND j.attempts < %s))",
             (max_attempts,),
         )
         rows = [(r[0], r[1]) for r in await cur.fetchall()]
@@ -78,13 +100,24 @@ async def started(conn: psycopg.AsyncConnection, did: str, reason: str | None) -
 
 
 async def failed(conn: psycopg.AsyncConnection, did: str, error: str, pds: str | None) -> None:
+    """Record a failure; a repo whose account is not active goes `waiting` (no retries until it is)."""
+    status = "waiting" if any(e in error for e in INACTIVE_ERRORS) else "failed"
     async with conn.cursor() as cur:
         await cur.execute(
-            "UPDATE backfill_job SET status = 'failed', error = %s, attempts = attempts + 1,"
+            "UPDATE backfill_job SET status = %s, error = %s, attempts = attempts + 1,"
             " pds = coalesce(%s, pds), updated_at = now() WHERE did = %s",
-            (error[:500], pds, did),
+            (status, error[:500], pds, did),
         )
     await conn.commit()
+
+
+async def unfetched(conn: psycopg.AsyncConnection) -> list[str]:
+    """Repos whose records we could not fetch: waiting for their account, or failed."""
+    async with conn.cursor() as cur:
+        await cur.execute("SELECT did FROM backfill_job WHERE status IN ('waiting', 'failed')")
+        rows = [r[0] for r in await cur.fetchall()]
+    await conn.commit()
+    return rows
 
 
 async def done(cur: psycopg.AsyncCursor, did: str, pds: str, rev: str, records: int, changes: int) -> None:

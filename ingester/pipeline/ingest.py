@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +39,10 @@ from ingester.verify.chain import ChainState, advance, tid_micros, too_far_in_fu
 from ingester.verify.signature import SignatureVerifier, VerdictKind
 
 log = structlog.get_logger(__name__)
+
+# (source, what the host said): events were lost to the stream; called before anything past it is committed.
+GapHook = Callable[[str, str], Awaitable[object]]
+ActiveHook = Callable[[str], None]  # an `#account` event says this DID is active (tracked or not)
 
 
 @dataclass
@@ -138,6 +142,8 @@ class Ingest:
         # Shared with the resync worker: repos being resynced have their commits held, not appended.
         self.gate = gate
         self.handles = handles
+        self.on_gap: GapHook | None = None
+        self.on_active: ActiveHook | None = None
 
     async def load_tracked(self) -> None:
         """Repos with in-scope history: their every commit is verified to keep the chain."""
@@ -172,6 +178,8 @@ class Ingest:
             if isinstance(seq, int) and (out.last_seq is None or seq > out.last_seq):
                 out.last_seq = seq
             metrics.FRAMES.labels(self.source, type(frame).__name__).inc()
+            if isinstance(frame, AccountFrame) and frame.active and self.on_active is not None:
+                self.on_active(frame.did)
             if isinstance(frame, Commit):
                 last_time = frame.time
                 await self._commit(frame, events, touched)
@@ -184,6 +192,8 @@ class Ingest:
                 await self._sync(frame, events, touched)
             elif isinstance(frame, InfoFrame):
                 log.warning("ingest.info", source=self.source, name=frame.name, message=frame.message)
+                if frame.name == "OutdatedCursor" and self.on_gap is not None:
+                    await self.on_gap(self.source, f"OutdatedCursor: {frame.message or ''}")
             elif isinstance(frame, ErrorFrame):
                 log.error("ingest.error_frame", source=self.source, error=frame.error, message=frame.message)
                 out.errors.append(frame)

@@ -25,7 +25,7 @@ from ingester.decode.jetstream import JetstreamCommit, JetstreamError, Jetstream
 from ingester.decode.jetstream import decode_jetstream as decode
 from ingester.eventlog.append import append_batch
 from ingester.pipeline.gate import ResyncGate
-from ingester.pipeline.ingest import BatchOutcome, identity_payload, note_append
+from ingester.pipeline.ingest import ActiveHook, BatchOutcome, GapHook, identity_payload, note_append
 from ingester.validate.records import UNSTORABLE, RecordValidator
 from ingester.verify.chain import tid_micros, too_far_in_future
 
@@ -54,6 +54,8 @@ class JetstreamIngest:
         self.validator = validator
         self.tracked: set[str] = set() if tracked is None else tracked
         self.gate = gate  # a `#sync` enrols the repo for a verified getRepo resync
+        self.on_gap: GapHook | None = None
+        self.on_active: ActiveHook | None = None
 
     async def load_tracked(self) -> None:
         async with self.conn.cursor() as cur:
@@ -77,6 +79,8 @@ class JetstreamIngest:
             metrics.FRAMES.labels(self.source, type(frame).__name__).inc()
             did = getattr(frame, "did", None)
             known = did in self.tracked or did in new
+            if isinstance(frame, AccountFrame) and frame.active and self.on_active is not None:
+                self.on_active(frame.did)
             if isinstance(frame, JetstreamCommit):
                 last_time = frame.time
                 if self._record(frame, events) and not known:
@@ -93,6 +97,8 @@ class JetstreamIngest:
                 synced.add(frame.did)
             elif isinstance(frame, InfoFrame):
                 log.warning("jetstream.info", source=self.source, name=frame.name, message=frame.message)
+                if frame.name == "OutdatedCursor" and self.on_gap is not None:
+                    await self.on_gap(self.source, f"OutdatedCursor: {frame.message or ''}")
             elif isinstance(frame, ErrorFrame):
                 log.error("jetstream.error_frame", source=self.source, error=frame.error, message=frame.message)
                 out.errors.append(frame)

@@ -13,7 +13,7 @@ v1 and v2 cursors live in different spaces, so each version is its own source (`
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -100,8 +100,14 @@ class JetstreamSource(FirehoseSource):
         self.subprotocols = [SUBPROTOCOL] if version == "v2" else None
         self.dictionary_id: int | None = None
         self._dctx: zstandard.ZstdDecompressor | None = None
+        # CursorTooOld: reported through `on_gap` (source, reason) before we connect at the floor.
+        self.gap: str | None = None
+        self.on_gap: Callable[[str, str], Awaitable[object]] | None = None
 
     async def connect_url(self) -> str:
+        if self.gap is not None and self.on_gap is not None:
+            await self.on_gap(self.name, self.gap)  # raises (and we start over) if it cannot be recorded
+        self.gap = None
         if self.compress and self._dctx is None:
             await self._fetch_dictionary()
         return subscribe_url(self.url, self.version, self.cursor, self.collections, self.dictionary_id)
@@ -147,6 +153,7 @@ class JetstreamSource(FirehoseSource):
             floor = next((int(w) for w in message.replace(",", " ").split() if w.isdigit()), None)
             log.error("jetstream.cursor_too_old", source=self.name, cursor=self.cursor, floor=floor,
                       message=message)
+            self.gap = f"CursorTooOld: cursor {self.cursor}, floor {floor}: {message}"
             self.cursor = floor
         if error:
             log.warning("jetstream.rejected", source=self.name, status=status, error=error, message=message)

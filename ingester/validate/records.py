@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.lexicon import LexiconSet
+from core.lexicon import LEXICON_DIR, PLYR_COLLECTIONS, LexiconSet, LexiconsMissing
 
-LEXICON_ROOT = Path(__file__).resolve().parents[2] / "lexicons"
+LEXICON_ROOT: Path = LEXICON_DIR
 
 
 NUL = "string contains U+0000"
@@ -41,9 +41,18 @@ def _unstorable(record: Any) -> str | None:
     return None
 
 
+def load_record_lexicons(root: Path = LEXICON_ROOT) -> LexiconSet:
+    """The record lexicons under `root`; LexiconsMissing (naming the path) unless every plyr.fm record
+    lexicon is there: without them every record would be rejected, silently, as an unknown collection."""
+    lexicons = LexiconSet.load(root)
+    if missing := sorted(PLYR_COLLECTIONS - lexicons.collections):
+        raise LexiconsMissing(f"lexicon folder {root} lacks the record lexicons {', '.join(missing)}")
+    return lexicons
+
+
 class RecordValidator:
     def __init__(self, lexicons: LexiconSet | None = None) -> None:
-        self.lexicons = lexicons or LexiconSet.load(LEXICON_ROOT)
+        self.lexicons = lexicons or load_record_lexicons()
 
     def check(self, collection: str, rkey: str, record: Any) -> str | None:
         """None when the record may be projected, else why not."""

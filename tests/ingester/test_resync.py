@@ -133,7 +133,8 @@ async def test_a_failed_resync_logs_the_held_commits_as_they_are(conn: psycopg.A
         await cur.execute("SELECT sync_status FROM repo_state")
         assert await cur.fetchall() == [("desynchronized",)]
         await cur.execute("SELECT status, error, attempts FROM backfill_job")
-        assert await cur.fetchall() == [("failed", "getRepo: RepoTakendown", 1)]
+        # not active: it waits for its account's reactivation rather than for retries
+        assert await cur.fetchall() == [("waiting", "getRepo: RepoTakendown", 1)]
 
 
 @pytest.mark.parametrize("buffer_live", [False, True], ids=["log-at-once", "buffered"])
