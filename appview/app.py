@@ -13,6 +13,7 @@ from appview import auth, xrpc
 from appview.cache import ResponseCache
 from appview.deps import Conn
 from appview.freshness import ProjectionWatcher
+from appview.health import health_router
 from appview.playback import Playback
 from appview.rest import artists, errors, lists, stats, tracks
 from appview.search.routes import search_router
@@ -49,7 +50,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     app = FastAPI(title="plyr-appview", lifespan=lifespan)
     app.state.watcher = watcher
     if settings.response_cache:
-        app.add_middleware(ResponseCache, watcher=watcher, ttl_s=settings.response_cache_ttl_s,  # type: ignore[arg-type]
+        app.add_middleware(ResponseCache, watcher=watcher, ttl_s=settings.response_cache_ttl_s,
                            stale_s=settings.response_cache_stale_s)
     errors.install(app)
     for module in (tracks, artists, lists, stats, xrpc_feed, xrpc_track, xrpc_actor):
@@ -59,14 +60,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     app.include_router(plays_router)
     app.include_router(stream_router(database_url, hydrator=record_views))
 
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/ready")
-    async def ready(conn: Conn) -> dict[str, str]:
-        await conn.execute("SELECT 1")
-        return {"status": "ready"}
+    app.include_router(health_router(settings))  # /health, /ready
 
     @app.get("/metrics")
     async def metrics() -> Response:

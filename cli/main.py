@@ -21,6 +21,7 @@ from cli.database import resolve_database
 from core.db.connect import connect
 from core.db.migrate import upgrade
 from core.logs import configure_logging
+from core.settings import SettingsError, load_settings
 from ingester.process import tune_gc
 from ingester.projection.digest import digest
 from ingester.projection.rebuild import rebuild
@@ -47,7 +48,7 @@ async def _serve(settings: AppviewSettings, url: str, stop: asyncio.Event) -> No
     config = uvicorn.Config(create_app(settings, url), host=settings.host, port=settings.port,
                             log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
     task = asyncio.create_task(server.serve())
     log.info("api.listening", url=f"http://{settings.host}:{settings.port}")
     await stop.wait()
@@ -55,8 +56,26 @@ async def _serve(settings: AppviewSettings, url: str, stop: asyncio.Event) -> No
     await task
 
 
+def _settings() -> tuple[IngesterSettings, AppviewSettings]:
+    """Both sides' settings, or one SettingsError listing every bad variable of either."""
+    errors: list[str] = []
+    ingest = api = None
+    try:
+        ingest = load_settings(IngesterSettings)
+    except SettingsError as e:
+        errors.append(str(e))
+    try:
+        api = load_settings(AppviewSettings)
+    except SettingsError as e:
+        errors += [line for line in str(e).splitlines() if line not in "\n".join(errors).splitlines()]
+    if ingest is None or api is None:
+        raise SettingsError("\n".join(errors))
+    return ingest, api
+
+
 async def _run(args: argparse.Namespace) -> int:
-    ingest_settings, api_settings = IngesterSettings(), AppviewSettings()
+    # Checked before anything starts: a bad value is a one-line error and exit status 2 (see main).
+    ingest_settings, api_settings = _settings()
     configure_logging(ingest_settings.log_format, ingest_settings.log_level)
     url, server = resolve_database(ingest_settings)
     upgrade(url)
@@ -118,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return asyncio.run(_run(args))
+    except SettingsError as e:
+        for line in str(e).splitlines():
+            print(f"appview: {line}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
