@@ -105,7 +105,10 @@ def _problem(r: Row, reading: Reading, s: AppviewSettings) -> str | None:
         return f"not connected for {r.state_age_s:.0f}s (state {r.state})" + (f": {error}" if error else "")
     if r.kind == "projector":
         behind = reading.log_head - (reading.position or 0)
-        since_progress = float(r.detail.get("progress_age_s", 0.0)) + r.heartbeat_age_s
+        progress_age = r.detail.get("progress_age_s")
+        if not isinstance(progress_age, int | float):
+            progress_age = r.state_age_s  # not published: judge by how long it has been in this state
+        since_progress = float(progress_age) + r.heartbeat_age_s
         if behind > 0 and since_progress > s.projector_stuck_s:
             error = r.detail.get("last_error")
             return (f"stuck: {behind} events behind the log head, no progress for {since_progress:.0f}s"

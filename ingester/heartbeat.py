@@ -12,6 +12,7 @@ import asyncio
 
 import psycopg
 import structlog
+from psycopg.types.json import Jsonb
 
 from core.db.connect import connect
 from core.health import UPSERT_SQL
@@ -28,7 +29,7 @@ _STATEMENT_TIMEOUT_MS = 5000
 async def write(conn: psycopg.AsyncConnection, snapshots: list[Snapshot]) -> None:
     async with conn.transaction():
         await conn.execute(UPSERT_SQL, ([s.name for s in snapshots], [s.kind for s in snapshots],
-                                        [s.state for s in snapshots], [s.detail for s in snapshots]))
+                                        [s.state for s in snapshots], [Jsonb(s.detail) for s in snapshots]))
 
 
 class Heartbeat:

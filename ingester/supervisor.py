@@ -83,12 +83,16 @@ class Supervisor:
                 detail["last_error"] = st.last_error
             if st.running:
                 state = "up"
-                if c.probe is not None:
-                    try:
-                        state, facts = c.probe()
-                        detail.update(facts)
-                    except Exception as e:  # a broken probe must not take the heartbeat down
-                        state, detail["probe_error"] = "starting", repr(e)[:MAX_ERROR_CHARS]
+            if c.probe is not None:  # its facts (a projector's progress) matter while it restarts, too
+                try:
+                    probed, facts = c.probe()
+                    detail.update(facts)
+                    if st.running:
+                        state = probed
+                except Exception as e:  # a broken probe must not take the heartbeat down
+                    detail["probe_error"] = repr(e)[:MAX_ERROR_CHARS]
+                    if st.running:
+                        state = "starting"
             COMPONENT_UP.labels(name).set(1 if state == "up" else 0)
             out.append(Snapshot(name, c.kind, state, detail))
         return out
