@@ -159,3 +159,39 @@ def test_component_names_are_unique() -> None:
 
     with pytest.raises(ValueError, match="two components"):
         Supervisor([Component("a", "worker", noop), Component("a", "worker", noop)])
+
+
+async def test_the_whole_ingester_shuts_down_cleanly(db_url: str, tmp_path: Any) -> None:
+    """Every component (sources that cannot connect, projector, resync, blob mirror, checker, heartbeat) stops
+    on `stop`: no task left, no warning, and the heartbeat rows say `stopped`."""
+    import socket
+
+    from core.db.connect import connect
+    from ingester.service import Ingester
+    from ingester.settings import IngesterSettings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = IngesterSettings(database_url=db_url, firehose_hosts=f"ws://127.0.0.1:{port}",
+                                jetstream_urls=f"ws://127.0.0.1:{port}", labelers=f"http://127.0.0.1:{port}",
+                                blob_mirror=True, resync_enabled=True, health_heartbeat_s=0.05,
+                                outbound_allow_private=True, APPVIEW_DATA_DIR=str(tmp_path))
+    before = other_tasks()
+    ingester, stop = Ingester(settings, db_url), asyncio.Event()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        task = asyncio.create_task(ingester.run(stop))
+        await wait_for(lambda: ingester.supervisor is not None
+                       and all(st.running for st in ingester.supervisor.status.values()))
+        names = set(ingester.supervisor.status)
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert names == {"projector", f"firehose:127.0.0.1:{port}", f"jetstream-v2:127.0.0.1:{port}",
+                     f"labels:127.0.0.1:{port}", "resync", "resync-scheduler", "blob-mirror",
+                     "playability-checker", "heartbeat"}
+    assert other_tasks() <= before
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning | ResourceWarning)], caught
+    async with await connect(db_url) as conn:
+        rows = await (await conn.execute("SELECT component, state FROM component_health")).fetchall()
+    assert {c for c, _ in rows} == names and {s for _, s in rows} == {"stopped"}
