@@ -55,7 +55,7 @@ class Snapshot:
 
 class Supervisor:
     def __init__(self, components: Iterable[Component], *, backoff_base_s: float = 0.5,
-                 backoff_cap_s: float = 60.0, healthy_after_s: float = 60.0, shutdown_grace_s: float = 10.0) -> None:
+                 backoff_cap_s: float = 60.0, healthy_after_s: float = 60.0, shutdown_grace_s: float = 2.0) -> None:
         self.components: dict[str, Component] = {}
         for c in components:
             if c.name in self.components:
