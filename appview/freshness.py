@@ -49,3 +49,8 @@ class ProjectionWatcher:
                 delay = backoff.next_delay()
                 log.warning("freshness.listener_down", error=str(e), retry_in_s=round(delay, 2))
                 await asyncio.sleep(delay)
+            except Exception:  # a bug must not leave a stale position trusted by the cache: log, retry
+                self.position = None
+                delay = backoff.next_delay()
+                log.exception("freshness.listener_failed", retry_in_s=round(delay, 2))
+                await asyncio.sleep(delay)

@@ -52,7 +52,8 @@ async def test_any_exception_is_logged_with_traceback_and_restarted(error: Excep
     assert len(failures) == 2 and all(e["component"] == name and e["exc_info"] for e in failures)
     assert all(e["log_level"] == "error" for e in failures)  # log.exception: error level, with the traceback
     assert restarts(name) - before == 2
-    assert supervisor.status[name].last_error is not None and type(error).__name__ in supervisor.status[name].last_error
+    last_error = supervisor.status[name].last_error
+    assert last_error is not None and type(error).__name__ in last_error
     assert supervisor.status[name].state == "stopped"
 
 
@@ -136,8 +137,11 @@ async def test_probe_decides_the_state_and_a_broken_probe_does_not_break_the_sna
             raise RuntimeError("probe bug")
         return ("up" if connected else "connecting"), {"cursor": 7}
 
+    async def wait(stop: asyncio.Event) -> None:
+        await stop.wait()
+
     stop = asyncio.Event()
-    supervisor = Supervisor([Component("src", "source", lambda s: s.wait(), probe=probe)])
+    supervisor = Supervisor([Component("src", "source", wait, probe=probe)])
     task = asyncio.create_task(supervisor.run(stop))
     await wait_for(lambda: supervisor.status["src"].running)
     snap = supervisor.snapshot()[0]
@@ -176,7 +180,7 @@ async def test_the_whole_ingester_shuts_down_cleanly(db_url: str, tmp_path: Any)
     settings = IngesterSettings(database_url=db_url, firehose_hosts=f"ws://127.0.0.1:{port}",
                                 jetstream_urls=f"ws://127.0.0.1:{port}", labelers=f"http://127.0.0.1:{port}",
                                 blob_mirror=True, resync_enabled=True, health_heartbeat_s=0.05,
-                                outbound_allow_private=True, APPVIEW_DATA_DIR=str(tmp_path))
+                                outbound_allow_private=True, **{"APPVIEW_DATA_DIR": tmp_path})
     before = other_tasks()
     ingester, stop = Ingester(settings, db_url), asyncio.Event()
     with warnings.catch_warnings(record=True) as caught:
@@ -184,6 +188,7 @@ async def test_the_whole_ingester_shuts_down_cleanly(db_url: str, tmp_path: Any)
         task = asyncio.create_task(ingester.run(stop))
         await wait_for(lambda: ingester.supervisor is not None
                        and all(st.running for st in ingester.supervisor.status.values()))
+        assert ingester.supervisor is not None
         names = set(ingester.supervisor.status)
         stop.set()
         await asyncio.wait_for(task, 30)
