@@ -13,6 +13,7 @@ from appview import auth, cors, xrpc
 from appview.cache import ResponseCache
 from appview.deps import Conn
 from appview.freshness import ProjectionWatcher
+from appview.health import health_router
 from appview.http_metrics import HttpMetrics
 from appview.pages import docs
 from appview.pages.status_data import PlayabilityCache
@@ -72,15 +73,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
 
     app.include_router(status_page_router(playability))  # `/`: the human-readable status page
     docs.install(app)
-
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/ready")
-    async def ready(conn: Conn) -> dict[str, str]:
-        await conn.execute("SELECT 1")
-        return {"status": "ready"}
+    app.include_router(health_router(settings))  # /health, /ready
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -12,6 +12,7 @@ import structlog
 
 from core.db.connect import PROJECTION_CHANNEL
 from core.db.urls import libpq_url
+from core.retry import Backoff
 
 log = structlog.get_logger(__name__)
 
@@ -32,7 +33,7 @@ class ProjectionWatcher:
                 await self._task
 
     async def _run(self) -> None:
-        delay = 0.5
+        backoff = Backoff()
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
@@ -40,11 +41,16 @@ class ProjectionWatcher:
                     cur = await conn.execute("SELECT coalesce(max(position), 0) FROM projection_cursor")
                     row = await cur.fetchone()
                     self.position = int(row[0]) if row else 0
-                    delay = 0.5
+                    backoff.reset()
                     async for note in conn.notifies():
                         self.position = max(self.position or 0, int(note.payload))
             except (OSError, psycopg.Error, ValueError) as e:
                 self.position = None
-                log.warning("freshness.listener_down", error=str(e), retry_in_s=delay)
+                delay = backoff.next_delay()
+                log.warning("freshness.listener_down", error=str(e), retry_in_s=round(delay, 2))
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+            except Exception:  # a bug must not leave a stale position trusted by the cache: log, retry
+                self.position = None
+                delay = backoff.next_delay()
+                log.exception("freshness.listener_failed", retry_in_s=round(delay, 2))
+                await asyncio.sleep(delay)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
 from urllib.parse import quote, urlsplit
 
-from pydantic import model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from core.blobstore.settings import BlobSettings
+from core.settings_checks import HttpUrl, Port, check_bind_host, check_did_or_empty, one_url
 
 
 def did_web_for(public_url: str) -> str:
@@ -18,10 +20,10 @@ def did_web_for(public_url: str) -> str:
 class AppviewSettings(BlobSettings):
     # --- viewer auth (appview/auth) and XRPC (appview/xrpc) ---
     # Where the API is reachable; our did:web document (/.well-known/did.json) points PDS proxies here.
-    public_url: str = ""  # default: http://localhost:<PORT>
+    public_url: Annotated[str, AfterValidator(one_url("https", "http"))] = ""  # default: http://localhost:<PORT>
     # The audience service-auth JWTs must carry; default did:web:<public host> (port percent-encoded).
-    service_did: str = ""
-    plc_url: str = "https://plc.directory"
+    service_did: Annotated[str, AfterValidator(check_did_or_empty)] = ""
+    plc_url: HttpUrl = "https://plc.directory"
     # Check every XRPC response against its lexicon (on in tests; off in production for speed).
     xrpc_validate_output: bool = False
 
@@ -33,13 +35,23 @@ class AppviewSettings(BlobSettings):
             self.service_did = did_web_for(self.public_url)
         return self
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    db_pool_max: int = 10
+    host: Annotated[str, AfterValidator(check_bind_host)] = "127.0.0.1"
+    port: Port = 8080
+    db_pool_max: int = Field(default=10, ge=1, le=1000)
     # Anonymous reads are cached until the projections move (or this many seconds pass).
     response_cache: bool = True
-    response_cache_ttl_s: float = 60.0
-    response_cache_stale_s: float = 1.0  # how long an entry may outlive a projection change
+    response_cache_ttl_s: float = Field(default=60.0, gt=0, le=86400)
+    # How long an entry may outlive a projection change.
+    response_cache_stale_s: float = Field(default=1.0, ge=0, le=3600)
+
+    # --- /health and /ready (appview/health.py), from the ingester's component_health heartbeats ---
+    # auto: ready needs a healthy ingester only if one has ever published heartbeats here (a serve-only
+    # deployment without an ingester is ready); true: always (no heartbeat = not ready); false: never.
+    ready_requires_ingest: Literal["auto", "true", "false"] = "auto"
+    health_stale_s: float = Field(default=30.0, gt=0, le=86400)  # a heartbeat older than this: ingester gone
+    source_down_grace_s: float = Field(default=120.0, ge=0, le=86400)  # a source may be disconnected this long
+    projector_stuck_s: float = Field(default=60.0, gt=0, le=86400)  # behind the log with no progress this long
+    health_timeout_s: float = Field(default=2.0, gt=0, le=60)  # bound on the database reads of /health, /ready
     # --- CORS (appview/cors.py): which browser origins may read us, with credentials ---
     # Comma-separated; an item starting with `^` is a regex matched against the whole Origin (no commas
     # inside), any other item an exact origin (`https://plyr.fm`); empty turns CORS off. The default lets

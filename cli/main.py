@@ -27,7 +27,7 @@ from core.db.connect import connect
 from core.db.migrate import upgrade
 from core.lexicon import LexiconsMissing
 from core.logs import configure_logging
-from core.settings import CoreSettings
+from core.settings import CoreSettings, SettingsError, load_settings
 from ingester.process import tune_gc
 from ingester.projection.digest import digest
 from ingester.projection.rebuild import rebuild
@@ -86,10 +86,28 @@ async def _demo(args: argparse.Namespace) -> int:
         return 2
 
 
+def _settings() -> tuple[IngesterSettings, AppviewSettings]:
+    """Both sides' settings, or one SettingsError listing every bad variable of either."""
+    errors: list[str] = []
+    ingest = api = None
+    try:
+        ingest = load_settings(IngesterSettings)
+    except SettingsError as e:
+        errors.append(str(e))
+    try:
+        api = load_settings(AppviewSettings)
+    except SettingsError as e:
+        errors += [line for line in str(e).splitlines() if line not in "\n".join(errors).splitlines()]
+    if ingest is None or api is None:
+        raise SettingsError("\n".join(errors))
+    return ingest, api
+
+
 async def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         return await _demo(args)
-    ingest_settings, api_settings = IngesterSettings(), AppviewSettings()
+    # Checked before anything starts: a bad value is a one-line error and exit status 2 (see main).
+    ingest_settings, api_settings = _settings()
     configure_logging(ingest_settings.log_format, ingest_settings.log_level)
     if args.command in ("run", "ingest") and not ingest_settings.database_url:
         try:
@@ -200,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return asyncio.run(_run(args))
+    except SettingsError as e:
+        for line in str(e).splitlines():
+            print(f"appview: {line}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except LexiconsMissing as e:  # a start-up error: never run on without the lexicons

@@ -23,3 +23,8 @@ PROJECTOR_POSITION = Gauge("projection_position", "Log position of the projector
 RESYNC_QUEUED = Counter("backfill_queued_total", "Repos queued for backfill or resync")
 RESYNCS = Counter("backfill_repos_total", "Repos backfilled or resynced, by outcome", ["outcome"])
 LABELS = Counter("ingest_labels_total", "Labels received, by outcome", ["source", "outcome"])
+# Supervision (ingester/supervisor.py).
+TASK_RESTARTS = Counter("ingester_task_restarts_total", "Long-running tasks restarted after dying", ["component"])
+COMPONENT_UP = Gauge("ingester_component_up", "1 while a component runs and reports up (a source: connected)",
+                     ["component"])
+HEARTBEATS = Counter("ingester_heartbeats_total", "Component-health heartbeats written, by outcome", ["outcome"])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
 
 import psycopg
 import structlog
@@ -11,12 +13,13 @@ import structlog
 from core.blobstore import open_store
 from core.db.connect import connect
 from core.handles import HandleResolver
+from core.health import ComponentState
 from core.identity import IdentityResolver
 from ingester.backfill.discovery import discover
 from ingester.backfill.gaps import Gaps
 from ingester.backfill.worker import Backfiller, Counters, Outcome
-from ingester.backoff import pause
-from ingester.blobs.tasks import start_blob_tasks
+from ingester.blobs.tasks import BlobTasks
+from ingester.heartbeat import HEARTBEAT_COMPONENT, Heartbeat
 from ingester.pipeline.gate import ResyncGate
 from ingester.pipeline.ingest import BatchOutcome, Ingest
 from ingester.pipeline.jetstream import JetstreamIngest
@@ -30,6 +33,7 @@ from ingester.sources.labels import LabelResult, LabelSource
 from ingester.sources.labels import source_name as label_source_name
 from ingester.sources.repos import RepoFetcher
 from ingester.sources.start import StartCursors
+from ingester.supervisor import Component, Probe, Supervisor
 from ingester.validate.records import RecordValidator
 from ingester.verify.chain import ChainState
 from ingester.verify.labels import LabelVerifier
@@ -55,8 +59,11 @@ class Ingester:
         self.validator = RecordValidator()
         self.repos: dict[str, ChainState] = {}
         self.tracked: set[str] = set()  # Jetstream sources' repos with in-scope history
-        self.sources: list[FirehoseSource] = []
+        self.sources: list[FirehoseSource] = []  # the current source object of each firehose/Jetstream component
         self.label_sources: list[LabelSource] = []
+        self._live: dict[str, FirehoseSource | LabelSource] = {}
+        self._discovered = False
+        self.supervisor: Supervisor | None = None
         self.projector = Projector(batch_size=settings.projector_batch,
                                    project_unverified=settings.project_unverified)
         self.handles = HandleResolver(self.resolver)
@@ -67,89 +74,112 @@ class Ingester:
                          pds_hosts=settings.backfill_pds, submit=self.backfiller.submit if self.gate else None)
         self.backfiller.on_outcome = lambda o: self.gaps.note(o.did, o.ok)
 
+    def components(self, blobs: BlobTasks | None) -> list[Component]:
+        """Every long-running task of the ingester, each named as /health and the metrics name it."""
+        s = self.settings
+        out = [self.projector.component(self.url)]
+        for host in s.hosts:
+            out.append(Component(source_name(host), "source", partial(self._follow_once, host)))
+        for url in s.jetstreams:
+            out.append(Component(jetstream_source_name(url, s.jetstream_version), "source",
+                                 partial(self._follow_jetstream_once, url)))
+        for labeler in s.labeler_list:
+            out.append(Component(label_source_name(labeler), "source",
+                                 partial(self._follow_labels_once, labeler)))
+        for c in out:
+            if c.kind == "source":
+                c.probe = self._source_probe(c.name)
+        if self.gate is not None:
+            out.append(Component("resync", "worker", self._resync_worker))
+            out.append(Component("resync-scheduler", "worker", self._resync))
+        if blobs is not None:
+            out += blobs.components()
+        unique: dict[str, Component] = {}
+        for c in out:
+            if c.name in unique:  # two spellings of one host: follow it once
+                log.warning("ingester.duplicate_component", component=c.name)
+                continue
+            unique[c.name] = c
+        return list(unique.values())
+
+    def _source_probe(self, name: str) -> Probe:
+        def probe() -> tuple[ComponentState, dict[str, Any]]:
+            source = self._live.get(name)
+            if source is None:
+                return "starting", {}
+            return ("up" if source.connected.is_set() else "connecting"), {"cursor": source.cursor}
+        return probe
+
+    def _register(self, source: FirehoseSource | LabelSource) -> None:
+        """The current source object of a component (replacing the one before a restart)."""
+        self._live[source.name] = source
+        group: list[Any] = self.label_sources if isinstance(source, LabelSource) else self.sources
+        for i, old in enumerate(group):
+            if old.name == source.name:
+                group[i] = source
+                return
+        group.append(source)
+
     async def run(self, stop: asyncio.Event) -> None:
-        tasks = [asyncio.create_task(self.projector.run_forever(self.url, stop), name="projector")]
-        tasks += [asyncio.create_task(self._follow(h, stop), name=f"source:{h}") for h in self.settings.hosts]
-        tasks += [asyncio.create_task(self._follow(u, stop, self._follow_jetstream_once), name=f"jetstream:{u}")
-                  for u in self.settings.jetstreams]
+        """Run every component under one supervisor until `stop`; then release everything."""
         if self.settings.jetstreams and not self.settings.project_unverified:
             log.warning("jetstream.not_projected", reason="Jetstream events are unverified; PROJECT_UNVERIFIED is off")
-        if self.gate is not None:
-            tasks.append(asyncio.create_task(self._resync(stop), name="resync"))
         store = await open_store(self.settings) if self.settings.blob_mirror else None
-        if store is not None:
-            tasks += start_blob_tasks(self.settings, self.url, store, self.resolver, stop)
-        tasks += [asyncio.create_task(self._follow(lb, stop, self._follow_labels_once), name=f"labels:{lb}")
-                  for lb in self.settings.labeler_list]
+        blobs = BlobTasks(self.settings, self.url, store, self.resolver) if store is not None else None
+        supervisor = Supervisor(self.components(blobs), backoff_cap_s=self.settings.supervisor_backoff_cap_s,
+                                healthy_after_s=self.settings.supervisor_healthy_after_s)
+        heartbeat = Heartbeat(supervisor, self.url, self.settings.health_heartbeat_s)
+        supervisor.add(Component(HEARTBEAT_COMPONENT, "worker", heartbeat.run))
+        self.supervisor = supervisor
         try:
-            await stop.wait()
+            await supervisor.run(stop)
         finally:
-            await asyncio.sleep(0)
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await heartbeat.final()
+            if blobs is not None:
+                await blobs.aclose()
             if store is not None:
                 await store.aclose()
             await self.backfiller.fetcher.aclose()
             await self.handles.aclose()
             await self.resolver.aclose()
 
-    async def _resync(self, stop: asyncio.Event) -> None:
-        """Discovery once (if configured), then work the queue; unfinished jobs are picked up again
-        every `backfill_retry_interval_s` (and desynchronized repos the live stream enrols at once)."""
-        runner = asyncio.create_task(self.backfiller.run(stop))
-        discovered = False
-        try:
-            while not stop.is_set():
-                try:
-                    async with await connect(self.url) as conn:
-                        if not discovered:
-                            await discover(conn, self.backfiller.fetcher, relay=self.settings.backfill_relay_url,
-                                           pds_hosts=self.settings.backfill_pds)
-                            discovered = True
-                        await self.gaps.step(conn)  # re-discoveries owed by gaps; who waits for reactivation
-                        await self.backfiller.load(conn, max_attempts=self.settings.backfill_job_attempts)
-                except (OSError, psycopg.OperationalError) as e:
-                    log.warning("resync.database_unavailable", error=str(e))
-                await self.gaps.pause(stop, self.settings.backfill_retry_interval_s)
-        finally:
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
+    async def _resync_worker(self, stop: asyncio.Event) -> None:
+        await self.backfiller.run(stop)
 
-    async def _follow(self, host: str, stop: asyncio.Event,
-                      once: Callable[[str, asyncio.Event], Awaitable[None]] | None = None) -> None:
-        """Follow one host; if the database is unreachable, retry with backoff instead of dying."""
-        delay = 0.5
+    async def _resync(self, stop: asyncio.Event) -> None:
+        """Discovery once (if configured), then queue unfinished jobs for the resync worker every
+        `backfill_retry_interval_s` (desynchronized repos the live stream enrols are queued at once)."""
         while not stop.is_set():
-            try:
-                await (once or self._follow_once)(host, stop)
-                return
-            except (OSError, psycopg.OperationalError) as e:
-                log.warning("source.database_unavailable", host=host, error=str(e), retry_in_s=delay)
-                await pause(stop, delay)
-                delay = min(delay * 2, 30.0)
+            async with await connect(self.url) as conn:
+                if not self._discovered:
+                    await discover(conn, self.backfiller.fetcher, relay=self.settings.backfill_relay_url,
+                                   pds_hosts=self.settings.backfill_pds)
+                    self._discovered = True
+                await self.gaps.step(conn)  # re-discoveries owed by gaps; who waits for reactivation
+                await self.backfiller.load(conn, max_attempts=self.settings.backfill_job_attempts)
+            await self.gaps.pause(stop, self.settings.backfill_retry_interval_s)
 
     async def _follow_once(self, host: str, stop: asyncio.Event) -> None:
         name = source_name(host)
         conn = await connect(self.url)
-        ingest = Ingest(conn, source=name, resolver=self.resolver, verifier=self.verifier,
-                        validator=self.validator, repos=self.repos, gate=self.gate, handles=self.handles)
-        await ingest.load_tracked()
-        source = FirehoseSource(host, cursor=self.start.pick("firehose", name, await committed_cursor(conn, name)),
-                                batch_max=self.settings.ingest_batch_max)
-        self.sources.append(source)
-        ingest.on_gap = lambda src, why: self.gaps.gap(src, why, host=host, cursor=source.cursor)
-        ingest.on_active = self.gaps.reactivated
-
-        async def handler(frames: Sequence[bytes]) -> HandlerResult:
-            nonlocal conn
-            if conn.closed or conn.broken:
-                conn = ingest.conn = await connect(self.url)
-            outcome = await ingest.handle(frames)
-            reset = any(e.error == "FutureCursor" for e in outcome.errors)
-            return HandlerResult(outcome.last_seq, reset)
-
         try:
+            ingest = Ingest(conn, source=name, resolver=self.resolver, verifier=self.verifier,
+                            validator=self.validator, repos=self.repos, gate=self.gate, handles=self.handles)
+            await ingest.load_tracked()
+            source = FirehoseSource(host, cursor=self.start.pick("firehose", name, await committed_cursor(conn, name)),
+                                    batch_max=self.settings.ingest_batch_max)
+            self._register(source)
+            ingest.on_gap = lambda src, why: self.gaps.gap(src, why, host=host, cursor=source.cursor)
+            ingest.on_active = self.gaps.reactivated
+
+            async def handler(frames: Sequence[bytes]) -> HandlerResult:
+                nonlocal conn
+                if conn.closed or conn.broken:
+                    conn = ingest.conn = await connect(self.url)
+                outcome = await ingest.handle(frames)
+                reset = any(e.error == "FutureCursor" for e in outcome.errors)
+                return HandlerResult(outcome.last_seq, reset)
+
             await source.run(handler, stop)
         finally:
             await conn.close()
@@ -158,24 +188,25 @@ class Ingester:
         version = self.settings.jetstream_version
         name = jetstream_source_name(url, version)
         conn = await connect(self.url)
-        ingest = JetstreamIngest(conn, source=name, version=version, resolver=self.resolver,
-                                 validator=self.validator, tracked=self.tracked, gate=self.gate)
-        await ingest.load_tracked()
-        source = JetstreamSource(url, version=version,
-                                 cursor=self.start.pick("jetstream", name, await committed_cursor(conn, name)),
-                                 compress=self.settings.jetstream_compress, batch_max=self.settings.ingest_batch_max)
-        self.sources.append(source)
-        ingest.on_gap = source.on_gap = lambda src, why: self.gaps.gap(src, why, host=None, cursor=source.cursor)
-        ingest.on_active = self.gaps.reactivated
-
-        async def handler(frames: Sequence[bytes]) -> HandlerResult:
-            nonlocal conn
-            if conn.closed or conn.broken:
-                conn = ingest.conn = await connect(self.url)
-            outcome: BatchOutcome = await ingest.handle(frames)
-            return HandlerResult(outcome.last_seq)
-
         try:
+            ingest = JetstreamIngest(conn, source=name, version=version, resolver=self.resolver,
+                                     validator=self.validator, tracked=self.tracked, gate=self.gate)
+            await ingest.load_tracked()
+            source = JetstreamSource(url, version=version,
+                                     cursor=self.start.pick("jetstream", name, await committed_cursor(conn, name)),
+                                     compress=self.settings.jetstream_compress,
+                                     batch_max=self.settings.ingest_batch_max)
+            self._register(source)
+            ingest.on_gap = source.on_gap = lambda src, why: self.gaps.gap(src, why, host=None, cursor=source.cursor)
+            ingest.on_active = self.gaps.reactivated
+
+            async def handler(frames: Sequence[bytes]) -> HandlerResult:
+                nonlocal conn
+                if conn.closed or conn.broken:
+                    conn = ingest.conn = await connect(self.url)
+                outcome: BatchOutcome = await ingest.handle(frames)
+                return HandlerResult(outcome.last_seq)
+
             await source.run(handler, stop)
         finally:
             await conn.close()
@@ -183,19 +214,19 @@ class Ingester:
     async def _follow_labels_once(self, labeler: str, stop: asyncio.Event) -> None:
         name = label_source_name(labeler)
         conn = await connect(self.url)
-        verifier = LabelVerifier(self.resolver, expected_src=labeler if labeler.startswith("did:") else None)
-        ingest = LabelIngest(conn, source=name, verifier=verifier)
-        source = LabelSource(labeler, cursor=await committed_cursor(conn, name), resolver=self.resolver)
-        self.label_sources.append(source)
-
-        async def handler(frame: bytes) -> LabelResult:
-            nonlocal conn
-            if conn.closed or conn.broken:
-                conn = ingest.conn = await connect(self.url)
-            outcome = await ingest.handle(frame)
-            return LabelResult(outcome.last_seq, outcome.error == "FutureCursor")
-
         try:
+            verifier = LabelVerifier(self.resolver, expected_src=labeler if labeler.startswith("did:") else None)
+            ingest = LabelIngest(conn, source=name, verifier=verifier)
+            source = LabelSource(labeler, cursor=await committed_cursor(conn, name), resolver=self.resolver)
+            self._register(source)
+
+            async def handler(frame: bytes) -> LabelResult:
+                nonlocal conn
+                if conn.closed or conn.broken:
+                    conn = ingest.conn = await connect(self.url)
+                outcome = await ingest.handle(frame)
+                return LabelResult(outcome.last_seq, outcome.error == "FutureCursor")
+
             await source.run(handler, stop)
         finally:
             await conn.close()
@@ -226,7 +257,7 @@ async def backfill_once(settings: IngesterSettings, url: str, *, dids: Sequence[
         total = backfiller.queued
         bar = None
         if progress:
-            from tqdm import tqdm
+            from tqdm import tqdm  # type: ignore[import-untyped]
 
             bar = tqdm(total=total, unit="repo", desc="backfill", dynamic_ncols=True)
 

@@ -2,62 +2,70 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from core.blobstore.settings import BlobSettings
+from core.settings_checks import HttpUrl, OptionalHttpUrl, OptionalPort, check_labelers, split_list, url_list
+
+DAY_S = 86400.0
 
 
 class IngesterSettings(BlobSettings):
     # Comma-separated: a relay (wss://bsky.network) or PDS hosts followed directly.
-    firehose_hosts: str = Field(default="wss://bsky.network")
+    firehose_hosts: Annotated[str, AfterValidator(url_list("wss", "ws", bare_host=True))] = "wss://bsky.network"
     # Comma-separated Jetstream hosts (e.g. wss://jetstream.us-east.bsky.network); empty: none. Their events
     # are unverified: set PROJECT_UNVERIFIED to serve them (FIREHOSE_HOSTS="" for a Jetstream-only ingester).
-    jetstream_urls: str = ""
+    jetstream_urls: Annotated[str, AfterValidator(url_list("wss", "ws", bare_host=True))] = ""
     jetstream_version: Literal["v1", "v2"] = "v2"  # v2 subscribeEvents (seq cursor) or v1 /subscribe (time_us)
     jetstream_compress: bool = True  # v2: dict-zstd frames, when the host serves its dictionary
     # Where a source with no committed cursor starts (0: all the host retains; unset: the live tip).
-    firehose_start_cursor: int | None = Field(default=None, ge=0)
-    jetstream_start_cursor: int | None = Field(default=None, ge=0)  # a v2 seq, or a v1 time_us
-    plc_url: str = "https://plc.directory"
+    firehose_start_cursor: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    jetstream_start_cursor: int | None = Field(default=None, ge=0, le=2**63 - 1)  # a v2 seq, or a v1 time_us
+    plc_url: HttpUrl = "https://plc.directory"
     # Project events we could not verify (DID unresolvable). Off: only verified data is served.
     project_unverified: bool = False
-    ingest_batch_max: int = 2000
-    projector_batch: int = 5000
-    did_cache_ttl_s: float = 3600.0
+    ingest_batch_max: int = Field(default=2000, ge=1, le=20_000)  # ≤ the source queue
+    projector_batch: int = Field(default=5000, ge=1, le=1_000_000)
+    did_cache_ttl_s: float = Field(default=3600.0, gt=0, le=30 * DAY_S)
     # `appview ingest` alone has no API: serve /metrics on this port when set (`run` serves it on the API).
-    metrics_port: int | None = None
+    metrics_port: OptionalPort = None
+
+    # Supervision (ingester/supervisor.py) and the heartbeat /health and /ready read (ingester/heartbeat.py).
+    supervisor_backoff_cap_s: float = Field(default=60.0, gt=0, le=3600)  # longest wait before a restart
+    supervisor_healthy_after_s: float = Field(default=60.0, gt=0, le=DAY_S)  # a run this long resets the backoff
+    health_heartbeat_s: float = Field(default=5.0, gt=0, le=3600)  # component_health upsert period
 
     # Blob mirror (S3_* / store settings are in BlobSettings).
     blob_mirror: bool = True
-    blob_fetch_concurrency: int = 8
-    blob_per_pds_concurrency: int = 2
-    blob_fetch_timeout_s: float = 300.0
-    blob_scan_interval_s: float = 2.0
+    blob_fetch_concurrency: int = Field(default=8, ge=1, le=1024)
+    blob_per_pds_concurrency: int = Field(default=2, ge=1, le=1024)
+    blob_fetch_timeout_s: float = Field(default=300.0, gt=0, le=DAY_S)
+    blob_scan_interval_s: float = Field(default=2.0, gt=0, le=DAY_S)
     # An unreferenced blob stays this long before it leaves the store (a quick re-reference keeps it).
-    blob_release_grace_s: float = 3600.0
+    blob_release_grace_s: float = Field(default=3600.0, ge=0, le=365 * DAY_S)
     # DEVELOPMENT ONLY: let outbound fetches reach private/loopback addresses and plain http
     # (the local test PDS). Off in production: SSRF guard.
     outbound_allow_private: bool = False
-    playability_check_interval_s: float = 300.0
-    playability_check_sample: int = 50
+    playability_check_interval_s: float = Field(default=300.0, gt=0, le=7 * DAY_S)
+    playability_check_sample: int = Field(default=50, ge=1, le=100_000)
 
     # Comma-separated labelers to subscribe to (`com.atproto.label.subscribeLabels`): DIDs (the
     # endpoint comes from their `#atproto_labeler` service) or host URLs. Empty: no labels.
-    labelers: str = "https://moderation.plyr.fm"
+    labelers: Annotated[str, AfterValidator(check_labelers)] = "https://moderation.plyr.fm"
 
     @property
     def labeler_list(self) -> list[str]:
-        return [x.strip() for x in self.labelers.split(",") if x.strip()]
+        return _unique(split_list(self.labelers))
 
     @property
     def hosts(self) -> list[str]:
-        return [h.strip() for h in self.firehose_hosts.split(",") if h.strip()]
+        return _unique(split_list(self.firehose_hosts))
 
     @property
     def jetstreams(self) -> list[str]:
-        return [u.strip() for u in self.jetstream_urls.split(",") if u.strip()]
+        return _unique(split_list(self.jetstream_urls))
 
     # --- backfill and resync (issue #6) ---
     # Repair desynchronized repos (chain break, #sync, first seen mid-chain) by getRepo + diff.
@@ -66,16 +74,21 @@ class IngesterSettings(BlobSettings):
     # back from the log until the snapshot is applied, then replayed (true, indigo's FlushBufferedOps).
     resync_buffer_live: bool = False
     # Discovery on start: listReposByCollection against this relay, and/or listRepos against these PDS hosts.
-    backfill_relay_url: str | None = None
-    backfill_pds_hosts: str = ""
-    backfill_concurrency: int = 8  # repos in flight
-    backfill_per_host: int = 4  # concurrent requests per PDS
-    backfill_rate_per_host: float = 10.0  # requests/s per PDS (Bluesky's PDSes allow ~10/s)
-    backfill_timeout_s: float = 120.0
-    backfill_attempts: int = 3  # HTTP attempts per request (429, 5xx, timeouts)
-    backfill_job_attempts: int = 5  # failed jobs are retried until this many failures
-    backfill_retry_interval_s: float = 300.0
+    backfill_relay_url: OptionalHttpUrl = None
+    backfill_pds_hosts: Annotated[str, AfterValidator(url_list("https", "http"))] = ""
+    backfill_concurrency: int = Field(default=8, ge=1, le=1024)  # repos in flight
+    backfill_per_host: int = Field(default=4, ge=1, le=1024)  # concurrent requests per PDS
+    # Requests/s per PDS (Bluesky's PDSes allow ~10/s).
+    backfill_rate_per_host: float = Field(default=10.0, gt=0, le=100_000)
+    backfill_timeout_s: float = Field(default=120.0, gt=0, le=DAY_S)
+    backfill_attempts: int = Field(default=3, ge=1, le=100)  # HTTP attempts per request (429, 5xx, timeouts)
+    backfill_job_attempts: int = Field(default=5, ge=1, le=10_000)  # failed jobs are retried until this many failures
+    backfill_retry_interval_s: float = Field(default=300.0, gt=0, le=7 * DAY_S)
 
     @property
     def backfill_pds(self) -> list[str]:
-        return [h.strip() for h in self.backfill_pds_hosts.split(",") if h.strip()]
+        return _unique(split_list(self.backfill_pds_hosts))
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))

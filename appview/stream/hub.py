@@ -24,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 from appview.stream.log import ALL_EVENTS, StreamEvent, log_head, read_page
 from appview.stream.params import EventFilter
 from core.db.connect import NOTIFY_CHANNEL, connect
+from core.retry import Backoff
 
 log = structlog.get_logger(__name__)
 
@@ -95,12 +96,12 @@ class LogHub:
         SUBSCRIBERS.set(len(self.subscribers))
 
     async def _run(self) -> None:
-        delay = 0.5
+        backoff = Backoff()
         while True:
             try:
                 async with await connect(self.url, autocommit=True) as listen:
                     await listen.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    delay = 0.5
+                    backoff.reset()
                     while True:
                         await self.refresh()  # also after (re)connecting: catch what was missed
                         async for _ in listen.notifies(timeout=self.poll_interval, stop_after=1):
@@ -108,9 +109,9 @@ class LogHub:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("stream.hub_failed", retry_in_s=delay)
+                delay = backoff.next_delay()
+                log.exception("stream.hub_failed", retry_in_s=round(delay, 2))
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
 
     async def refresh(self) -> None:
         """Advance `head` to the log's head, handing every new event to the subscribers."""

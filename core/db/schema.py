@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 
-metadata = MetaData()
+metadata: MetaData = MetaData()
 
 # One sequence for both log tables: log order is a single total order.
 event_seq = Sequence("event_seq", metadata=metadata)
@@ -497,3 +497,4 @@ PROJECTION_TABLES: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (play, ("indexed_at",)),
     (actor_status, ("indexed_at",)),
 )
+from core.db.health_schema import component_health  # noqa: E402, F401  (operational table, same metadata)

@@ -15,7 +15,7 @@ import structlog
 from core.blobstore import BlobStore
 from core.blobstore.playability import PLAYABILITY_JOINS, PLAYABILITY_SQL, STATES, URL_HOST_OK, host_patterns
 from core.db.connect import connect
-from ingester.backoff import pause
+from core.retry import pause
 from ingester.blobs.fetch import GuardedHttp, blob_status
 from ingester.blobs.guard import RefusedAddress
 from ingester.blobs.metrics import BLOBS, CHECKS, PLAYABILITY
@@ -62,6 +62,8 @@ class PlayabilityChecker:
         self.hosts = host_patterns(settings.allowed_audio_hosts)
 
     async def run(self, stop: asyncio.Event) -> None:
+        """A check every `playability_check_interval_s`; a failed check (network, database) is logged and
+        the next one comes at its time. Anything else ends the run (the supervisor restarts it)."""
         while not stop.is_set():
             try:
                 await self.check_once()

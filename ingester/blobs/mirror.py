@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,7 +23,7 @@ from core.blobstore import BlobStore, safe_audio_mime
 from core.blobstore.cid import UnsupportedCid, expected_digest
 from core.db.connect import connect
 from core.identity import IdentityResolver, ResolveError
-from ingester.backoff import pause
+from core.retry import Backoff, pause
 from ingester.blobs import state
 from ingester.blobs.fetch import Fetched, GuardedHttp
 from ingester.blobs.guard import RefusedAddress, check_url
@@ -35,7 +36,10 @@ MAX_RETRY = timedelta(hours=6)
 
 
 def retry_after(attempts: int) -> timedelta:
-    return min(timedelta(seconds=30 * 2 ** min(attempts, 12)), MAX_RETRY)
+    """When a blob that failed `attempts` times is due again (kept in Postgres, so no jitter)."""
+    b = Backoff(base_s=30, cap_s=MAX_RETRY.total_seconds(), jitter=False)
+    b.attempt = min(attempts, 30)
+    return timedelta(seconds=b.next_delay())
 
 
 def _host(pds: str) -> str:
@@ -55,7 +59,7 @@ class BlobMirror:
         self.spool = settings.data_dir / "blob-spool"
         self._slots = asyncio.Semaphore(settings.blob_fetch_concurrency)
         self._per_pds: dict[str, asyncio.Semaphore] = {}
-        self._pds_backoff: dict[str, tuple[int, float]] = {}  # host → (consecutive failures, until)
+        self._pds_backoff: dict[str, tuple[Backoff, float]] = {}  # host → (its backoff, paused until)
         self.inflight: dict[str, asyncio.Task[None]] = {}
         # The pass (with its transactions) and the fetch tasks' outcome writes use separate connections.
         self.conn: psycopg.AsyncConnection | None = None
@@ -72,30 +76,29 @@ class BlobMirror:
         return self.task_conn
 
     async def run(self, stop: asyncio.Event) -> None:
-        delay = 0.5
+        """Passes every `blob_scan_interval_s` until `stop`. A failure (database gone…) ends the run;
+        the supervisor restarts it, so the mirror can be run again after it raised."""
         try:
             while not stop.is_set():
-                try:
-                    await self.step()
-                    delay = 0.5
-                    await pause(stop, self.settings.blob_scan_interval_s)
-                except (OSError, psycopg.OperationalError) as e:
-                    log.warning("blobs.database_unavailable", error=str(e), retry_in_s=delay)
-                    await pause(stop, delay)
-                    delay = min(delay * 2, 30.0)
+                await self.step()
+                await pause(stop, self.settings.blob_scan_interval_s)
         finally:
-            await self.aclose()
+            await self._end_run()
 
-    async def aclose(self) -> None:
+    async def _end_run(self) -> None:
         for t in self.inflight.values():
             t.cancel()
         await asyncio.gather(*self.inflight.values(), return_exceptions=True)
-        await self.http.aclose()
-        if self._own_resolver:
-            await self.resolver.aclose()
         for c in (self.conn, self.task_conn):
             if c is not None:
                 await c.close()
+        self.conn = self.task_conn = None
+
+    async def aclose(self) -> None:
+        await self._end_run()
+        await self.http.aclose()
+        if self._own_resolver:
+            await self.resolver.aclose()
 
     async def step(self) -> int:
         """One pass: reconcile, start due fetches, release unreferenced blobs. Returns fetches started."""
@@ -106,14 +109,19 @@ class BlobMirror:
         if free > 0:
             now = time.monotonic()
             for due in await state.claim(conn, free, list(self.inflight)):
-                if due.pds and self._pds_backoff.get(_host(due.pds), (0, 0.0))[1] > now:
+                if due.pds and (paused := self._pds_backoff.get(_host(due.pds))) and paused[1] > now:
                     continue
                 task = asyncio.create_task(self._mirror_one(due), name=f"blob:{due.cid}")
                 self.inflight[due.cid] = task
-                task.add_done_callback(lambda t, cid=due.cid: self.inflight.pop(cid, None))
+                task.add_done_callback(self._forget(due.cid))
                 started += 1
         await self._release(conn)
         return started
+
+    def _forget(self, cid: str) -> Callable[[asyncio.Task[None]], None]:
+        def forget(_: asyncio.Task[None]) -> None:
+            self.inflight.pop(cid, None)
+        return forget
 
     async def drain(self, max_passes: int = 10_000) -> None:
         """Run passes until nothing is due or in flight (tests, benchmarks, one-shot CLI)."""
@@ -128,9 +136,9 @@ class BlobMirror:
     async def _release(self, conn: psycopg.AsyncConnection) -> None:
         grace = timedelta(seconds=self.settings.blob_release_grace_s)
         cids = [c for c in await state.due_releases(conn, grace) if c not in self.inflight]
-        doomed = dict(await state.release(conn, cids) if cids else [])
-        for cid, store in await state.released_in_store(conn):
-            doomed.setdefault(cid, store)
+        doomed: dict[str, str | None] = dict(await state.release(conn, cids) if cids else [])
+        for cid, kind in await state.released_in_store(conn):
+            doomed.setdefault(cid, kind)
         for cid, store in doomed.items():
             if store is None:
                 continue
@@ -198,8 +206,8 @@ class BlobMirror:
             return
         reason = got.reason or "unknown"
         if got.retry:
-            failures = self._pds_backoff.get(host, (0, 0.0))[0] + 1
-            self._pds_backoff[host] = (failures, time.monotonic() + min(2.0 ** failures, 300.0))
+            backoff = self._pds_backoff.get(host, (Backoff(base_s=2.0, cap_s=300.0), 0.0))[0]
+            self._pds_backoff[host] = (backoff, time.monotonic() + backoff.next_delay())
             await self._fail(conn, due, "pending" if due.attempts < 5 else "failed", reason,
                              retry_after(due.attempts))
         elif got.gone:

@@ -8,14 +8,16 @@ The same code runs live (woken by LISTEN/NOTIFY) and for a rebuild (from positio
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 import structlog
 
 from core.db.connect import NOTIFY_CHANNEL, PROJECTION_CHANNEL, PROJECTOR_LOCK, connect
 from core.events import LoggedEvent, LoggedLabel, LoggedRecord, LoggedRepo
-from ingester.backoff import pause
+from core.health import ComponentState
 from ingester.eventlog.read import read_after
 from ingester.eventlog.staging import forget_stages
 from ingester.metrics import PROJECTED, PROJECTOR_POSITION, SKIPPED
@@ -26,6 +28,7 @@ from ingester.projection.fold import BatchFold, Key, KeyState
 from ingester.projection.labels import apply_labels
 from ingester.projection.registry import FLUSH_HOOKS, PROJECTORS
 from ingester.projection.writes import upsert_rows
+from ingester.supervisor import Component, Supervisor
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +60,10 @@ class Projector:
         self.project_unverified = project_unverified
         self.projectors = projectors or PROJECTORS
         self.hooks = hooks
+        # Progress for the heartbeat: a step that consumed events, or found none (caught up). A projector
+        # that keeps failing, or hangs inside a step, stops progressing while the log grows: /ready sees it.
+        self.progress_at = time.monotonic()
+        self.last_position: int | None = None
 
     async def position(self, conn: psycopg.AsyncConnection) -> int:
         async with conn.cursor() as cur:
@@ -67,10 +74,17 @@ class Projector:
     async def step(self, conn: psycopg.AsyncConnection) -> int:
         """Project one page of the log; returns how many events it consumed."""
         try:
-            return await self._step(conn)
+            n = await self._step(conn)
         except BaseException:
             forget_stages(conn)
             raise
+        self.progress_at = time.monotonic()
+        return n
+
+    def probe(self) -> tuple[ComponentState, dict[str, Any]]:
+        """The heartbeat's view: the API compares `position` with the log head and `progress_age_s`."""
+        return "up", {"position": self.last_position,
+                      "progress_age_s": round(time.monotonic() - self.progress_at, 3)}
 
     async def _step(self, conn: psycopg.AsyncConnection) -> int:
         async with conn.transaction(), conn.cursor() as cur:
@@ -93,6 +107,7 @@ class Projector:
             # Read-side caches key on this position: they learn of new projections at commit.
             await cur.execute("SELECT pg_notify(%s, %s)", (PROJECTION_CHANNEL, str(events[-1].seq)))
         PROJECTOR_POSITION.labels(self.name).set(events[-1].seq)
+        self.last_position = events[-1].seq
         return len(events)
 
     async def catch_up(self, conn: psycopg.AsyncConnection, progress: Callable[[int], None] | None = None) -> int:
@@ -103,24 +118,22 @@ class Projector:
                 progress(n)
         return total
 
-    async def run_forever(self, url: str, stop: asyncio.Event) -> None:
-        """Live mode: catch up, then wait for NOTIFY from appends; survive database restarts."""
-        delay = 0.5
-        while not stop.is_set():
-            try:
-                await self._follow(url, stop)
-                delay = 0.5
-            except Exception:
-                # A projection failure stalls only the projection; the log keeps growing and the
-                # projector resumes from its committed position.
-                log.exception("projector.failed", name=self.name, retry_in_s=delay)
-                await pause(stop, delay)
-                delay = min(delay * 2, 30.0)
+    def component(self, url: str) -> Component:
+        """The projector as a supervised component (a failure stalls only the projection; the log keeps
+        growing and the restarted projector resumes from its committed position)."""
+        return Component(name="projector" if self.name == "main" else f"projector:{self.name}", kind="projector",
+                         run=lambda stop: self.follow(url, stop), probe=self.probe)
 
-    async def _follow(self, url: str, stop: asyncio.Event) -> None:
+    async def run_forever(self, url: str, stop: asyncio.Event) -> None:
+        """Live mode on its own (benchmarks): `follow` under a supervisor, restarted whenever it fails."""
+        await Supervisor([self.component(url)]).run(stop)
+
+    async def follow(self, url: str, stop: asyncio.Event) -> None:
+        """Live mode: catch up, then wait for NOTIFY from appends, until `stop`; raises on failure."""
         async with await connect(url, autocommit=True) as listen, await connect(url) as work:
             await listen.execute(f"LISTEN {NOTIFY_CHANNEL}")
-            log.info("projector.started", name=self.name, position=await self.position(work))
+            self.last_position = await self.position(work)
+            log.info("projector.started", name=self.name, position=self.last_position)
             await work.commit()
             while not stop.is_set():
                 if await self.step(work):
