@@ -89,19 +89,32 @@ class OutboundResponse:
         value = self._resp.headers.get("content-length", "")
         return int(value) if value.isdigit() and len(value) < 20 else None
 
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._resp.aiter_bytes(CHUNK):
+                yield chunk
+        except httpx.HTTPError as e:
+            raise OutboundError(reason_of(e), type(e).__name__) from None
+
     async def iter_bytes(self) -> AsyncIterator[bytes]:
         """The body, chunk by chunk; raises OutboundError('too_large') as soon as the cap is passed."""
         declared = self.declared_length
         if declared is not None and declared > self.max_bytes:
             raise OutboundError("too_large", f"declares {declared} bytes, cap {self.max_bytes}")
-        try:
-            async for chunk in self._resp.aiter_bytes(CHUNK):
-                self.received += len(chunk)
-                if self.received > self.max_bytes:
-                    raise OutboundError("too_large", f"more than {self.max_bytes} bytes")
-                yield chunk
-        except httpx.HTTPError as e:
-            raise OutboundError(reason_of(e), type(e).__name__) from None
+        async for chunk in self._chunks():
+            self.received += len(chunk)
+            if self.received > self.max_bytes:
+                raise OutboundError("too_large", f"more than {self.max_bytes} bytes")
+            yield chunk
+
+    async def read_prefix(self, n: int) -> bytes:
+        """At most the first `n` bytes of the body (an error message, say); the rest is never read."""
+        buf = bytearray()
+        async for chunk in self._chunks():
+            buf += chunk
+            if len(buf) >= n:
+                break
+        return bytes(buf[:n])
 
     async def read(self) -> bytes:
         buf = bytearray()

@@ -28,13 +28,17 @@ class Host:
     sent: int = 0  # body bytes the flood handed to the socket before the client went away
     inflight: int = 0
     max_inflight: int = 0  # most /slow requests served at once
-    routes: dict[str, web.StreamResponse] = field(default_factory=dict)
+    # path → the behaviour (one of the paths below, with its query) it should have, e.g. a getRepo that floods
+    modes: dict[str, str] = field(default_factory=dict)
 
 
 def _app(host: Host) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
         host.hits.append(request.path_qs)
         path = request.path
+        if path in host.modes:
+            path, _, query = host.modes[path].partition("?")
+            request = request.clone(rel_url=f"{path}?{query}")
         if path == "/hop":
             return web.Response(status=int(request.query.get("status", "302")),
                                 headers={"location": request.query["to"]})

@@ -9,6 +9,7 @@ import pytest
 
 from core.handles import INVALID_HANDLE, HandleResolver, did_from_txt
 from core.identity import DidInfo, IdentityResolver
+from core.outbound import Outbound
 
 ALICE = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
 BOB = "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb"
@@ -37,7 +38,7 @@ class Peer:
         return httpx.Response(status, text=body)
 
     def resolver(self, **kwargs: Any) -> HandleResolver:
-        client = httpx.AsyncClient(transport=httpx.MockTransport(self.serve))
+        client = Outbound(transport=httpx.MockTransport(self.serve))
         identity = IdentityResolver(client=client)
         return HandleResolver(identity, client=client, txt_lookup=self.lookup, **kwargs)
 

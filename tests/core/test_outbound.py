@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import core.outbound_net
+import core.outbound_policy
 from core.outbound import Outbound, OutboundError, RefusedAddress, check_url, public_ip
 from core.outbound_policy import check_redirect, ip_literal
 from tests.hostile import Host, Tls, make_tls, serve
@@ -35,7 +36,7 @@ async def fake_dns(host: str, port: int) -> list[str]:
 
 @pytest.fixture
 def standin_is_public(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = core.outbound_net.public_ip
+    real = core.outbound_policy.public_ip
     monkeypatch.setattr(core.outbound_net, "public_ip", lambda a: a == PUBLIC_STANDIN or real(a))
 
 
