@@ -22,6 +22,8 @@ class AppviewSettings(BlobSettings):
     # The audience service-auth JWTs must carry; default did:web:<public host> (port percent-encoded).
     service_did: str = ""
     plc_url: str = "https://plc.directory"
+    # DEVELOPMENT ONLY: let JWT-issuer resolution reach private/loopback addresses and plain http (local PDS).
+    outbound_allow_private: bool = False
     # Check every XRPC response against its lexicon (on in tests; off in production for speed).
     xrpc_validate_output: bool = False
 

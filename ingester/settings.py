@@ -72,6 +72,9 @@ class IngesterSettings(BlobSettings):
     backfill_attempts: int = 3  # HTTP attempts per request (429, 5xx, timeouts)
     backfill_job_attempts: int = 5  # failed jobs are retried until this many failures
     backfill_retry_interval_s: float = 300.0
+    # getRepo bodies are cut off past this while streaming (the CAR is then held in memory while it is
+    # walked, so BACKFILL_CONCURRENCY × this bounds the backfill's memory).
+    getrepo_max_bytes: int = Field(default=256 << 20, gt=0)
 
     @property
     def backfill_pds(self) -> list[str]:
