@@ -371,7 +371,7 @@ async def test_a_did_document_larger_than_the_cap_is_cut_off() -> None:
     async with serve() as host, IdentityResolver(timeout_s=10, allow_private=True) as r:
         did = f"did:web:127.0.0.1%3A{host.port}"
         # /.well-known/did.json is served by the catch-all with a body we choose: make it flood instead
-        r._url_for = lambda d: f"{host.url}/flood?mib=64"  # type: ignore[method-assign]
+        r._url_for = lambda did: f"{host.url}/flood?mib=64"  # type: ignore[method-assign]
         with pytest.raises(ResolveError) as ei:
             await r.resolve(did)
         assert ei.value.reason == "bad_doc" and ei.value.detail == "too_large"
