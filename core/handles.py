@@ -120,11 +120,13 @@ class HandleResolver:
             http_task.cancel()
 
     async def _well_known(self, handle: str) -> str | None:
+        return await self._well_known_url(f"https://{handle}/.well-known/atproto-did")
+
+    async def _well_known_url(self, url: str) -> str | None:
         try:
-            resp = await self._client.get(f"https://{handle}/.well-known/atproto-did", timeout_s=self.timeout_s,
-                                          max_bytes=_MAX_BODY)
+            resp = await self._client.get(url, timeout_s=self.timeout_s, max_bytes=_MAX_BODY)
         except OutboundError as e:
-            log.debug("identity.handle_https_failed", handle=handle, reason=e.reason)
+            log.debug("identity.handle_https_failed", url=url, reason=e.reason)
             return None
         if not 200 <= resp.status < 300:
             return None

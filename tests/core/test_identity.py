@@ -27,7 +27,7 @@ K256_MULTIKEY = "zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme"
 
 def plc_doc(
     did: str, multikey: str, handle: str = "alice.example.com", pds: str = "https://pds.example.com"
-) -> dict:
+) -> dict[str, Any]:
     """The shape plc.directory serves today."""
     return {
         "@context": [
@@ -44,7 +44,7 @@ def plc_doc(
     }
 
 
-def legacy_doc(did: str, uncompressed: bytes, handle: str = "alice.test") -> dict:
+def legacy_doc(did: str, uncompressed: bytes, handle: str = "alice.test") -> dict[str, Any]:
     """The shape @did-plc/server 0.0.1 (local PLC) serves: raw uncompressed key, relative ids."""
     return {
         "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/suites/secp256k1-2019/v1"],
