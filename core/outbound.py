@@ -208,14 +208,21 @@ class Outbound:
         labeler websocket), which must then connect to one of these addresses. Raises OutboundError."""
         scheme = url.split("://", 1)[0].lower() if "://" in url else ""
         http_url = {"wss": "https", "ws": "http"}.get(scheme, scheme) + url[len(scheme):]
-        parsed = parse_url(http_url)
-        self.check(parsed)
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        backend = getattr(self._transport, "backend", None)
-        if backend is None:  # a test transport: nothing to resolve
-            return parsed.host, port, [parsed.host]
-        async with asyncio.timeout(10.0):
-            return parsed.host, port, await backend.addresses(parsed.host, port)
+        try:
+            parsed = parse_url(http_url)
+            self.check(parsed)
+            port = parsed.port or (443 if parsed.scheme == "https" else 80)
+            backend = getattr(self._transport, "backend", None)
+            if backend is None:  # a test transport: nothing to resolve
+                return parsed.host, port, [parsed.host]
+            async with asyncio.timeout(10.0):
+                return parsed.host, port, await backend.addresses(parsed.host, port)
+        except OutboundError as e:
+            OUTBOUND_FAILURES.labels(e.reason).inc()
+            raise
+        except TimeoutError:
+            OUTBOUND_FAILURES.labels("timeout").inc()
+            raise OutboundError("timeout", "name resolution") from None
 
     @asynccontextmanager
     async def stream(self, method: str, url: str, *, timeout_s: float, max_bytes: int,

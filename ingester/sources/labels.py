@@ -98,7 +98,7 @@ class LabelSource:
             except OutboundError as e:
                 log.warning("labels.endpoint_refused", source=self.name, reason=e.reason)
             except ResolveError as e:
-                log.warning("labels.unresolved", source=self.name, reason=e.reason)
+                log.warning("labels.unresolved", source=self.name, reason=e.reason, detail=e.detail)
             except (OSError, websockets.WebSocketException, TimeoutError) as e:
                 log.warning("labels.disconnected", source=self.name, error=type(e).__name__)
             finally:
