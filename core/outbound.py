@@ -19,6 +19,7 @@ and show; the peer's own error text never leaves this module.
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -138,9 +139,11 @@ class Body:
     content: bytes
 
     def json(self) -> Any:
+        """The body as JSON, as leniently as httpx read it (the stdlib accepts lone surrogate escapes, which
+        callers then refuse field by field, where orjson would refuse a whole DID document)."""
         try:
-            return orjson.loads(self.content)
-        except orjson.JSONDecodeError:
+            return json.loads(self.content)
+        except (ValueError, RecursionError):
             raise OutboundError("protocol", "body is not JSON") from None
 
 
