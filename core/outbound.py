@@ -242,6 +242,8 @@ class Outbound:
                     yield OutboundResponse(resp, max_bytes)
         except OutboundError as e:
             OUTBOUND_FAILURES.labels(e.reason).inc()
+            if e.reason == "refused":  # someone named an address we will not reach: worth a trace
+                log.info("outbound.refused", url=url[:200], why=e.detail)
             raise
         except TimeoutError:
             if not deadline.expired():
