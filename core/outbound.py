@@ -52,7 +52,6 @@ log = structlog.get_logger(__name__)
 OUTBOUND_FAILURES = Counter("outbound_failures_total", "Outbound requests that failed, by reason", ["reason"])
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-CHUNK = 64 * 1024
 Params = Mapping[str, str | int | float | bool | None]
 
 
@@ -92,7 +91,7 @@ class OutboundResponse:
 
     async def _chunks(self) -> AsyncIterator[bytes]:
         try:
-            async for chunk in self._resp.aiter_bytes(CHUNK):
+            async for chunk in self._resp.aiter_bytes():
                 yield chunk
         except httpx.HTTPError as e:
             raise OutboundError(reason_of(e), type(e).__name__) from None
