@@ -5,8 +5,8 @@ Everything a DID document, a handle or a record names is hostile until proven ot
 * goes only to https and to global unicast addresses, checked after DNS on the address we then connect to
   (``core.outbound_net``), IP literals up front (``core.outbound_policy``);
 * follows at most ``max_redirects`` redirects by hand, each hop checked again, never changing scheme;
-* runs under ONE deadline (``asyncio.timeout``) covering connect, headers *and* body, so a host dripping a
-  byte at a time cannot stretch it;
+* runs under ONE deadline (``asyncio.timeout``) covering connect, every hop, headers *and* body, so a host
+  dripping a byte at a time cannot stretch it (the clock starts when the request gets its per-host slot);
 * reads at most ``max_bytes`` of body, counted while streaming (a declared larger ``Content-Length`` is
   refused before reading);
 * waits for a per-host slot (at most ``per_host`` requests to one host at a time, from this client).
@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -232,11 +232,20 @@ class Outbound:
                      ) -> AsyncIterator[OutboundResponse]:
         """One request, redirects followed, the whole exchange (body included: read it inside the block)
         under one `timeout_s` deadline. Raises OutboundError; the block's own exceptions pass unchanged."""
-        deadline = asyncio.timeout(timeout_s)
+        loop = asyncio.get_running_loop()
+        # The clock starts once the first hop has its per-host slot: waiting behind our own requests to the
+        # same host (a burst of DIDs for one PLC) is queueing, not the peer being slow. From then on it
+        # covers every hop, the headers and the body.
+        deadline = asyncio.timeout(None)
+
+        def start_clock() -> None:
+            if deadline.when() is None:
+                deadline.reschedule(loop.time() + timeout_s)
+
         in_block = False
         try:
             async with deadline:
-                async with self._follow(method, url, params, headers) as resp:
+                async with self._follow(method, url, params, headers, start_clock) as resp:
                     in_block = True
                     yield OutboundResponse(resp, max_bytes)
         except OutboundError as e:
@@ -264,14 +273,15 @@ class Outbound:
             return Body(resp.status, resp.headers, await resp.read())
 
     @asynccontextmanager
-    async def _follow(self, method: str, url: str, params: Params | None, headers: Mapping[str, str] | None
-                      ) -> AsyncIterator[httpx.Response]:
+    async def _follow(self, method: str, url: str, params: Params | None, headers: Mapping[str, str] | None,
+                      on_slot: Callable[[], None]) -> AsyncIterator[httpx.Response]:
         target = parse_url(url)
         if params:
             target = target.copy_merge_params({k: v for k, v in params.items() if v is not None})
         scheme = self.check(target)
         for _ in range(self.max_redirects + 1):
             async with self._slots.hold(target.host):
+                on_slot()
                 resp = await self._client.send(self._client.build_request(method, target, headers=headers),
                                                stream=True)
                 try:

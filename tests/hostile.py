@@ -30,6 +30,7 @@ class Host:
     max_inflight: int = 0  # most /slow requests served at once
     # path → the behaviour (one of the paths below, with its query) it should have, e.g. a getRepo that floods
     modes: dict[str, str] = field(default_factory=dict)
+    gate: asyncio.Event = field(default_factory=asyncio.Event)  # /hold answers once it is set
 
 
 def _app(host: Host) -> web.Application:
@@ -67,6 +68,9 @@ def _app(host: Host) -> web.Application:
             except (ConnectionError, RuntimeError):
                 pass
             return resp
+        if path == "/hold":
+            await host.gate.wait()
+            return web.Response(text="released")
         if path == "/slow":
             host.inflight += 1
             host.max_inflight = max(host.max_inflight, host.inflight)

@@ -226,3 +226,18 @@ async def test_unreachable_hosts_are_a_reason_not_a_crash() -> None:
         with pytest.raises(OutboundError) as e:
             await out.get(f"http://127.0.0.1:{port}/", timeout_s=5, max_bytes=100)
         assert e.value.reason == "unreachable"
+
+
+async def test_waiting_for_a_per_host_slot_is_not_the_peers_time() -> None:
+    # One slot for the host, held by a request the server keeps open; the next request queues longer than
+    # its own deadline, then gets the slot and still has its whole deadline for the exchange.
+    async with serve() as host, Outbound(allow_private=True, per_host=1) as out:
+        holder = asyncio.create_task(out.get(f"{host.url}/hold", timeout_s=60, max_bytes=100))
+        while not host.hits:
+            await asyncio.sleep(0.01)
+        queued = asyncio.create_task(out.get(f"{host.url}/ok", timeout_s=2, max_bytes=100))
+        await asyncio.sleep(3)
+        assert not queued.done()
+        host.gate.set()
+        assert (await holder).content == b"released"
+        assert (await queued).content == b"ok"
