@@ -24,6 +24,8 @@ class AppviewSettings(BlobSettings):
     # The audience service-auth JWTs must carry; default did:web:<public host> (port percent-encoded).
     service_did: Annotated[str, AfterValidator(check_did_or_empty)] = ""
     plc_url: HttpUrl = "https://plc.directory"
+    # DEVELOPMENT ONLY: let JWT-issuer resolution reach private/loopback addresses and plain http (local PDS).
+    outbound_allow_private: bool = False
     # Check every XRPC response against its lexicon (on in tests; off in production for speed).
     xrpc_validate_output: bool = False
 

@@ -1,15 +1,35 @@
 """/status: each source's committed cursor and lag, the log head, the projector's position and lag, and
 the backfill: repos pending / running / done / failed (with reasons) / waiting for their account to be active
-again, and the open jobs by reason (`gap:<source>`: the resyncs an outdated cursor enqueued)."""
+again, and the open jobs by reason (`gap:<source>`: the resyncs an outdated cursor enqueued).
+
+Failure reasons are shown as categories (``getRepo: timeout``, ``DID does not resolve: refused``), never as
+the stored text in full: older rows may carry a peer's error text, and /status is public."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from psycopg import AsyncConnection
 from pydantic import BaseModel
 
 MAX_FAILURES_SHOWN = 100
+# "<stage>: <first words>" — the words stop at the first bracket, colon or anything but plain characters.
+_WORDS = re.compile(r"[A-Za-z0-9_ .#-]{1,48}")
+
+
+def reason_category(error: str | None) -> str | None:
+    """A failure's category: its stage and the first plain words of its reason."""
+    if not error:
+        return error
+    head, sep, rest = error.partition(":")
+    head_words = _WORDS.match(head)
+    category = head_words.group(0).strip() if head_words else "error"
+    if sep:
+        rest_words = _WORDS.match(rest.strip())
+        if rest_words and rest_words.group(0).strip():
+            category += ": " + rest_words.group(0).strip()
+    return category
 
 
 class SourceStatus(BaseModel):
@@ -66,7 +86,7 @@ async def read_backfill(conn: AsyncConnection) -> BackfillStatus:
             per_pds.setdefault(pds, {})[status] = int(n)
         await cur.execute("SELECT did, pds, error, attempts, updated_at FROM backfill_job WHERE status = 'failed'"
                           " ORDER BY updated_at DESC LIMIT %s", (MAX_FAILURES_SHOWN,))
-        failures = [BackfillFailure(did=d, pds=p, error=e, attempts=a, updated_at=u)
+        failures = [BackfillFailure(did=d, pds=p, error=reason_category(e), attempts=a, updated_at=u)
                     for d, p, e, a, u in await cur.fetchall()]
         await cur.execute("SELECT did, reason, error, updated_at FROM backfill_job WHERE status = 'waiting'"
                           " ORDER BY updated_at DESC LIMIT %s", (MAX_FAILURES_SHOWN,))

@@ -64,9 +64,10 @@ class TimedFetcher(RepoFetcher):
 
 
 def backfiller(url: str, plc: str, concurrency: int = 8) -> Backfiller:
-    resolver = IdentityResolver(plc_url=plc)
+    resolver = IdentityResolver(plc_url=plc, allow_private=True)  # the local PLC + PDS
     return Backfiller(url, resolver=resolver, verifier=SignatureVerifier(resolver), validator=RecordValidator(),
-                      fetcher=TimedFetcher(per_host=concurrency, rate_per_host=0), handles=HandleResolver(resolver),
+                      fetcher=TimedFetcher(per_host=concurrency, rate_per_host=0, allow_private=True),
+                      handles=HandleResolver(resolver),
                       concurrency=concurrency)
 
 

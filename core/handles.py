@@ -15,10 +15,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-import httpx
 import structlog
 
 from core.identity import DidInfo, IdentityResolver, ResolveError
+from core.outbound import Outbound, OutboundError
+from core.syntax import is_handle
 
 log = structlog.get_logger(__name__)
 
@@ -56,23 +57,21 @@ class HandleResolver:
         ttl_s: float = 3600,
         error_ttl_s: float = 60,
         timeout_s: float = 3,
-        client: httpx.AsyncClient | None = None,
+        client: Outbound | None = None,
         txt_lookup: TxtLookup | None = None,
         max_entries: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.identity = identity
         self.ttl_s, self.error_ttl_s, self.timeout_s, self.max_entries = ttl_s, error_ttl_s, timeout_s, max_entries
-        self._own_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=timeout_s, follow_redirects=True,
-                                                   headers={"user-agent": "plyr-appview"})
+        # The HTTPS method goes through the outbound guard: the identity resolver's client unless given one.
+        self._client = client or identity.outbound
         self._txt = txt_lookup or (lambda name: dns_txt(name, timeout_s))
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
 
     async def aclose(self) -> None:
-        if self._own_client:
-            await self._client.aclose()
+        """Nothing of ours to close: the guarded client belongs to the identity resolver or the caller."""
 
     async def verified_handle(self, info: DidInfo, *, force: bool = False) -> str:
         """The handle of `info` if it resolves back to `info.did`, else `handle.invalid`."""
@@ -87,6 +86,8 @@ class HandleResolver:
 
     async def resolve(self, handle: str, *, pds: str | None = None, force: bool = False) -> str | None:
         handle = handle.lower()
+        if not is_handle(handle):  # it becomes a host name below: nothing else may reach a URL
+            return None
         # a `.test` answer depends on which PDS was asked
         key = f"{handle} {pds}" if handle.endswith(_LOCAL_TLDS) else handle
         entry = None if force else self._cache.get(key)
@@ -119,12 +120,16 @@ class HandleResolver:
             http_task.cancel()
 
     async def _well_known(self, handle: str) -> str | None:
+        return await self._well_known_url(f"https://{handle}/.well-known/atproto-did")
+
+    async def _well_known_url(self, url: str) -> str | None:
         try:
-            resp = await self._client.get(f"https://{handle}/.well-known/atproto-did", timeout=self.timeout_s)
-        except httpx.HTTPError:
+            resp = await self._client.get(url, timeout_s=self.timeout_s, max_bytes=_MAX_BODY)
+        except OutboundError as e:
+            log.debug("identity.handle_https_failed", url=url, reason=e.reason)
             return None
-        if not 200 <= resp.status_code < 300 or len(resp.content) > _MAX_BODY:
+        if not 200 <= resp.status < 300:
             return None
-        lines = resp.text.strip().splitlines()
+        lines = resp.content.decode("utf-8", "replace").strip().splitlines()
         did = lines[0].strip() if lines else ""
         return did if did.startswith("did:") else None

@@ -8,31 +8,33 @@ What we take from a DID document (spec/did; indigo ``atproto/identity``): the ha
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import unquote
-
-import httpx
+from urllib.parse import unquote, urlsplit
 
 from core.crypto import LEGACY_TYPES, PublicKey, parse_legacy_key, parse_multikey
+from core.outbound import Outbound, OutboundError
 
 _PLC_RE = re.compile(r"^did:plc:[a-z2-7]{24}$")
 _HANDLE_RE = re.compile(
     r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$"
 )
 _HOST_RE = re.compile(r"^[a-zA-Z0-9.-]+$")
-# Development allowance: did:web for these hosts may carry a percent-encoded port and is fetched over
-# plain http, so tests can serve DID docs from a local server. Everything else is https, no port.
+# Development allowance (OUTBOUND_ALLOW_PRIVATE only): did:web for these hosts may carry a percent-encoded
+# port and is fetched over plain http, so tests can serve DID docs from a local server. Otherwise https, no port.
 _DEV_HOSTS = frozenset({"localhost", "127.0.0.1"})
 _MAX_DOC_BYTES = 256 * 1024  # real docs are ~1 KB; don't let a hostile did:web host make us parse megabytes
+_MAX_SMALL_BYTES = 64 * 1024  # resolveHandle answers
 
-ResolveReason = Literal["not_found", "tombstoned", "http_error", "timeout", "bad_doc", "unsupported"]
+# `refused`: the outbound guard would not connect (private address, http, bad redirect).
+ResolveReason = Literal["not_found", "tombstoned", "http_error", "timeout", "bad_doc", "unsupported", "refused"]
 # Errors that will not fix themselves within seconds, so are worth remembering (indigo caches errors 2 min).
-_STICKY_REASONS = frozenset({"not_found", "tombstoned", "bad_doc", "unsupported"})
+_STICKY_REASONS = frozenset({"not_found", "tombstoned", "bad_doc", "unsupported", "refused"})
 
 
 class ResolveError(Exception):
@@ -111,15 +113,18 @@ def parse_did_doc(did: str, doc: dict[str, Any]) -> DidInfo:
     return DidInfo(did=did, handle=handle, pds=pds, signing_key=key, doc=doc)
 
 
-def did_web_url(did: str) -> str:
-    """did:web:host → https://host/.well-known/did.json (localhost/127.0.0.1: http, port allowed)."""
+def did_web_url(did: str, *, allow_private: bool = False) -> str:
+    """did:web:host → https://host/.well-known/did.json; with ``allow_private`` (development only)
+    localhost/127.0.0.1 with a port over http."""
     ident = did[len("did:web:") :]
     if not ident or ":" in ident:  # a ':' would be a path; atproto only allows bare hostnames
         raise ResolveError(did, "unsupported", "did:web must be a bare hostname")
     host = unquote(ident)
     name, _, port = host.partition(":")
     if name.lower() in _DEV_HOSTS:
-        if port and not port.isdigit():
+        if not allow_private:
+            raise ResolveError(did, "refused", "did:web on a loopback host")
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
             raise ResolveError(did, "unsupported", "bad port")
         return f"http://{host}/.well-known/did.json"
     if port or not _HOST_RE.match(host) or "." not in host:
@@ -128,15 +133,19 @@ def did_web_url(did: str) -> str:
 
 
 class IdentityResolver:
-    """Resolves DIDs to :class:`DidInfo`; safe to share across tasks of one event loop."""
+    """Resolves DIDs to :class:`DidInfo`; safe to share across tasks of one event loop.
+
+    Every fetch goes through the outbound guard: ``client`` (shared, not closed here) or one of our own with
+    ``allow_private`` (OUTBOUND_ALLOW_PRIVATE). ``timeout_s`` is a total deadline per document."""
 
     def __init__(
         self,
         plc_url: str = "https://plc.directory",
         ttl_s: float = 3600,
         timeout_s: float = 5,
-        client: httpx.AsyncClient | None = None,
+        client: Outbound | None = None,
         *,
+        allow_private: bool = False,
         max_entries: int = 100_000,
         error_ttl_s: float = 120,
         clock: Callable[[], float] = time.monotonic,
@@ -144,7 +153,7 @@ class IdentityResolver:
         self.plc_url = plc_url.rstrip("/")
         self.ttl_s, self.error_ttl_s, self.max_entries = ttl_s, error_ttl_s, max_entries
         self._own_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=timeout_s, headers={"user-agent": "plyr-appview"})
+        self._client = client or Outbound(allow_private=allow_private)
         self._timeout = timeout_s
         self._clock = clock
         # did → (expires_at, DidInfo | ResolveError); OrderedDict order = recency, for LRU eviction.
@@ -169,7 +178,7 @@ class IdentityResolver:
         if task is None:
             task = asyncio.get_running_loop().create_task(self._fetch_and_store(did))
             self._inflight[did] = task
-            task.add_done_callback(lambda t, d=did: self._done(d, t))
+            task.add_done_callback(functools.partial(self._done, did))
         else:
             # Joining a fetch already under way is as fresh as starting one, even for force=True.
             self.joined += 1
@@ -189,24 +198,33 @@ class IdentityResolver:
             "size": len(self._cache),
         }
 
+    @property
+    def outbound(self) -> Outbound:
+        """The guarded client this resolver fetches with (handles and labelers share it)."""
+        return self._client
+
+    @property
+    def allow_private(self) -> bool:
+        return self._client.allow_private
+
     async def resolve_handle_via_pds(self, pds_url: str, handle: str) -> str | None:
         """Ask a PDS for ``com.atproto.identity.resolveHandle`` (for ``.test`` handles on the local net,
         which have no DNS/HTTPS). Returns None if the PDS says it doesn't know the handle; raises
         ResolveError on transport failures. The result is *not* bi-directionally verified."""
         url = f"{pds_url.rstrip('/')}/xrpc/com.atproto.identity.resolveHandle"
         try:
-            resp = await self._client.get(url, params={"handle": handle}, timeout=self._timeout)
-        except httpx.TimeoutException as e:
-            raise ResolveError(handle, "timeout", str(e) or type(e).__name__) from None
-        except httpx.HTTPError as e:
-            raise ResolveError(handle, "http_error", str(e) or type(e).__name__) from None
-        if 400 <= resp.status_code < 500:
+            resp = await self._client.get(url, params={"handle": handle}, timeout_s=self._timeout,
+                                          max_bytes=_MAX_SMALL_BYTES)
+        except OutboundError as e:
+            raise _resolve_error(handle, e) from None
+        if 400 <= resp.status < 500:
             return None
-        if resp.status_code != 200:
-            raise ResolveError(handle, "http_error", f"HTTP {resp.status_code} from {url}")
+        if resp.status != 200:
+            raise ResolveError(handle, "http_error", f"HTTP {resp.status}")
         try:
-            did = resp.json().get("did")
-        except (ValueError, AttributeError):
+            body = resp.json()
+            did = body.get("did") if isinstance(body, dict) else None
+        except OutboundError:
             return None
         return did if isinstance(did, str) and did.startswith("did:") else None
 
@@ -253,27 +271,43 @@ class IdentityResolver:
                 raise ResolveError(did, "unsupported", "malformed did:plc")
             return f"{self.plc_url}/{did}"
         if did.startswith("did:web:"):
-            return did_web_url(did)
+            return did_web_url(did, allow_private=self.allow_private)
         raise ResolveError(did, "unsupported", "only did:plc and did:web are supported")
 
     async def _fetch(self, did: str) -> DidInfo:
         url = self._url_for(did)
         self.fetches += 1
         try:
-            resp = await self._client.get(url, timeout=self._timeout)
-        except httpx.TimeoutException as e:
-            raise ResolveError(did, "timeout", f"{url}: {type(e).__name__}") from None
-        except httpx.HTTPError as e:
-            raise ResolveError(did, "http_error", f"{url}: {type(e).__name__}: {e}") from None
-        if resp.status_code == 404:
-            raise ResolveError(did, "not_found", url)
-        if resp.status_code == 410:  # PLC answers 410 Gone for tombstoned (deleted) DIDs
-            raise ResolveError(did, "tombstoned", url)
-        if resp.status_code != 200:
-            raise ResolveError(did, "http_error", f"HTTP {resp.status_code} from {url}")
-        if len(resp.content) > _MAX_DOC_BYTES:
-            raise ResolveError(did, "bad_doc", f"document larger than {_MAX_DOC_BYTES} bytes")
+            resp = await self._client.get(url, timeout_s=self._timeout, max_bytes=_MAX_DOC_BYTES)
+        except OutboundError as e:
+            raise _resolve_error(did, e) from None
+        if resp.status == 404:
+            raise ResolveError(did, "not_found", f"HTTP 404 from {_host(url)}")
+        if resp.status == 410:  # PLC answers 410 Gone for tombstoned (deleted) DIDs
+            raise ResolveError(did, "tombstoned", _host(url))
+        if resp.status != 200:
+            raise ResolveError(did, "http_error", f"HTTP {resp.status} from {_host(url)}")
         try:
             return parse_did_doc(did, resp.json())
-        except ValueError as e:  # json.JSONDecodeError is a ValueError too
+        except OutboundError:
+            raise ResolveError(did, "bad_doc", "not JSON") from None
+        except ValueError as e:
             raise ResolveError(did, "bad_doc", str(e)[:200]) from None
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc[:100]
+
+
+def _resolve_error(subject: str, e: OutboundError) -> ResolveError:
+    """An outbound failure as a resolve reason; the detail is the guard's category, never the peer's text."""
+    reason: ResolveReason
+    if e.reason == "refused":
+        reason = "refused"
+    elif e.reason == "timeout":
+        reason = "timeout"
+    elif e.reason == "too_large":
+        reason = "bad_doc"
+    else:
+        reason = "http_error"
+    return ResolveError(subject, reason, e.reason)

@@ -54,7 +54,8 @@ class Ingester:
     def __init__(self, settings: IngesterSettings, url: str, resolver: IdentityResolver | None = None) -> None:
         self.settings = settings
         self.url = url
-        self.resolver = resolver or IdentityResolver(plc_url=settings.plc_url, ttl_s=settings.did_cache_ttl_s)
+        self.resolver = resolver or IdentityResolver(plc_url=settings.plc_url, ttl_s=settings.did_cache_ttl_s,
+                                                     allow_private=settings.outbound_allow_private)
         self.verifier = SignatureVerifier(self.resolver)
         self.validator = RecordValidator()
         self.repos: dict[str, ChainState] = {}
@@ -235,7 +236,8 @@ class Ingester:
 def make_backfiller(settings: IngesterSettings, url: str, resolver: IdentityResolver, handles: HandleResolver,
                     repos: dict[str, ChainState], gate: ResyncGate | None) -> Backfiller:
     fetcher = RepoFetcher(per_host=settings.backfill_per_host, rate_per_host=settings.backfill_rate_per_host,
-                          timeout_s=settings.backfill_timeout_s, attempts=settings.backfill_attempts)
+                          timeout_s=settings.backfill_timeout_s, attempts=settings.backfill_attempts,
+                          allow_private=settings.outbound_allow_private, max_repo_bytes=settings.getrepo_max_bytes)
     return Backfiller(url, resolver=resolver, verifier=SignatureVerifier(resolver), validator=RecordValidator(),
                       fetcher=fetcher, gate=gate, handles=handles, repos=repos,
                       concurrency=settings.backfill_concurrency)
@@ -245,7 +247,8 @@ async def backfill_once(settings: IngesterSettings, url: str, *, dids: Sequence[
                         pds_hosts: Sequence[str] = (), relay: str | None = None, force: bool = False,
                         retry_failed: bool = True, progress: bool = True) -> Counters:
     """`appview backfill`: discover, then work every unfinished job once, with a progress bar."""
-    resolver = IdentityResolver(plc_url=settings.plc_url, ttl_s=settings.did_cache_ttl_s)
+    resolver = IdentityResolver(plc_url=settings.plc_url, ttl_s=settings.did_cache_ttl_s,
+                                allow_private=settings.outbound_allow_private)
     handles = HandleResolver(resolver)
     backfiller = make_backfiller(settings, url, resolver, handles, {}, None)
     try:

@@ -84,6 +84,9 @@ class IngesterSettings(BlobSettings):
     backfill_attempts: int = Field(default=3, ge=1, le=100)  # HTTP attempts per request (429, 5xx, timeouts)
     backfill_job_attempts: int = Field(default=5, ge=1, le=10_000)  # failed jobs are retried until this many failures
     backfill_retry_interval_s: float = Field(default=300.0, gt=0, le=7 * DAY_S)
+    # getRepo bodies are cut off past this while streaming (the CAR is then held in memory while it is
+    # walked, so BACKFILL_CONCURRENCY × this bounds the backfill's memory).
+    getrepo_max_bytes: int = Field(default=256 << 20, gt=0, le=1 << 40)
 
     @property
     def backfill_pds(self) -> list[str]:

@@ -20,6 +20,9 @@ from core.db.urls import libpq_url
 os.environ.setdefault("XRPC_VALIDATE_OUTPUT", "true")
 # Offline: no real labelers (the labels e2e test runs its own, on the local PLC).
 os.environ.setdefault("LABELERS", "")
+# The local PDS, PLC and test servers live on 127.0.0.1 over http: settings-built services may reach them.
+# Tests of the outbound guard itself build their clients with allow_private=False explicitly.
+os.environ.setdefault("OUTBOUND_ALLOW_PRIVATE", "true")
 
 
 def _with_db(url: str, name: str) -> str:

@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 import orjson
 import structlog
@@ -46,7 +46,9 @@ _ALG_CURVE: Final = {"ES256K": "k256", "ES256": "p256"}
 _FORBIDDEN_TYP: Final = {"at+jwt": "an OAuth access token", "refresh+jwt": "a refresh token",
                          "dpop+jwt": "a DPoP proof"}  # fmt: skip
 _P256_N: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-_TRANSIENT: Final = frozenset({"timeout", "http_error"})
+# One answer for every issuer we could not resolve, whatever the reason (refused address, timeout, 404, …):
+# anonymous callers choose the issuer, so a difference would tell them what the network looks like from here.
+UNRESOLVED_ISSUER: Final = "could not resolve the jwt issuer's DID document"
 
 
 class AuthError(HTTPException):
@@ -99,11 +101,12 @@ def _b64url(part: str, what: str) -> bytes:
         raise AuthError("BadJwt", f"jwt {what} is not unpadded base64url") from None
 
 
-def _is_number(v: object) -> bool:
-    return type(v) in (int, float) and v == v and abs(v) < 2**53  # also rejects NaN / absurd values
+def _is_number(v: object) -> TypeGuard[int | float]:
+    # also rejects bools, NaN and absurd values
+    return type(v) in (int, float) and v == v and abs(v) < 2**53  # type: ignore[arg-type]
 
 
-def _is_iss(iss: object) -> bool:
+def _is_iss(iss: object) -> TypeGuard[str]:
     if type(iss) is not str or len(iss) > 2048:
         return False
     did, sep, frag = iss.partition("#")
@@ -156,7 +159,7 @@ class ServiceAuthVerifier:
 
     def __init__(self, resolver: IdentityResolver, service_did: str, *, leeway_s: float = 10.0,
                  cache_size: int = 10_000, cache_ttl_s: float = 300.0, refresh_interval_s: float = 60.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 failure_ttl_s: float = 30.0, clock: Callable[[], float] = time.time) -> None:
         self.resolver, self.service_did = resolver, service_did
         # A PDS sends the bare DID; accept the service-qualified form too (newer PDSes may send it).
         self.audiences = frozenset({service_did, service_did + "#plyr_appview"})
@@ -166,6 +169,9 @@ class ServiceAuthVerifier:
         # after cache_ttl_s, so a key rotated away (e.g. after a compromise) stops working within that.
         self._verified: OrderedDict[str, tuple[_Claims, float]] = OrderedDict()
         self._refreshed: OrderedDict[str, float] = OrderedDict()  # did → last forced refresh (monotonic)
+        # did → until when (monotonic) it is known not to resolve: repeated tokens naming it cost no fetch.
+        self.failure_ttl_s = failure_ttl_s
+        self._unresolved: OrderedDict[str, float] = OrderedDict()
 
     async def verify(self, token: str, lxm: str | None = None) -> Viewer:
         """The token's viewer, or AuthError. ``lxm``: the XRPC method called (None: not an XRPC route)."""
@@ -224,13 +230,23 @@ class ServiceAuthVerifier:
         return True
 
     async def _key(self, did: str, *, force: bool) -> PublicKey | None:
+        until = self._unresolved.get(did)
+        if until is not None and time.monotonic() < until:
+            raise AuthError("BadJwtIss", UNRESOLVED_ISSUER)
         try:
             info = await self.resolver.resolve(did, force=force)
         except ResolveError as e:
-            if e.reason in _TRANSIENT:
-                raise AuthError("IdentityUnavailable", f"could not resolve jwt issuer {did} right now "
-                                f"({e.reason}); try again", status=503) from None
-            raise AuthError("BadJwtIss", f"could not resolve jwt issuer {did} ({e.reason})") from None
+            log.info("auth_issuer_unresolved", did=did[:200], reason=e.reason)
+            self._remember_unresolved(did)
+            raise AuthError("BadJwtIss", UNRESOLVED_ISSUER) from None
         if info.signing_key is None:
             raise AuthError("BadJwtIss", f"jwt issuer {did} has no #atproto signing key")
         return info.signing_key
+
+    def _remember_unresolved(self, did: str) -> None:
+        if self.failure_ttl_s <= 0:
+            return
+        self._unresolved[did] = time.monotonic() + self.failure_ttl_s
+        self._unresolved.move_to_end(did)
+        while len(self._unresolved) > self.cache_size:
+            self._unresolved.popitem(last=False)

@@ -36,7 +36,7 @@ def install(app: FastAPI, settings: AppviewSettings) -> None:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
-        async with IdentityResolver(settings.plc_url) as identity:
+        async with IdentityResolver(settings.plc_url, allow_private=settings.outbound_allow_private) as identity:
             app.state.identity = identity
             app.state.auth = ServiceAuthVerifier(identity, settings.service_did)
             async with inner(app) as state:

@@ -15,9 +15,9 @@ import structlog
 from core.blobstore import BlobStore
 from core.blobstore.playability import PLAYABILITY_JOINS, PLAYABILITY_SQL, STATES, URL_HOST_OK, host_patterns
 from core.db.connect import connect
+from core.outbound import RefusedAddress
 from core.retry import pause
 from ingester.blobs.fetch import GuardedHttp, blob_status
-from ingester.blobs.guard import RefusedAddress
 from ingester.blobs.metrics import BLOBS, CHECKS, PLAYABILITY
 from ingester.settings import IngesterSettings
 

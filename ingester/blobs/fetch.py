@@ -1,25 +1,29 @@
-"""Guarded outbound HTTP: stream a PDS blob to a spool file while hashing; probe audio URLs."""
+"""The mirror's HTTP: stream a PDS blob to a spool file while hashing; probe audio URLs.
+
+Every request goes through the outbound guard (``core.outbound``): public https only unless
+OUTBOUND_ALLOW_PRIVATE, checked redirects, one deadline per request, bytes counted while streaming.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode
 
-import aiohttp
 import anyio
 import orjson
 
 from core.blobstore.cid import raw_cid
-from ingester.blobs.guard import GuardedResolver, RefusedAddress, check_redirect, check_url, is_refusal
+from core.outbound import Outbound, OutboundError, OutboundResponse, RefusedAddress
 
-MAX_REDIRECTS = 3
-CHUNK = 256 * 1024
 # PDS error names that mean the blob is not there (as opposed to "try later").
 GONE_ERRORS = {"BlobNotFound", "RepoNotFound", "NotFound"}
+_XRPC_ERROR = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+_SMALL = 1 << 20  # a probe or an error body
 
 
 @dataclass(frozen=True)
@@ -37,80 +41,47 @@ def get_blob_url(pds: str, did: str, cid: str) -> str:
 
 
 class GuardedHttp:
-    def __init__(self, *, allow_private: bool, timeout_s: float, connect_timeout_s: float = 10.0,
-                 limit: int = 32, limit_per_host: int = 4) -> None:
+    def __init__(self, *, allow_private: bool, timeout_s: float, limit: int = 32, limit_per_host: int = 4) -> None:
         self.allow_private = allow_private
-        self.timeout = aiohttp.ClientTimeout(total=timeout_s, connect=connect_timeout_s, sock_read=30.0)
-        self._limits = (limit, limit_per_host)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _sess(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.allow_private), limit=self._limits[0],
-                                             limit_per_host=self._limits[1], ttl_dns_cache=60)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout, trust_env=False,
-                                                  headers={"user-agent": "plyr-appview-mirror"},
-                                                  auto_decompress=False)
-        return self._session
+        self.timeout_s = timeout_s  # the whole request, body included
+        self.out = Outbound(allow_private=allow_private, per_host=limit_per_host, max_connections=limit,
+                            user_agent="plyr-appview-mirror")
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self.out.aclose()
 
     @asynccontextmanager
-    async def request(self, method: str, url: str, headers: dict[str, str] | None = None
-                      ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """One request, following at most MAX_REDIRECTS same-scheme redirects, each hop checked."""
-        scheme = check_url(url, allow_private=self.allow_private)
-        for _ in range(MAX_REDIRECTS + 1):
-            resp = await self._sess().request(method, url, headers=headers, allow_redirects=False)
-            if resp.status in (301, 302, 303, 307, 308) and "location" in resp.headers:
-                nxt = urljoin(url, resp.headers["location"])
-                resp.release()
-                check_redirect(scheme, nxt, allow_private=self.allow_private)
-                url = nxt
-                continue
-            try:
-                yield resp
-            finally:
-                resp.release()
-            return
-        raise RefusedAddress("too many redirects")
+    async def request(self, method: str, url: str, headers: Mapping[str, str] | None = None,
+                      max_bytes: int = _SMALL) -> AsyncIterator[OutboundResponse]:
+        """One guarded request (redirects checked hop by hop). Raises OutboundError."""
+        async with self.out.stream(method, url, headers=headers, timeout_s=self.timeout_s,
+                                   max_bytes=max_bytes) as resp:
+            yield resp
 
     async def fetch_blob(self, pds: str, did: str, cid: str, digest: bytes, dest: Path,
                          max_bytes: int) -> Fetched:
         """Stream getBlob into `dest`; ok only when the bytes hash to `digest` and fit `max_bytes`."""
         try:
             return await self._fetch_blob(get_blob_url(pds, did, cid), digest, dest, max_bytes)
-        except (aiohttp.ClientError, OSError, TimeoutError, RefusedAddress) as e:
+        except OutboundError as e:
             await anyio.Path(dest).unlink(missing_ok=True)
-            if is_refusal(e):
-                return Fetched(False, reason="refused_address")
-            return Fetched(False, reason=f"network:{type(e).__name__}", retry=True)
+            return _network_failure(e)
         except BaseException:
             await anyio.Path(dest).unlink(missing_ok=True)
             raise
 
     async def _fetch_blob(self, url: str, digest: bytes, dest: Path, max_bytes: int) -> Fetched:
-        async with self.request("GET", url) as resp:
+        async with self.request("GET", url, max_bytes=max_bytes) as resp:
             if resp.status != 200:
                 return await _http_failure(resp)
-            declared = resp.content_length
-            if declared is not None and declared > max_bytes:
-                return Fetched(False, reason="too_large")
             h = hashlib.sha256()
             size = 0
             async with await anyio.open_file(dest, "wb") as f:
-                async for chunk in resp.content.iter_chunked(CHUNK):
+                async for chunk in resp.iter_bytes():  # raises too_large past max_bytes
                     size += len(chunk)
-                    if size > max_bytes:
-                        break
                     h.update(chunk)
                     await f.write(chunk)
             mime = resp.headers.get("content-type")
-        if size > max_bytes:
-            await anyio.Path(dest).unlink(missing_ok=True)
-            return Fetched(False, reason="too_large")
         if h.digest() != digest:
             await anyio.Path(dest).unlink(missing_ok=True)
             return Fetched(False, reason=f"cid_mismatch:{raw_cid(h.digest())}")
@@ -123,19 +94,26 @@ class GuardedHttp:
                 return resp.status
         except RefusedAddress:
             raise
-        except (aiohttp.ClientError, OSError, TimeoutError) as e:
-            if is_refusal(e):
-                raise RefusedAddress(str(e)) from e
+        except OutboundError:
             return None
 
 
-async def _http_failure(resp: aiohttp.ClientResponse) -> Fetched:
+def _network_failure(e: OutboundError) -> Fetched:
+    if e.reason == "refused":
+        return Fetched(False, reason="refused_address")
+    if e.reason == "too_large":
+        return Fetched(False, reason="too_large")
+    return Fetched(False, reason=f"network:{e.reason}", retry=True)
+
+
+async def _http_failure(resp: OutboundResponse) -> Fetched:
     error = ""
     if resp.status == 400:
         try:
-            body = orjson.loads(await resp.content.read(65536))
-            error = str(body.get("error", ""))[:64] if isinstance(body, dict) else ""
-        except (ValueError, aiohttp.ClientError):
+            body = orjson.loads(await resp.read_prefix(65536))
+            name = body.get("error") if isinstance(body, dict) else None
+            error = name if isinstance(name, str) and _XRPC_ERROR.fullmatch(name) else ""
+        except (orjson.JSONDecodeError, OutboundError):
             error = ""
     reason = f"http_{resp.status}" + (f":{error}" if error else "")
     if resp.status in (404, 410) or error in GONE_ERRORS:
@@ -152,7 +130,5 @@ async def blob_status(http: GuardedHttp, pds: str, did: str, cid: str) -> Fetche
             if resp.status in (200, 206):
                 return Fetched(True)
             return await _http_failure(resp)
-    except (aiohttp.ClientError, OSError, TimeoutError, RefusedAddress) as e:
-        if is_refusal(e):
-            return Fetched(False, reason="refused_address")
-        return Fetched(False, reason=f"network:{type(e).__name__}", retry=True)
+    except OutboundError as e:
+        return _network_failure(e)

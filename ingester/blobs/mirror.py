@@ -23,10 +23,10 @@ from core.blobstore import BlobStore, safe_audio_mime
 from core.blobstore.cid import UnsupportedCid, expected_digest
 from core.db.connect import connect
 from core.identity import IdentityResolver, ResolveError
+from core.outbound import RefusedAddress, check_url
 from core.retry import Backoff, pause
 from ingester.blobs import state
 from ingester.blobs.fetch import Fetched, GuardedHttp
-from ingester.blobs.guard import RefusedAddress, check_url
 from ingester.blobs.metrics import FAILURES, MIRRORED, MIRRORED_BYTES, RELEASED
 from ingester.settings import IngesterSettings
 
@@ -50,7 +50,8 @@ class BlobMirror:
     def __init__(self, settings: IngesterSettings, url: str, store: BlobStore,
                  resolver: IdentityResolver | None = None, http: GuardedHttp | None = None) -> None:
         self.settings, self.url, self.store = settings, url, store
-        self.resolver = resolver or IdentityResolver(plc_url=settings.plc_url)
+        self.resolver = resolver or IdentityResolver(plc_url=settings.plc_url,
+                                                     allow_private=settings.outbound_allow_private)
         self._own_resolver = resolver is None
         self.http = http or GuardedHttp(allow_private=settings.outbound_allow_private,
                                         timeout_s=settings.blob_fetch_timeout_s,

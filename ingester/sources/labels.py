@@ -5,13 +5,14 @@ cursor advances only after the frame's labels are committed with it. On any disc
 reconnect from the committed cursor with jittered backoff; the log's digest key absorbs replays.
 
 A source is configured either by DID (the `#atproto_labeler` service of its DID document names
-the host, re-resolved at every connect) or by host URL.
+the host, re-resolved at every connect) or by host URL. Either way the endpoint passes the outbound guard
+first (wss to a public address; ws and private addresses only with OUTBOUND_ALLOW_PRIVATE) and the websocket
+connects to the address the guard checked, the name still used for TLS and Host (no rebinding).
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -22,8 +23,9 @@ from websockets.asyncio.client import connect
 
 from core.identity import IdentityResolver, ResolveError
 from core.labels import labeler_endpoint
+from core.outbound import OutboundError
+from core.retry import Backoff
 from ingester import metrics
-from ingester.backoff import pause
 
 log = structlog.get_logger(__name__)
 
@@ -78,31 +80,34 @@ class LabelSource:
         return endpoint
 
     async def run(self, handler: Handler, stop: asyncio.Event) -> None:
-        attempt = 0
+        backoff = Backoff(base_s=1.0, cap_s=self.backoff_max_s)
         while not stop.is_set():
             try:
                 url = subscribe_url(await self.endpoint(), self.cursor)
-                async with connect(url, max_size=MAX_FRAME_BYTES, open_timeout=10, ping_interval=20,
-                                   ping_timeout=30, close_timeout=2) as ws:
+                _, port, addresses = await self.resolver.outbound.addresses(url)
+                async with connect(url, host=addresses[0], port=port, proxy=None, max_size=MAX_FRAME_BYTES,
+                                   open_timeout=10, ping_interval=20, ping_timeout=30, close_timeout=2) as ws:
                     log.info("labels.connected", source=self.name, cursor=self.cursor)
                     self.connected.set()
                     async for message in ws:
-                        attempt = 0
+                        backoff.reset()
                         if isinstance(message, bytes):
                             await self._handle(handler, message, stop)
                         if stop.is_set():
                             return
-            except (OSError, websockets.WebSocketException, TimeoutError, ResolveError) as e:
-                log.warning("labels.disconnected", source=self.name, error=repr(e))
+            except OutboundError as e:
+                log.warning("labels.endpoint_refused", source=self.name, reason=e.reason)
+            except ResolveError as e:
+                log.warning("labels.unresolved", source=self.name, reason=e.reason, detail=e.detail)
+            except (OSError, websockets.WebSocketException, TimeoutError) as e:
+                log.warning("labels.disconnected", source=self.name, error=type(e).__name__)
             finally:
                 self.connected.clear()
-            attempt += 1
             metrics.RECONNECTS.labels(self.name).inc()
-            delay = min(self.backoff_max_s, 0.5 * 2 ** min(attempt, 10)) * random.uniform(0.5, 1)
-            await pause(stop, delay)
+            await backoff.wait(stop)
 
     async def _handle(self, handler: Handler, message: bytes, stop: asyncio.Event) -> None:
-        delay = 0.5
+        backoff = Backoff(base_s=0.5, cap_s=30.0)
         while not stop.is_set():
             try:
                 result = await handler(message)
@@ -110,8 +115,7 @@ class LabelSource:
             except Exception:
                 # Never drop a frame we could not commit (database down, …): retry it; the socket waits.
                 log.exception("labels.frame_failed", source=self.name)
-                await pause(stop, delay)
-                delay = min(delay * 2, 30.0)
+                await backoff.wait(stop)
         else:
             return
         if result.last_seq is not None:

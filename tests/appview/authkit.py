@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from appview import auth
 from core.crypto import PublicKey
 from core.identity import IdentityResolver
+from core.outbound import Outbound
 
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 SERVICE_DID = "did:web:appview.test"
@@ -96,7 +97,7 @@ class FakePlc:
         return httpx.Response(200, json=doc) if doc is not None else httpx.Response(404)
 
     def resolver(self) -> IdentityResolver:
-        return IdentityResolver(PLC, client=httpx.AsyncClient(transport=httpx.MockTransport(self.handler)))
+        return IdentityResolver(PLC, client=Outbound(transport=httpx.MockTransport(self.handler)))
 
 
 def plc_did(n: int) -> str:

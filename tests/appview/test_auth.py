@@ -1,5 +1,5 @@
 """Viewer auth with our own k256/p256 keys against a fake PLC directory: every refusal is a 401 with a
-named error (503 only when the issuer's DID cannot be resolved right now), never a 500."""
+named error, never a 500; an issuer we cannot resolve is the same 401 whatever the reason (no probing)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,18 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import appview.auth.jwt as jwt_mod
+from appview import auth
 from appview.auth import AuthError, ServiceAuthVerifier, did_document
+from appview.settings import AppviewSettings
+from core.identity import IdentityResolver, ResolveError
+from core.outbound import Outbound
 from tests.appview.authkit import SERVICE_DID, FakePlc, Key, b64json, b64url, did_doc, make_jwt, plc_did, test_app
+from tests.hostile import serve
 
 ALICE = plc_did(1)
 XRPC = "/xrpc/fm.plyr.test.whoami"
@@ -175,12 +181,22 @@ async def test_wrong_scheme(client: httpx.AsyncClient, key: Key) -> None:
 
 async def test_unresolvable_issuer(client: httpx.AsyncClient, plc: FakePlc) -> None:
     k = Key("k256")
-    assert "could not resolve" in await refused(client, make_jwt(k, plc_did(9)), "BadJwtIss")
+    not_found = await refused(client, make_jwt(k, plc_did(9)), "BadJwtIss")
+    assert "could not resolve" in not_found
     plc.docs[plc_did(8)] = did_doc(plc_did(8), None)
     assert "no #atproto" in await refused(client, make_jwt(k, plc_did(8)), "BadJwtIss")
+    plc.down = True  # a transient failure answers exactly like a missing DID
+    assert await refused(client, make_jwt(k, plc_did(7)), "BadJwtIss") == not_found
+
+
+async def test_unresolvable_issuers_are_remembered_briefly(client: httpx.AsyncClient, plc: FakePlc) -> None:
+    k = Key("k256")
     plc.down = True
-    r = await client.get(XRPC, headers=bearer(make_jwt(k, plc_did(7))))
-    assert r.status_code == 503 and r.json()["error"] == "IdentityUnavailable"
+    await refused(client, make_jwt(k, plc_did(6)), "BadJwtIss")
+    fetches = plc.fetches
+    for _ in range(5):
+        await refused(client, make_jwt(k, plc_did(6)), "BadJwtIss")
+    assert plc.fetches == fetches  # no fetch per token: a flood of them costs one
 
 
 async def test_verified_tokens_are_cached(client: httpx.AsyncClient, key: Key, monkeypatch: pytest.MonkeyPatch,
@@ -258,3 +274,57 @@ def test_garbage_headers_never_500(header: str) -> None:
             assert r.status_code in (200, 401), r.text
 
     asyncio.run(run())
+
+
+# --- anonymous callers cannot make us probe addresses (the real wiring: auth.install with settings) ---------
+
+
+def _installed_app(allow_private: bool) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/xrpc/fm.plyr.test.whoami")
+    async def xrpc_whoami(viewer: auth.OptionalViewer) -> dict[str, str | None]:
+        return {"did": viewer.did if viewer else None}
+
+    auth.install(app, AppviewSettings(outbound_allow_private=allow_private, service_did=SERVICE_DID))
+    return app
+
+
+async def _ask(app: FastAPI, token: str) -> httpx.Response:
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+            return await c.get(XRPC, headers=bearer(token))
+
+
+async def test_a_loopback_did_web_issuer_is_never_fetched() -> None:
+    k = Key("k256")
+    async with serve() as open_port:
+        async with serve() as closed:
+            closed_port = closed.port
+        answers = []
+        for port in (open_port.port, closed_port):
+            for host in ("127.0.0.1", "localhost"):
+                r = await _ask(_installed_app(allow_private=False), make_jwt(k, f"did:web:{host}%3A{port}"))
+                assert r.status_code == 401
+                answers.append(r.json())
+        assert open_port.hits == []  # nothing reached the port
+        assert all(a == answers[0] for a in answers) and answers[0]["error"] == "BadJwtIss"  # open = closed
+        # control: with the development switch the same token does reach it (so the assertion above means it)
+        r = await _ask(_installed_app(allow_private=True), make_jwt(k, f"did:web:127.0.0.1%3A{open_port.port}"))
+        assert r.status_code == 401 and open_port.hits == ["/.well-known/did.json"]
+
+
+async def test_an_issuer_whose_name_resolves_privately_is_refused_without_a_connection() -> None:
+    async def private_dns(host: str, port: int) -> list[str]:
+        return ["10.0.0.7"] if host == "issuer.example" else ["169.254.169.254"]
+
+    resolver = IdentityResolver(client=Outbound(resolve=private_dns))
+    verifier = ServiceAuthVerifier(resolver, SERVICE_DID)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=test_app(verifier)), base_url="http://t") as c:
+        k = Key("k256")
+        for iss in ("did:web:issuer.example", "did:web:metadata.example"):
+            await refused(c, make_jwt(k, iss), "BadJwtIss")
+            with pytest.raises(ResolveError) as e:  # why: the guard, before any connection
+                await resolver.resolve(iss)
+            assert e.value.reason == "refused"
+    await resolver.aclose()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from core.handles import INVALID_HANDLE, HandleResolver, did_from_txt
 from core.identity import DidInfo, IdentityResolver
+from core.outbound import Outbound
+from tests.hostile import serve
 
 ALICE = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
 BOB = "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb"
@@ -37,7 +41,7 @@ class Peer:
         return httpx.Response(status, text=body)
 
     def resolver(self, **kwargs: Any) -> HandleResolver:
-        client = httpx.AsyncClient(transport=httpx.MockTransport(self.serve))
+        client = Outbound(transport=httpx.MockTransport(self.serve))
         identity = IdentityResolver(client=client)
         return HandleResolver(identity, client=client, txt_lookup=self.lookup, **kwargs)
 
@@ -91,3 +95,51 @@ def test_txt_parsing() -> None:
     assert did_from_txt(["did=did:plc:x", "did=did:plc:x"]) == "did:plc:x"
     assert did_from_txt(["did=did:plc:x", "did=did:plc:y"]) is None
     assert did_from_txt([]) is None
+
+
+# --- the HTTPS method goes through the outbound guard --------------------------------------------------------
+
+
+async def _no_txt(name: str) -> list[str]:
+    return []
+
+
+async def test_a_handle_whose_name_resolves_privately_is_never_fetched() -> None:
+    async with serve() as host:
+        async def dns(name: str, port: int) -> list[str]:
+            return ["127.0.0.1"]  # alice.example → loopback: e.g. a hostile DNS zone
+
+        identity = IdentityResolver(client=Outbound(resolve=dns))
+        handles = HandleResolver(identity, txt_lookup=_no_txt)
+        refused_before = REGISTRY.get_sample_value("outbound_failures_total", {"reason": "refused"}) or 0
+        assert await handles.verified_handle(info(ALICE, "alice.example")) == INVALID_HANDLE
+        assert await handles._well_known_url(f"https://alice.example:{host.port}/.well-known/atproto-did") is None
+        refused = REGISTRY.get_sample_value("outbound_failures_total", {"reason": "refused"}) or 0
+        assert refused - refused_before == 2  # both refused by the guard, not failed on the wire
+        await identity.aclose()
+        assert host.hits == []
+
+
+async def test_a_well_known_body_is_capped_and_its_host_cannot_stall_us() -> None:
+    async with serve() as host:
+        async def dns(name: str, port: int) -> list[str]:
+            return ["127.0.0.1"]
+
+        # allow_private stands in for a public host; the body cap and the deadline are what is tested here
+        out = Outbound(allow_private=True, resolve=dns)
+        identity = IdentityResolver(client=out)
+        handles = HandleResolver(identity, txt_lookup=_no_txt, timeout_s=1.0)
+        for mode in ("/flood?mib=64", "/drip"):
+            host.modes["/.well-known/atproto-did"] = mode
+            assert await handles._well_known_url(f"{host.url}/.well-known/atproto-did") is None
+        await asyncio.sleep(0.3)
+        assert host.sent < 64 << 20
+        await out.aclose()
+
+
+async def test_handles_that_are_not_handles_never_reach_a_url() -> None:
+    peer = Peer({}, {})
+    resolver = peer.resolver()
+    for bad in ("evil.example/path", "evil.example:8080", "user@evil.example", "127.0.0.1", "a..b", ""):
+        assert await resolver.resolve(bad) is None
+    assert peer.calls == []

@@ -16,6 +16,8 @@ import pytest
 
 from core.crypto import PublicKey
 from core.identity import IdentityResolver, ResolveError, did_web_url, parse_did_doc
+from core.outbound import Outbound
+from tests.hostile import serve
 
 DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
 DID2 = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
@@ -25,7 +27,7 @@ K256_MULTIKEY = "zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBme"
 
 def plc_doc(
     did: str, multikey: str, handle: str = "alice.example.com", pds: str = "https://pds.example.com"
-) -> dict:
+) -> dict[str, Any]:
     """The shape plc.directory serves today."""
     return {
         "@context": [
@@ -42,7 +44,7 @@ def plc_doc(
     }
 
 
-def legacy_doc(did: str, uncompressed: bytes, handle: str = "alice.test") -> dict:
+def legacy_doc(did: str, uncompressed: bytes, handle: str = "alice.test") -> dict[str, Any]:
     """The shape @did-plc/server 0.0.1 (local PLC) serves: raw uncompressed key, relative ids."""
     return {
         "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/suites/secp256k1-2019/v1"],
@@ -122,8 +124,13 @@ def test_parse_rejects_mismatched_id() -> None:
 
 def test_did_web_urls() -> None:
     assert did_web_url("did:web:example.com") == "https://example.com/.well-known/did.json"
-    assert did_web_url("did:web:localhost%3A1234") == "http://localhost:1234/.well-known/did.json"
-    assert did_web_url("did:web:127.0.0.1%3A8080") == "http://127.0.0.1:8080/.well-known/did.json"
+    # loopback with a port: only with the development switch (OUTBOUND_ALLOW_PRIVATE)
+    assert did_web_url("did:web:localhost%3A1234", allow_private=True) == "http://localhost:1234/.well-known/did.json"
+    assert did_web_url("did:web:127.0.0.1%3A8080", allow_private=True) == "http://127.0.0.1:8080/.well-known/did.json"
+    for loopback in ["did:web:localhost%3A1234", "did:web:127.0.0.1%3A8080", "did:web:LOCALHOST"]:
+        with pytest.raises(ResolveError) as ei:
+            did_web_url(loopback)
+        assert ei.value.reason == "refused"
     for bad in ["did:web:example.com%3A8443", "did:web:example.com:path", "did:web:", "did:web:a/b.com"]:
         with pytest.raises(ResolveError) as ei:
             did_web_url(bad)
@@ -150,7 +157,7 @@ def make_resolver(handler: Handler, **kw: Any) -> tuple[IdentityResolver, list[s
         seen.append(str(req.url))
         return await handler(req)
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(record))
+    client = Outbound(allow_private=True, transport=httpx.MockTransport(record))  # http://localhost PDS URLs
     return IdentityResolver(plc_url="https://plc.test", client=client, **kw), seen
 
 
@@ -321,6 +328,7 @@ def web_server() -> Iterator[tuple[int, dict[str, Any]]]:
 
     class H(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server API
+            docs["hits"] = docs.get("hits", 0) + 1
             body = json.dumps(docs["doc"]).encode() if self.path == "/.well-known/did.json" else b""
             self.send_response(200 if body else 404)
             self.send_header("content-type", "application/json")
@@ -343,6 +351,29 @@ async def test_did_web_localhost(web_server: tuple[int, dict[str, Any]]) -> None
     port, docs = web_server
     did = f"did:web:127.0.0.1%3A{port}"
     docs["doc"] = plc_doc(did, K256_MULTIKEY, pds=f"http://127.0.0.1:{port}")
-    async with IdentityResolver(timeout_s=2) as r:
+    async with IdentityResolver(timeout_s=2, allow_private=True) as r:
         info = await r.resolve(did)
     assert info.pds == f"http://127.0.0.1:{port}" and info.signing_key is not None
+
+
+async def test_did_web_loopback_refused_without_the_switch(web_server: tuple[int, dict[str, Any]]) -> None:
+    port, docs = web_server
+    for did in (f"did:web:127.0.0.1%3A{port}", f"did:web:localhost%3A{port}"):
+        docs["doc"] = plc_doc(did, K256_MULTIKEY)
+        async with IdentityResolver(timeout_s=2) as r:
+            with pytest.raises(ResolveError) as ei:
+                await r.resolve(did)
+        assert ei.value.reason == "refused"
+    assert docs.get("hits", 0) == 0
+
+
+async def test_a_did_document_larger_than_the_cap_is_cut_off() -> None:
+    async with serve() as host, IdentityResolver(timeout_s=10, allow_private=True) as r:
+        did = f"did:web:127.0.0.1%3A{host.port}"
+        # /.well-known/did.json is served by the catch-all with a body we choose: make it flood instead
+        r._url_for = lambda did: f"{host.url}/flood?mib=64"  # type: ignore[method-assign]
+        with pytest.raises(ResolveError) as ei:
+            await r.resolve(did)
+        assert ei.value.reason == "bad_doc" and ei.value.detail == "too_large"
+        await asyncio.sleep(0.3)
+        assert host.sent < 64 << 20

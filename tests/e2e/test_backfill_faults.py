@@ -123,7 +123,7 @@ async def test_each_fault_is_handled_and_the_rest_carries_on(db_url: str, q: Que
         assert (counters.done, counters.failed) == (3, 4)
         failures = counters.failures
         assert set(failures) == {garbage.did, hang.did, ghost.did, forged.did}
-        assert failures[hang.did] == "getRepo: timeout after 1s"
+        assert failures[hang.did] == "getRepo: timeout"
         assert failures[forged.did] == "commit signature does not verify (after a DID document refresh)"
         assert counters.failures[garbage.did].startswith("bad repo: not a CAR")
         assert counters.failures[ghost.did].startswith("DID does not resolve: not_found")
@@ -145,7 +145,7 @@ async def test_each_fault_is_handled_and_the_rest_carries_on(db_url: str, q: Que
         status = await read_status(conn)
     assert status.backfill.jobs == {"done": 4, "failed": 3}
     reasons = {f.did: f.error for f in status.backfill.failures}
-    assert reasons[hang.did] == "getRepo: timeout after 1s" and reasons[forged.did].startswith("commit signature")
+    assert reasons[hang.did] == "getRepo: timeout" and reasons[forged.did].startswith("commit signature")
     assert {f.did: f.attempts for f in status.backfill.failures}[hang.did] == 2
     assert status.backfill.per_pds[peer.url]["done"] == 4
 

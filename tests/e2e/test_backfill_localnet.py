@@ -40,7 +40,7 @@ async def test_live_backfill_and_cutover_reach_the_same_digest(localnet: Localne
         await asyncio.gather(world.phase(2), world.phase(3))
 
         # (b) starts after everything was written and only backfills (the `appview backfill` path)
-        async with RepoFetcher() as fetcher:
+        async with RepoFetcher(allow_private=True) as fetcher:  # the local PDS: http on loopback
             discovered = await from_pds(fetcher, localnet.pds_url)
         assert set(dids) <= discovered  # listRepos discovery finds every account
         counters = await backfill_once(ingester_settings(late_db, localnet), late_db, dids=dids, progress=False)

@@ -33,6 +33,7 @@ import libipld
 
 from core.crypto import PublicKey
 from core.identity import IdentityResolver
+from core.outbound import Outbound
 
 PLC_URL = "https://plc.test"
 PDS_URL = "https://pds.test"
@@ -402,7 +403,7 @@ class StaticResolver(IdentityResolver):
     def __init__(self, docs: dict[str, dict[str, Any] | bytes] | None = None, **kwargs: Any) -> None:
         self.docs: dict[str, dict[str, Any] | bytes] = dict(docs or {})  # bytes: served verbatim
         self.fetches_by_did: Counter[str] = Counter()
-        client = httpx.AsyncClient(transport=httpx.MockTransport(self._serve))
+        client = Outbound(transport=httpx.MockTransport(self._serve))
         super().__init__(plc_url=PLC_URL, client=client, **kwargs)
         self._own_client = True  # close the mock client with the resolver
 

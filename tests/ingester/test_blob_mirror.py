@@ -17,9 +17,9 @@ from prometheus_client import REGISTRY
 from appview.playback import playability_for
 from core.blobstore import LocalStore
 from core.blobstore.cid import cid_of, expected_digest
+from core.outbound_policy import RefusedAddress, check_redirect, check_url, public_ip
 from ingester.blobs.checker import PlayabilityChecker, url_alive
 from ingester.blobs.fetch import GuardedHttp
-from ingester.blobs.guard import RefusedAddress, check_redirect, check_url, public_ip
 from ingester.blobs.mirror import BlobMirror
 from ingester.settings import IngesterSettings
 

@@ -10,11 +10,13 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from core.outbound import Outbound
 from ingester.sources.repos import FetchError, RepoFetcher, retry_after_seconds
+from tests.hostile import serve
 
 
 def fetcher(handler: httpx.MockTransport, **kw: object) -> RepoFetcher:
-    return RepoFetcher(client=httpx.AsyncClient(transport=handler), **kw)  # type: ignore[arg-type]
+    return RepoFetcher(client=Outbound(transport=handler), **kw)  # type: ignore[arg-type]
 
 
 def test_retry_after_parsing() -> None:
@@ -104,3 +106,59 @@ async def test_relay_discovery_asks_once_per_exact_collection_and_unions() -> No
     f = fetcher(httpx.MockTransport(serve), attempts=1)
     assert await from_relay(f, "https://relay.example") == {"did:plc:a", "did:plc:b", "did:plc:c"}
     assert sorted(asked) == sorted(record_collections()) and "*" not in "".join(asked)
+
+
+# --- through the outbound guard, against hostile hosts on loopback -----------------------------------------
+
+GET_REPO = "/xrpc/com.atproto.sync.getRepo"
+
+
+async def test_an_oversized_repo_is_cut_off_while_streaming() -> None:
+    async with serve() as host, RepoFetcher(allow_private=True, max_repo_bytes=1 << 20, attempts=3) as f:
+        host.modes[GET_REPO] = "/flood?mib=256"
+        with pytest.raises(FetchError) as e:
+            await f.get_repo(host.url, "did:plc:x")
+        assert e.value.reason == "too_large" and not e.value.retryable
+        await asyncio.sleep(0.5)  # let the server notice the closed connection
+        assert host.sent < 256 << 20 and len(host.hits) == 1  # stopped reading early, and not retried
+
+
+async def test_a_dripping_pds_hits_the_total_deadline() -> None:
+    async with serve() as host, RepoFetcher(allow_private=True, timeout_s=1.0, attempts=1) as f:
+        host.modes[GET_REPO] = "/drip"
+        with pytest.raises(FetchError) as e:
+            await f.get_repo(host.url, "did:plc:x")
+        assert e.value.reason == "timeout" and e.value.retryable
+
+
+async def test_private_and_http_pds_urls_are_refused_without_the_switch() -> None:
+    async with serve() as host, RepoFetcher(attempts=3) as f:
+        port = host.port
+        for pds in (host.url, f"https://127.0.0.1:{port}", f"https://localhost:{port}",
+                    f"https://[::ffff:127.0.0.1]:{port}"):
+            with pytest.raises(FetchError) as e:
+                await f.get_repo(pds, "did:plc:x")
+            assert e.value.reason == "refused" and not e.value.retryable
+        assert host.hits == []
+
+
+async def test_a_redirect_to_another_scheme_or_too_far_is_refused() -> None:
+    async with serve() as host, RepoFetcher(allow_private=True, attempts=1) as f:
+        host.modes[GET_REPO] = "/hop?to=https://127.0.0.1:1/x"
+        with pytest.raises(FetchError) as e:
+            await f.get_repo(host.url, "did:plc:x")
+        assert e.value.reason == "refused"
+        host.modes[GET_REPO] = "/loop"
+        with pytest.raises(FetchError) as e:
+            await f.get_repo(host.url, "did:plc:x")
+        assert e.value.reason == "refused"
+
+
+async def test_peer_error_text_never_becomes_the_reason() -> None:
+    def serve_(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"error": "<script>alert(1)</script> see http://evil", "message": "x"})
+
+    f = fetcher(httpx.MockTransport(serve_), attempts=1)
+    with pytest.raises(FetchError) as e:
+        await f.get_repo("https://pds.example", "did:plc:x")
+    assert e.value.reason == "HTTP 400"

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from core.crypto import PublicKey
 from core.identity import IdentityResolver
+from core.outbound import Outbound
 from ingester.verify.signature import SignatureVerifier, Verdict, VerdictKind
 
 DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
@@ -55,7 +56,7 @@ class FakeClock:
 
 
 def verifier(plc: FakePlc, **kw: Any) -> SignatureVerifier:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(plc))
+    client = Outbound(transport=httpx.MockTransport(plc))
     return SignatureVerifier(IdentityResolver(plc_url="https://plc.test", client=client), **kw)
 
 
