@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
+from appview.views.urls import SafeUrl
+
 
 class View(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
@@ -17,7 +19,7 @@ class ArtistViewBasic(View):
     did: str
     handle: str
     display_name: str
-    avatar: str | None = None
+    avatar: SafeUrl = None
 
 
 class ArtistView(ArtistViewBasic):
@@ -36,7 +38,7 @@ class AudioView(View):
     blob_cid: str | None = None
     mime_type: str | None = None
     size: int | None = None
-    url: str | None = None
+    url: SafeUrl = None
     playability: str
 
 
@@ -60,7 +62,7 @@ class TrackView(View):
     album: AlbumRef | None = None
     duration: int | None = None
     audio: AudioView
-    image_url: str | None = None
+    image_url: SafeUrl = None
     description: str | None = None
     features: list[ArtistViewBasic]
     support_gate: dict[str, Any] | None = None
@@ -81,7 +83,7 @@ class ListView(View):
     list_type: str
     author: ArtistViewBasic
     track_count: int
-    image_url: str | None = None
+    image_url: SafeUrl = None
     created_at: str
 
 
