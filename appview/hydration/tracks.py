@@ -120,7 +120,9 @@ def _features(raw: list[Any], known: dict[str, ActorBasic]) -> list[ActorBasic]:
             continue
         basic = known.get(f["did"])
         if basic is not None and basic.known:
-            out.append(basic)
+            if basic.active:
+                out.append(basic)
+            # else: deactivated, taken down or deleted — dropped, never shown with the record's snapshot
         elif isinstance(f.get("handle"), str):
             # Not an account we index: the record's own snapshot is the best we have.
             name = f.get("displayName") or f.get("display_name") or f["handle"]
