@@ -14,7 +14,6 @@ from pydantic import BaseModel
 
 from appview.search.query import ArtistHit, ListHit, TrackHit
 from appview.search.text import slugify
-
 from appview.views.urls import SafeUrl
 
 INVALID_HANDLE = "handle.invalid"

@@ -43,9 +43,10 @@ class AudioView(View):
 
 
 class AlbumRef(View):
-    uri: str
+    uri: str | None = None  # absent: an album derived from its tracks' album name (no list record)
     id: int
     name: str
+    slug: str | None = None
 
 
 class TrackViewerState(View):
@@ -76,8 +77,8 @@ class TrackView(View):
 
 
 class ListView(View):
-    uri: str
-    cid: str
+    uri: str | None = None  # absent only for an album derived from its tracks' album name
+    cid: str | None = None
     id: int
     name: str
     list_type: str
@@ -85,6 +86,7 @@ class ListView(View):
     track_count: int
     image_url: SafeUrl = None
     created_at: str
+    slug: str | None = None  # albums: the slug of /albums/{handle}/{slug}
 
 
 class CommentView(View):

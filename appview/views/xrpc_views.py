@@ -8,6 +8,7 @@ from appview.hydration.actors import ActorBasic, actors
 from appview.hydration.tracks import TrackData, hydrate
 from appview.query import lists as list_q
 from appview.query import tracks as track_q
+from appview.query.albums import AlbumRow
 from appview.query.lists import ListRow
 from appview.views.formats import iso_z
 from appview.views.plyr_tracks import file_id
@@ -23,7 +24,8 @@ def track_view(t: TrackData, viewer: str | None) -> TrackView:
         uri=t.uri, cid=t.cid, id=t.id, title=t.title,
         artist=ArtistViewBasic(did=t.did, handle=t.handle, display_name=t.artist, avatar=t.avatar_url),
         artist_name=t.artist,
-        album=AlbumRef(uri=t.album.uri, id=t.album.id, name=t.album.name) if t.album else None,
+        album=AlbumRef(uri=t.album.uri, id=t.album.id, name=t.album.name, slug=t.album.slug or None)
+        if t.album else None,
         duration=t.duration,
         audio=AudioView(file_id=file_id(t), file_type=t.file_type, blob_cid=t.audio_blob_cid,
                         mime_type=t.audio_blob_mime, size=t.audio_blob_size, url=t.audio_url,
@@ -44,6 +46,18 @@ def list_view(row: ListRow, owner: ActorBasic) -> ListView:
     return ListView(uri=row.uri, cid=row.cid, id=row.id, name=name, list_type=row.list_type or "playlist",
                     author=artist_basic(owner), track_count=row.track_count, image_url=row.image_url,
                     created_at=iso_z(row.created_at))
+
+
+def album_view(row: AlbumRow, owner: ActorBasic) -> ListView:
+    """An album (appview/query/albums.py) as a list view; uri/cid absent when no list record names it."""
+    return ListView(uri=row.uri, cid=row.cid, id=row.id, name=row.title, list_type="album", author=artist_basic(owner),
+                    track_count=row.track_count, image_url=row.image_url, created_at=iso_z(row.created_at),
+                    slug=row.slug)
+
+
+async def album_views(conn: AsyncConnection, rows: list[AlbumRow]) -> list[ListView]:
+    owners = await actors(conn, [r.did for r in rows])
+    return [album_view(r, owners[r.did]) for r in rows]
 
 
 async def list_views(conn: AsyncConnection, rows: list[ListRow]) -> list[ListView]:
