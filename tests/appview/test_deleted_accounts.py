@@ -75,6 +75,6 @@ async def test_the_actor_itself_is_404_actor_not_found_in_every_namespace(db_url
             r = await http.get(path)
             assert r.status_code == 404, (path, r.text)
         # the same answer as for an account we never knew
-        known = (await http.get(f"/xrpc/fm.plyr.actor.getProfile", params={"actor": GONE})).json()
-        unknown = (await http.get(f"/xrpc/fm.plyr.actor.getProfile", params={"actor": NOBODY})).json()
+        known = (await http.get("/xrpc/fm.plyr.actor.getProfile", params={"actor": GONE})).json()
+        unknown = (await http.get("/xrpc/fm.plyr.actor.getProfile", params={"actor": NOBODY})).json()
         assert known == {**unknown, "message": unknown["message"].replace(NOBODY, GONE)}

@@ -72,7 +72,8 @@ async def test_history_lists_every_version_in_log_order(http: httpx.AsyncClient)
     assert [v["rev"] for v in versions] == [e.rev for e in story()]
     assert [v["action"] for v in versions] == ["create", "update", "update", "create", "delete", "create", "create"]
     assert [v["verified"] for v in versions] == [True, True, False, True, True, True, True]
-    assert "rejected" in versions[3] and "record" not in versions[4] and "cid" not in versions[4]  # a delete: absent, never null
+    # a delete has no cid and no record: absent, never null
+    assert "rejected" in versions[3] and "record" not in versions[4] and "cid" not in versions[4]
     assert versions[2]["source"] == "jetstream:test" and versions[0]["receivedAt"].endswith("Z")
     assert versions[0]["record"]["title"] == "v1" and versions[0]["cid"]
     assert [v["seq"] for v in versions] == sorted(v["seq"] for v in versions)

@@ -102,7 +102,7 @@ async def test_hostile_urls_in_records_are_never_served(db_url: str) -> None:
         bodies = [(await http.get(p)).text for p in (
             "/tracks/", f"/artists/{ART}", "/albums/", "/albums/artist.test", "/albums/artist.test/evil",
             "/activity/", "/search/?q=t0", "/lists/playlists/by-artist/" + ART,
-            f"/xrpc/fm.plyr.feed.getLatest", f"/xrpc/fm.plyr.actor.getProfile?actor={ART}",
+            "/xrpc/fm.plyr.feed.getLatest", f"/xrpc/fm.plyr.actor.getProfile?actor={ART}",
             f"/xrpc/fm.plyr.feed.getArtistTracks?actor={ART}", f"/xrpc/fm.plyr.actor.getAlbums?actor={ART}",
             "/xrpc/fm.plyr.search.searchTracks?q=t0",
         )]
