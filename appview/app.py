@@ -49,7 +49,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     app = FastAPI(title="plyr-appview", lifespan=lifespan)
     app.state.watcher = watcher
     if settings.response_cache:
-        app.add_middleware(ResponseCache, watcher=watcher, ttl_s=settings.response_cache_ttl_s,  # type: ignore[arg-type]
+        app.add_middleware(ResponseCache, watcher=watcher, ttl_s=settings.response_cache_ttl_s,
                            stale_s=settings.response_cache_stale_s)
     errors.install(app)
     for module in (tracks, artists, lists, stats, xrpc_feed, xrpc_track, xrpc_actor):

@@ -3,6 +3,7 @@ Optional fields are omitted when absent (routes serialise with exclude_none), as
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -117,7 +118,7 @@ class TrackOne(View):
 class ListPage(View):
     cursor: str | None = None
     list: ListView
-    tracks: list[TrackView]
+    tracks: builtins.list[TrackView]  # `list` is a field name in this class
 
 
 class Lists(View):

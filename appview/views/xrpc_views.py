@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from psycopg import AsyncConnection
 
 from appview.hydration.actors import ActorBasic, actors
@@ -65,16 +67,17 @@ async def list_views(conn: AsyncConnection, rows: list[ListRow]) -> list[ListVie
     return [list_view(r, owners[r.did]) for r in rows]
 
 
-async def record_views(conn: AsyncConnection, uris: list[str]) -> dict[str, dict]:
+async def record_views(conn: AsyncConnection, uris: list[str]) -> dict[str, dict[str, Any]]:
     """The current view of each track or list among `uris` (the outbound stream's hydrate mode);
     records of other kinds, and hidden or unknown ones, are left out."""
     tracks = [u for u in uris if "/fm.plyr.track/" in u]
     lists = [u for u in uris if "/fm.plyr.list/" in u]
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     if tracks:
         ids = await track_q.ids_by_uris(conn, tracks)
         for v in await track_views(conn, list(ids.values()), None):
             out[v.uri] = v.model_dump(by_alias=True, exclude_none=True)
-    for v in await list_views(conn, list((await list_q.by_uris(conn, lists)).values())):
-        out[v.uri] = v.model_dump(by_alias=True, exclude_none=True)
+    for lv in await list_views(conn, list((await list_q.by_uris(conn, lists)).values())):
+        if lv.uri is not None:  # always, for a list record
+            out[lv.uri] = lv.model_dump(by_alias=True, exclude_none=True)
     return out

@@ -61,8 +61,11 @@ async def get_album_tracks(conn: Conn, viewer: Viewer, uri: str | None = None, a
     if uri is not None:
         album = await album_q.by_list_uri(conn, await canonical_uri(conn, uri, "fm.plyr.list"))
         label = uri
-    elif actor is not None and slug is not None:
-        album = await album_q.by_slug(conn, (await resolve(conn, actor)).did, slug)
+    elif actor is not None:
+        did = (await resolve(conn, actor)).did  # an unknown or hidden actor is ActorNotFound, as everywhere
+        if slug is None:
+            raise BadParam("slug: required with actor")
+        album = await album_q.by_slug(conn, did, slug)
         label = f"{actor[:100]}/{slug[:100]}"
     else:
         raise BadParam("give uri, or actor and slug")

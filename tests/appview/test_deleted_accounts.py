@@ -18,9 +18,14 @@ METHODS = load_queries(default_lexicons())
 ACTOR_METHODS = sorted(n for n, m in METHODS.items() if "actor" in m.params)
 
 
+class GoneWorld(World):
+    t1: str
+    gone_track: str
+
+
 @pytest.fixture
-async def world(db_url: str) -> World:
-    w = World(db_url)
+async def world(db_url: str) -> GoneWorld:
+    w = GoneWorld(db_url)
     w.actor(ART, "artist.test")
     w.actor(FAN, "fan.test")
     w.actor(GONE, GONE_HANDLE)
@@ -38,7 +43,7 @@ async def world(db_url: str) -> World:
 
 
 @pytest.mark.parametrize("status", ["deleted", "takendown", "deactivated"])
-async def test_inactive_accounts_never_appear_with_a_handle(db_url: str, world: World, status: str) -> None:
+async def test_inactive_accounts_never_appear_with_a_handle(db_url: str, world: GoneWorld, status: str) -> None:
     world.account(GONE, False, status)
     await world.flush()
     async with client(db_url) as http:
@@ -59,7 +64,7 @@ async def test_inactive_accounts_never_appear_with_a_handle(db_url: str, world: 
     assert track["like_count"] == 1 and track["comment_count"] == 0
 
 
-async def test_the_actor_itself_is_404_actor_not_found_in_every_namespace(db_url: str, world: World) -> None:
+async def test_the_actor_itself_is_404_actor_not_found_in_every_namespace(db_url: str, world: GoneWorld) -> None:
     world.account(GONE, False, "deleted")
     await world.flush()
     assert {"fm.plyr.play.getHistory", "fm.plyr.play.getNowPlaying", "fm.plyr.actor.getProfile"} <= set(

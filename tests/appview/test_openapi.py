@@ -4,6 +4,7 @@ app itself, so a route added anywhere must show up in the document (or the test 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 
@@ -17,7 +18,7 @@ UNDOCUMENTED = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/x
 HTTP_METHODS = {"get", "head", "post", "put", "patch", "delete", "options"}
 
 
-async def _document() -> tuple[dict, list[tuple[str, str, bool]]]:
+async def _document() -> tuple[dict[str, Any], list[tuple[str, str, bool]]]:
     app = create_app(AppviewSettings(response_cache=False), "postgresql://unused@localhost/unused")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
         r = await http.get("/openapi.json")

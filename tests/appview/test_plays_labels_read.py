@@ -76,7 +76,8 @@ async def test_play_queries(client: httpx.AsyncClient) -> None:
     ("getHistory", {"actor": FAN, "cursor": "bm90LWEtY3Vyc29y"}), ("getTopTracks", {"period": "decade"}),
     ("getPlaysPerDay", {"days": "99999"}), ("getPlayCounts", {}), ("getPlayCounts", {"uris": "https://x"}),
 ])
-async def test_bad_parameters_get_a_400_envelope(client: httpx.AsyncClient, path: str, params: dict) -> None:
+async def test_bad_parameters_get_a_400_envelope(client: httpx.AsyncClient, path: str,
+                                                 params: dict[str, str]) -> None:
     r = await client.get(f"/xrpc/fm.plyr.play.{path}", params=params)
     assert r.status_code == 400 and set(r.json()) == {"error", "message"}
 
@@ -97,7 +98,7 @@ async def test_any_parameters_never_500(client: httpx.AsyncClient, params: dict[
 
 
 async def _visible(conn: psycopg.AsyncConnection, **kw: object) -> list[str]:
-    query = sql.SQL("SELECT t.title FROM track t WHERE NOT {} ORDER BY t.title").format(hidden_by_labels("t", **kw))
+    query = sql.SQL("SELECT t.title FROM track t WHERE NOT {} ORDER BY t.title").format(hidden_by_labels("t", **kw))  # type: ignore[arg-type]
     async with conn.cursor() as cur:
         await cur.execute(query)
         rows = [r[0] for r in await cur.fetchall()]

@@ -79,7 +79,7 @@ async def test_history_lists_every_version_in_log_order(http: httpx.AsyncClient)
     assert [v["seq"] for v in versions] == sorted(v["seq"] for v in versions)
     paged, cursor = [], None
     while True:
-        params = {"uri": URI, "limit": 3, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, str | int] = {"uri": URI, "limit": 3, **({"cursor": cursor} if cursor else {})}
         page = (await http.get("/xrpc/fm.plyr.sync.getRecordHistory", params=params)).json()
         paged += page["versions"]
         if "cursor" not in page:
@@ -136,7 +136,7 @@ async def test_bad_requests_are_400s_and_unknown_records_404(http: httpx.AsyncCl
         ("getRecordHistory", {"uri": URI, "cursor": "-3"}),
         ("getRecordHistory", {"uri": [URI, URI]}),
     ]:
-        r = await http.get(f"/xrpc/fm.plyr.sync.{path}", params=params)
+        r = await http.get(f"/xrpc/fm.plyr.sync.{path}", params=params)  # type: ignore[arg-type]
         assert (r.status_code, r.json()["error"]) == (400, "InvalidRequest"), (path, params, r.text)
     for uri in (f"at://{A}/fm.plyr.track/3kzzzzzzzzz22", f"at://nobody.test/fm.plyr.track/{RKEY}"):
         r = await http.get("/xrpc/fm.plyr.sync.getRecordHistory", params={"uri": uri})

@@ -40,7 +40,7 @@ def _unknown(p: Param) -> Any:
     return "zz" if p.name in ("q", "query") else "nobody.test" if p.name == "actor" else "zz"
 
 
-def _probes(nsid: str) -> list[list[tuple[str, str]]]:
+def _probes(nsid: str) -> list[list[tuple[str, Any]]]:
     params = METHODS[nsid].params
     unknown = [(p.name, _unknown(p)) for p in params.values() if p.required]
     probes = [[], unknown, [(n, v) for n, v in unknown] + [("cursor", "\x00not-a-cursor")]]
