@@ -16,8 +16,8 @@ both halves, so the same rule is a pure function of our projections:
   the members it does not list, by sortAt (createdAt, or when we first saw it) and id.
 * Albums without a visible member are not shown (plyr.fm's `HAVING count > 0`).
 
-Slugs are computed in SQL (`slug_sql`) and in Python (`slugify`) by the same steps; a property test
-checks they agree.
+Slugs are computed in SQL (`public.plyr_slug`, migration 0014, stored in `track.album_slug` and `list.slug`)
+and in Python (`slugify`) by the same steps; a property test checks they agree.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ SLUG_MAX = 100
 UNTITLED = "untitled"
 # Python's `\s` after the ASCII fold: ASCII whitespace plus the information separators \x1c-\x1f.
 _WS = "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f "
-_RE_WS = r"\t\n\r\v\f\x1c-\x1f "
 
 
 def slugify(name: str | None) -> str:
@@ -52,31 +51,16 @@ def slugify(name: str | None) -> str:
     return slug or UNTITLED
 
 
-def slug_sql(expr: str) -> str:
-    """The same steps as `slugify`, as a SQL expression over the text expression `expr`."""
-    folded = f"lower(regexp_replace(normalize(coalesce({expr}, ''), NFKD), '[^\\x01-\\x7f]', '', 'g'))"
-    kept = f"regexp_replace({folded}, '[^a-z0-9{_RE_WS}-]', '', 'g')"
-    dashed = f"btrim(regexp_replace(regexp_replace({kept}, '[{_RE_WS}]+', '-', 'g'), '-+', '-', 'g'), '-')"
-    cut = (f"CASE WHEN length(s_) <= {SLUG_MAX} THEN s_ "
-           f"WHEN strpos(reverse(left(s_, {SLUG_MAX})), '-') BETWEEN 1 AND {SLUG_MAX - 1} "
-           f"THEN left(s_, {SLUG_MAX} - strpos(reverse(left(s_, {SLUG_MAX})), '-')) ELSE left(s_, {SLUG_MAX}) END")
-    return f"(SELECT coalesce(nullif({cut}, ''), '{UNTITLED}') FROM (SELECT {dashed} AS s_) slug_)"
-
-
-def _track_slug(alias: str) -> str:
-    """The slug a track's own `album` name files it under (null: it names none)."""
-    return f"CASE WHEN btrim(coalesce({alias}.album, '')) <> '' THEN {slug_sql(alias + '.album')} END"
-
-
 def _members(where_li: str, where_t: str) -> str:
     """CTEs `al` (album list records), `meta` (the newest per key) and `m` (member tracks with their
-    list position), restricted by the SQL conditions on `li` and `t`."""
+    list position), restricted by the SQL conditions on `li` and `t`. `track.album_slug` and `list.slug`
+    are stored generated columns (`public.plyr_slug`, migration 0014), indexed per artist."""
     return f"""
-    al AS (SELECT li.id, li.uri, li.cid, li.did, li.name, li.created_at, li.sort_at, {slug_sql('li.name')} AS slug
+    al AS (SELECT li.id, li.uri, li.cid, li.did, li.name, li.created_at, li.sort_at, li.slug
              FROM "list" li WHERE li.list_type = 'album' AND {record_visible('li')} AND {where_li}),
     meta AS (SELECT DISTINCT ON (did, slug) * FROM al ORDER BY did, slug, sort_at DESC, id DESC),
     mem AS (SELECT t.id, t.uri, t.did, t.sort_at, t.created_at, t.image_url, t.album,
-                   coalesce({_track_slug('t')},
+                   coalesce(t.album_slug,
                             (SELECT al.slug FROM list_item i JOIN al ON al.uri = i.list_uri
                               WHERE i.subject_uri = t.uri AND al.did = t.did
                               ORDER BY al.sort_at DESC, al.id DESC LIMIT 1)) AS slug
@@ -135,7 +119,7 @@ async def of_actor(conn: AsyncConnection, did: str) -> list[AlbumRow]:
 
 async def all_albums(conn: AsyncConnection) -> list[AlbumRow]:
     """Every album with at least one visible track, by title (plyr.fm's `/albums/`)."""
-    return await _albums(conn, "true", "(t.album IS NOT NULL OR EXISTS (SELECT 1 FROM list_item i "
+    return await _albums(conn, "true", "(t.album_slug IS NOT NULL OR EXISTS (SELECT 1 FROM list_item i "
                                        "JOIN \"list\" l2 ON l2.uri = i.list_uri WHERE i.subject_uri = t.uri "
                                        "AND l2.list_type = 'album' AND l2.did = t.did))", {})
 
@@ -146,7 +130,7 @@ async def by_slug(conn: AsyncConnection, did: str, slug: str) -> AlbumRow | None
 
 async def by_list_uri(conn: AsyncConnection, uri: str) -> AlbumRow | None:
     """The album an album list record names (None: no such visible record, or no visible member)."""
-    cur = await conn.execute(f"SELECT li.did, {slug_sql('li.name')} FROM \"list\" li WHERE li.uri = %s "
+    cur = await conn.execute(f"SELECT li.did, li.slug FROM \"list\" li WHERE li.uri = %s "
                              f"AND li.list_type = 'album' AND {record_visible('li')}", (uri,))
     row = await cur.fetchone()
     return None if row is None else await by_slug(conn, row[0], row[1])
@@ -161,12 +145,12 @@ async def track_ids(conn: AsyncConnection, did: str, slug: str, limit: int | Non
     return [r[0] for r in await (await conn.execute(sql, params)).fetchall()]
 
 
-# For hydration: the album of each track on a page (the key, then the album's id, title, uri and the
-# list record's first cover), one LATERAL per track over its artist's albums only.
+# For hydration: the album of each track on a page — its key, then the album's id, title, uri and the list
+# record's first cover — by index lookups on (did, slug), whatever the artist's catalogue size.
 TRACK_ALBUM_SQL = f"""
 LEFT JOIN LATERAL (
-    SELECT coalesce({_track_slug('t')},
-                    (SELECT {slug_sql('li.name')} FROM list_item i JOIN "list" li ON li.uri = i.list_uri
+    SELECT coalesce(t.album_slug,
+                    (SELECT li.slug FROM list_item i JOIN "list" li ON li.uri = i.list_uri
                       WHERE i.subject_uri = t.uri AND li.list_type = 'album' AND li.did = t.did
                         AND {record_visible('li')}
                       ORDER BY li.sort_at DESC, li.id DESC LIMIT 1)) AS slug
@@ -176,14 +160,12 @@ LEFT JOIN LATERAL (
            (SELECT ft.image_url FROM list_item fi JOIN track ft ON ft.uri = fi.subject_uri
              WHERE fi.list_uri = li.uri AND ft.image_url IS NOT NULL ORDER BY fi.position LIMIT 1) AS image_url
       FROM "list" li
-     WHERE li.did = t.did AND li.list_type = 'album' AND alb_key.slug IS NOT NULL
-       AND {slug_sql('li.name')} = alb_key.slug AND {record_visible('li')}
+     WHERE li.did = t.did AND li.list_type = 'album' AND li.slug = alb_key.slug AND {record_visible('li')}
      ORDER BY li.sort_at DESC, li.id DESC LIMIT 1
 ) alb_list ON true
 LEFT JOIN LATERAL (
     SELECT t2.id, t2.album FROM track t2
-     WHERE alb_list.id IS NULL AND alb_key.slug IS NOT NULL AND t2.did = t.did AND t2.album IS NOT NULL
-       AND {_track_slug('t2')} = alb_key.slug AND {track_visible('t2')}
+     WHERE alb_list.id IS NULL AND t2.did = t.did AND t2.album_slug = alb_key.slug AND {track_visible('t2')}
      ORDER BY t2.sort_at, t2.id LIMIT 1
 ) alb_first ON true
 """

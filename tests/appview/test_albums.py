@@ -10,7 +10,8 @@ import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appview.query.albums import slug_sql, slugify
+from appview.query.albums import slugify
+from core.db.schema import list_, track
 from tests.appview.world import ART, FAN, TRACK, World, client
 from tests.ingester import events as ev
 
@@ -58,10 +59,24 @@ def test_slugify_matches_plyr_on_any_text(text: str) -> None:
 @given(st.lists(TEXTS, min_size=1, max_size=20))
 def test_sql_slug_equals_python_slug(db_url: str, texts: list[str]) -> None:
     with psycopg.connect(db_url) as conn:
-        rows = conn.execute(f"SELECT x, {slug_sql('x')} FROM unnest(%s::text[]) AS u(x)",
+        rows = conn.execute("SELECT x, public.plyr_slug(x) FROM unnest(%s::text[]) AS u(x)",
                             (texts + EDGES,)).fetchall()
     for text, slug in rows:
         assert slug == slugify(text), (text, slug)
+
+
+def test_migration_0014_matches_the_schema(db_url: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        for table in (track, list_):
+            cols = conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                                "ORDER BY ordinal_position", (table.name,)).fetchall()
+            assert [c for (c,) in cols] == [c.name for c in table.columns], table.name
+            indexes = {r for (r,) in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s",
+                                                  (table.name,)).fetchall()}
+            assert {ix.name for ix in table.indexes} <= indexes, table.name
+        got = conn.execute("SELECT album_slug FROM (SELECT NULL::text AS album) a, LATERAL (SELECT CASE WHEN "
+                           "btrim(a.album) <> '' THEN public.plyr_slug(a.album) END AS album_slug) s").fetchone()
+        assert got == (None,)
 
 
 async def test_albums_from_track_names_without_a_list_record(db_url: str) -> None:
