@@ -9,7 +9,7 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
-from appview import auth, cors, xrpc
+from appview import auth, cors, openapi, xrpc
 from appview.cache import ResponseCache
 from appview.deps import Conn
 from appview.freshness import ProjectionWatcher
@@ -86,4 +86,5 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     auth.install(app, settings)  # viewer auth: DID resolver + verifier in the lifespan, /.well-known/did.json
     xrpc.install(app, default_lexicons(), validate_output=settings.xrpc_validate_output)  # after all XRPC routes
     cors.install(app, settings.cors_origins)  # the last middleware added is the outermost: it wraps the cache
+    openapi.install(app, default_lexicons())  # /openapi.json: every route as served (appview/openapi.py)
     return app

@@ -28,7 +28,7 @@ def did_router(service_did: str, public_url: str) -> APIRouter:
     router = APIRouter()
     doc = did_document(service_did, public_url)
 
-    @router.get("/.well-known/did.json", include_in_schema=False)
+    @router.get("/.well-known/did.json")
     async def did_json() -> JSONResponse:
         if not service_did.startswith("did:web:"):  # a did:plc service DID is published in the PLC directory
             return JSONResponse({"detail": f"{service_did} is not a did:web"}, status_code=404)

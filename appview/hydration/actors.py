@@ -21,10 +21,11 @@ class ActorBasic:
     display_name: str
     avatar_url: str | None
     known: bool  # we hold an identity for this DID (an actor row)
+    active: bool = True  # False: deactivated, takendown, suspended or deleted — shown without a handle
 
 
 _SQL = """
-SELECT d.did, a.handle, p.avatar, a.did IS NOT NULL,
+SELECT d.did, a.handle, p.avatar, a.did IS NOT NULL, coalesce(a.active, true),
        (SELECT t.artist FROM track t WHERE t.did = d.did ORDER BY t.sort_at DESC, t.id DESC LIMIT 1)
 FROM unnest(%s::text[]) AS d(did)
 LEFT JOIN actor a ON a.did = d.did
@@ -37,7 +38,12 @@ async def actors(conn: AsyncConnection, dids: list[str]) -> dict[str, ActorBasic
         return {}
     rows = await (await conn.execute(_SQL, (sorted(set(dids)),))).fetchall()
     out: dict[str, ActorBasic] = {}
-    for did, handle, avatar, known, artist in rows:
+    for did, handle, avatar, known, active, artist in rows:
+        if not active:
+            # An account that is not active never appears with its handle, name or avatar (surfaces hide
+            # its own content; this covers places that merely mention it, e.g. a featured artist).
+            out[did] = ActorBasic(did, INVALID_HANDLE, INVALID_HANDLE, None, bool(known), False)
+            continue
         h = handle or INVALID_HANDLE
         out[did] = ActorBasic(did, h, artist or (handle or did), avatar, bool(known))
     return out

@@ -11,6 +11,7 @@ from psycopg import AsyncConnection
 
 from appview.hydration.actors import INVALID_HANDLE, ActorBasic, actors
 from appview.playback import default_audio_hosts
+from appview.query.albums import TRACK_ALBUM_COLUMNS, TRACK_ALBUM_SQL
 from appview.query.moderation import EFFECTIVE, author_visible
 from core.blobstore.playability import PLAYABILITY_SQL, host_patterns
 
@@ -20,7 +21,7 @@ SELECT t.id, t.uri, t.cid, t.did, t.rkey, t.title, t.artist, t.album, t.duration
        t.features, t.support_gate, t.self_labels, t.created_at, t.sort_at, t.indexed_at,
        a.handle, a.pds, p.avatar,
        coalesce(sc.like_count, 0), coalesce(sc.comment_count, 0),
-       alb.id, alb.uri, alb.name, alb.image_url, {PLAYABILITY_SQL},
+       {TRACK_ALBUM_COLUMNS}, {PLAYABILITY_SQL},
        (SELECT count(*) FROM play pl WHERE pl.track_uri = t.uri AND {author_visible('pl.did')}) AS plays,
        (SELECT coalesce(array_agg(DISTINCT lab_.val ORDER BY lab_.val), '{{}}') FROM label lab_
          WHERE lab_.uri IN (t.uri, t.did) AND {EFFECTIVE}) AS operator_labels
@@ -31,15 +32,7 @@ LEFT JOIN artist_profile p ON p.did = t.did
 LEFT JOIN subject_count sc ON sc.subject_uri = t.uri
 LEFT JOIN blob b ON b.cid = t.audio_blob_cid
 LEFT JOIN audio_url_check u ON u.url = t.audio_url
-LEFT JOIN LATERAL (
-    SELECT li.id, li.uri, li.name,
-           (SELECT ft.image_url FROM list_item fi JOIN track ft ON ft.uri = fi.subject_uri
-             WHERE fi.list_uri = li.uri AND ft.image_url IS NOT NULL ORDER BY fi.position LIMIT 1) AS image_url
-    FROM list_item i JOIN "list" li ON li.uri = i.list_uri
-    WHERE i.subject_uri = t.uri AND li.list_type = 'album' AND li.did = t.did
-    ORDER BY li.sort_at DESC, li.id DESC LIMIT 1
-) alb ON true
-ORDER BY page.ord
+{TRACK_ALBUM_SQL}ORDER BY page.ord
 """
 
 _VIEWER_LIKES = 'SELECT DISTINCT subject_uri FROM "like" WHERE did = %s AND subject_uri = ANY(%s)'
@@ -47,10 +40,13 @@ _VIEWER_LIKES = 'SELECT DISTINCT subject_uri FROM "like" WHERE did = %s AND subj
 
 @dataclass(frozen=True, slots=True)
 class AlbumRef:
+    """The album a track is filed under (appview/query/albums.py has the rule)."""
+
     id: int
-    uri: str
+    uri: str | None  # the album list record; None for an album derived from track names alone
     name: str
     image_url: str | None
+    slug: str = ""
 
 
 @dataclass(slots=True)
@@ -99,9 +95,9 @@ def _hosts() -> list[str]:
 def _track(row: tuple[Any, ...]) -> TrackData:
     (id_, uri, cid, did, rkey, title, artist, album, duration, file_type, audio_url, blob_cid, blob_mime,
      blob_size, image_url, description, features, gate, self_labels, created_at, sort_at, indexed_at,
-     handle, pds, avatar, likes, comments, alb_id, alb_uri, alb_name, alb_image, playability, plays,
+     handle, pds, avatar, likes, comments, alb_id, alb_uri, alb_name, alb_image, alb_slug, playability, plays,
      operator_labels) = row
-    album_ref = AlbumRef(alb_id, alb_uri, alb_name or album or "", alb_image) if alb_id is not None else None
+    album_ref = AlbumRef(alb_id, alb_uri, alb_name, alb_image, alb_slug) if alb_id is not None else None
     return TrackData(id_, uri, cid, did, rkey, title, artist, album, duration, file_type, audio_url, blob_cid,
                      blob_mime, blob_size, image_url, description, features or [], gate, self_labels or [],
                      created_at, sort_at, indexed_at, handle or INVALID_HANDLE, pds, avatar, likes, comments,
@@ -120,7 +116,9 @@ def _features(raw: list[Any], known: dict[str, ActorBasic]) -> list[ActorBasic]:
             continue
         basic = known.get(f["did"])
         if basic is not None and basic.known:
-            out.append(basic)
+            if basic.active:
+                out.append(basic)
+            # else: deactivated, taken down or deleted — dropped, never shown with the record's snapshot
         elif isinstance(f.get("handle"), str):
             # Not an account we index: the record's own snapshot is the best we have.
             name = f.get("displayName") or f.get("display_name") or f["handle"]

@@ -33,7 +33,8 @@ async def resolve(conn: AsyncConnection, ident: str, *, visible_only: bool = Tru
         raise ActorNotFound(f"unknown actor: {ident[:100]}")
     actor = Actor(*row)
     if visible_only and not actor.active:
-        raise ActorNotFound(f"account is {actor.status}: {ident[:100]}")
+        # The same answer as an unknown actor: a hidden account's status is nobody else's business.
+        raise ActorNotFound(f"unknown actor: {ident[:100]}")
     return actor
 
 

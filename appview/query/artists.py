@@ -9,6 +9,21 @@ from psycopg import AsyncConnection
 
 from appview.query.moderation import author_visible, track_visible
 
+# Aggregates must stay sane whatever valid records say: a record may claim any int64 duration, so each
+# track contributes at most MAX_TRACK_DURATION_S to a sum, and every total leaves as an int64 at most.
+MAX_TRACK_DURATION_S = 24 * 3600
+INT64_MAX = 2**63 - 1
+
+
+def bounded_duration(alias: str) -> str:
+    """A track's duration as counted in sums: null/negative → 0, capped at MAX_TRACK_DURATION_S."""
+    return f"least(greatest(coalesce({alias}.duration, 0), 0), {MAX_TRACK_DURATION_S})"
+
+
+def int64(value: Any) -> int:
+    """A SQL count or sum (numeric for sums of bigints) as a non-negative int64."""
+    return min(max(int(value or 0), 0), INT64_MAX)
+
 
 @dataclass(frozen=True, slots=True)
 class Profile:
@@ -55,7 +70,7 @@ async def stats(conn: AsyncConnection, did: str) -> ArtistStats:
              ranked AS (SELECT t.did, count(*) AS n FROM play p JOIN track t ON t.uri = p.track_uri
                         WHERE {author_visible('p.did')} AND {track_visible('t')}
                         GROUP BY t.did ORDER BY n DESC, t.did LIMIT 10)
-        SELECT (SELECT count(*) FROM t), (SELECT coalesce(sum(duration), 0) FROM t),
+        SELECT (SELECT count(*) FROM t), (SELECT coalesce(sum({bounded_duration('t')}), 0) FROM t),
                (SELECT coalesce(sum(n), 0) FROM lk),
                (SELECT coalesce(sum(c.comment_count), 0) FROM t JOIN subject_count c ON c.subject_uri = t.uri),
                (SELECT row(id, title, n) FROM lk ORDER BY n DESC, id DESC LIMIT 1),
@@ -66,9 +81,9 @@ async def stats(conn: AsyncConnection, did: str) -> ArtistStats:
     row = await (await conn.execute(sql, {"did": did})).fetchone()
     assert row is not None
     top, played = row[4], row[6]
-    return ArtistStats(int(row[0]), int(row[1]), int(row[2]), int(row[3]),
-                       (int(top[0]), str(top[1]), int(top[2])) if top else None, int(row[5]),
-                       (int(played[0]), str(played[1]), int(played[2])) if played else None,
+    return ArtistStats(int64(row[0]), int64(row[1]), int64(row[2]), int64(row[3]),
+                       (int(top[0]), str(top[1]), int64(top[2])) if top else None, int64(row[5]),
+                       (int(played[0]), str(played[1]), int64(played[2])) if played else None,
                        int(row[7]) if row[7] is not None else None)
 
 
@@ -81,10 +96,10 @@ class PlatformCounts:
 
 
 async def platform(conn: AsyncConnection) -> PlatformCounts:
-    sql = f"""SELECT count(*), count(DISTINCT t.did), coalesce(sum(t.duration), 0),
+    sql = f"""SELECT count(*), count(DISTINCT t.did), coalesce(sum({bounded_duration('t')}), 0),
                      coalesce(sum((SELECT count(*) FROM play p WHERE p.track_uri = t.uri
                                    AND {author_visible('p.did')})), 0)
               FROM track t WHERE {track_visible('t')}"""
     row = await (await conn.execute(sql)).fetchone()
     assert row is not None
-    return PlatformCounts(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+    return PlatformCounts(int64(row[0]), int64(row[1]), int64(row[2]), int64(row[3]))

@@ -72,12 +72,6 @@ async def of_actor(conn: AsyncConnection, did: str, list_type: str) -> list[List
     return await _lists(conn, "li.did = %s AND li.list_type = %s", (did, list_type))
 
 
-async def all_albums(conn: AsyncConnection) -> list[ListRow]:
-    """Every album with at least one track we can show, by title (plyr.fm's `/albums/`)."""
-    rows = await _lists(conn, "li.list_type = 'album'", (), order="lower(coalesce(li.name, '')), li.id")
-    return [r for r in rows if r.track_count > 0]
-
-
 async def track_ids(conn: AsyncConnection, list_uri: str, limit: int | None = None, offset: int = 0) -> list[int]:
     """The list's tracks in list order; items whose track we don't have (or hide) are skipped.
     A track listed twice appears twice, as the record says."""

@@ -8,11 +8,11 @@ from appview.auth import RequiredViewer
 from appview.deps import Conn, Viewer
 from appview.errors import NotFound
 from appview.hydration.actors import actors
+from appview.query import albums as album_q
 from appview.query import lists as list_q
 from appview.query.actors import canonical_uri, resolve
 from appview.query.lists import ListRow
 from appview.views import plyr_pages
-from appview.views.formats import slugify
 from appview.views.plyr_models import (
     AlbumMetadata,
     AlbumResponse,
@@ -28,7 +28,8 @@ LIST_NSID = "fm.plyr.list"
 
 @router.get("/albums/")
 async def all_albums(conn: Conn) -> AlbumsResponse:
-    rows = await list_q.all_albums(conn)
+    """Every album with a visible track, by title: albums as plyr.fm makes them (appview/query/albums.py)."""
+    rows = await album_q.all_albums(conn)
     owners = await actors(conn, [r.did for r in rows])
     return AlbumsResponse(albums=[plyr_pages.album_item(r, owners[r.did]) for r in rows])
 
@@ -36,18 +37,18 @@ async def all_albums(conn: Conn) -> AlbumsResponse:
 @router.get("/albums/{handle}")
 async def artist_albums(conn: Conn, handle: str) -> ArtistAlbumsResponse:
     actor = await resolve(conn, handle)
-    return ArtistAlbumsResponse(albums=[plyr_pages.artist_album(r) for r in await list_q.of_actor(conn, actor.did,
-                                                                                                  "album")])
+    return ArtistAlbumsResponse(albums=[plyr_pages.artist_album(r) for r in await album_q.of_actor(conn, actor.did)])
 
 
 @router.get("/albums/{handle}/{slug}")
 async def album_detail(conn: Conn, viewer: Viewer, handle: str, slug: str) -> AlbumResponse:
+    """One album, its tracks in album order: the list record's order, then the rest by createdAt."""
     actor = await resolve(conn, handle)
     row = await plyr_pages.album_by_slug(conn, actor.did, slug)
     owner = (await actors(conn, [actor.did]))[actor.did]
-    tracks = await plyr_pages.tracks(conn, await list_q.track_ids(conn, row.uri), viewer, with_record_url=True)
-    name = plyr_pages.list_name(row)
-    meta = AlbumMetadata(id=str(row.id), title=name, slug=slugify(name), description=None,
+    ids = await album_q.track_ids(conn, row.did, row.slug)
+    tracks = await plyr_pages.tracks(conn, ids, viewer, with_record_url=True)
+    meta = AlbumMetadata(id=str(row.id), title=row.title, slug=row.slug, description=None,
                          artist=owner.display_name, artist_handle=owner.handle, artist_did=row.did,
                          track_count=len(tracks), total_plays=sum(t.play_count for t in tracks),
                          image_url=row.image_url, list_uri=row.uri)

@@ -103,10 +103,10 @@ async def oembed(conn: Conn, url: str, maxwidth: int | None = Query(None, ge=1),
                       min(maxheight or 380, 600), row.image_url)
     if m := _ALBUM.fullmatch(path):
         actor = await resolve(conn, m.group(1))
-        row = await plyr_pages.album_by_slug(conn, actor.did, m.group(2))
+        album = await plyr_pages.album_by_slug(conn, actor.did, m.group(2))
         owner = (await actors(conn, [actor.did]))[actor.did]
-        return _embed(plyr_pages.list_name(row), owner.display_name, owner.handle,
-                      f"album/{owner.handle}/{m.group(2)}", width, min(maxheight or 380, 600), row.image_url)
+        return _embed(album.title, owner.display_name, owner.handle,
+                      f"album/{owner.handle}/{album.slug}", width, min(maxheight or 380, 600), album.image_url)
     raise NotFound("not an embeddable plyr.fm URL (track, playlist or album page)")
 
 

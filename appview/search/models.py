@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from appview.search.query import ArtistHit, ListHit, TrackHit
 from appview.search.text import slugify
+from appview.views.urls import SafeUrl
 
 INVALID_HANDLE = "handle.invalid"
 
@@ -26,7 +27,7 @@ class TrackSearchResult(BaseModel):
     title: str
     artist_handle: str
     artist_display_name: str
-    image_url: str | None
+    image_url: SafeUrl
     relevance: float
 
 
@@ -35,7 +36,7 @@ class ArtistSearchResult(BaseModel):
     did: str
     handle: str
     display_name: str
-    avatar_url: str | None
+    avatar_url: SafeUrl
     relevance: float
 
 
@@ -46,7 +47,7 @@ class AlbumSearchResult(BaseModel):
     slug: str
     artist_handle: str
     artist_display_name: str
-    image_url: str | None
+    image_url: SafeUrl
     relevance: float
 
 
@@ -66,7 +67,7 @@ class PlaylistSearchResult(BaseModel):
     name: str
     owner_handle: str
     owner_display_name: str
-    image_url: str | None
+    image_url: SafeUrl
     track_count: int
     relevance: float
 
@@ -122,7 +123,7 @@ class ActorView(BaseModel):
     did: str
     handle: str
     displayName: str  # noqa: N815 - lexicon field name
-    avatar: str | None = None
+    avatar: SafeUrl = None
 
 
 class TrackResult(BaseModel):
@@ -133,7 +134,7 @@ class TrackResult(BaseModel):
     artist: ActorView
     artistName: str  # noqa: N815
     album: str | None = None
-    imageUrl: str | None = None  # noqa: N815
+    imageUrl: SafeUrl = None  # noqa: N815
     createdAt: str  # noqa: N815
     indexedAt: str  # noqa: N815
 

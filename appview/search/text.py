@@ -3,8 +3,7 @@ message naming the parameter (rendered as 400), never a 422 list or a 500."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
+from appview.query.albums import slugify as album_slug
 
 Q_MIN, Q_MAX = 2, 100
 TYPES = ("tracks", "artists", "albums", "tags", "playlists")
@@ -15,10 +14,8 @@ class BadSearchParam(ValueError):
 
 
 def slugify(name: str) -> str:
-    """The album slug the plyr-compatible album routes use (ASCII, lower case, dashes)."""
-    ascii_ = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-")
-    return slug or "untitled"
+    """The album slug the plyr-compatible album routes use (plyr.fm's, appview/query/albums.py)."""
+    return album_slug(name)
 
 
 def parse_q(raw: str | None) -> str:

@@ -64,11 +64,14 @@ async def resolve_key(conn: AsyncConnection, uri: syntax.AtUri) -> RecordKey:
 
 def _version(row: tuple[Any, ...]) -> dict[str, Any]:
     seq, rev, action, cid, source, verified, rejected, received_at, record = row
-    out: dict[str, Any] = {"seq": seq, "rev": rev, "action": action, "cid": cid, "source": source,
-                           "verified": verified, "receivedAt": received_at}
+    out: dict[str, Any] = {"seq": seq, "rev": rev, "action": action, "source": source, "verified": verified,
+                           "receivedAt": received_at}
+    if cid is not None:  # a delete has none: absent, as the lexicon's optional field says (never null)
+        out["cid"] = cid
     if rejected is not None:
         out["rejected"] = rejected
-    out["record"] = None if record is None else orjson.Fragment(record)
+    if record is not None:
+        out["record"] = orjson.Fragment(record)
     return out
 
 

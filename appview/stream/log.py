@@ -53,7 +53,9 @@ class StreamEvent:
         return self._frame
 
     def hydrated_frame(self, view: dict[str, Any] | None) -> str:
-        return orjson.dumps({**self.body, "hydrated": view}).decode()
+        # No view (a like, a deleted or hidden record): the key is left out, not null — the lexicon's
+        # `unknown` is an object, and null would break getEvents' output schema.
+        return self.frame() if view is None else orjson.dumps({**self.body, "hydrated": view}).decode()
 
     def matches(self, f: EventFilter) -> bool:
         if self.kind == COMMIT:

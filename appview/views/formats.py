@@ -4,9 +4,9 @@ thumbnails, record URLs."""
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import UTC, datetime
 
+from appview.query.albums import slugify as album_slug
 from core.syntax import parse_datetime
 
 _PLYR_IMAGE = re.compile(r"(https://images\.plyr\.fm/images/[0-9A-Za-z_-]+)\.[A-Za-z0-9]+")
@@ -29,9 +29,8 @@ def iso_z(value: str | datetime) -> str:
 
 
 def slugify(name: str) -> str:
-    ascii_ = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-")
-    return slug or "untitled"
+    """plyr.fm's album slug (appview/query/albums.py holds the one definition, in Python and SQL)."""
+    return album_slug(name)
 
 
 def thumbnail(image_url: str | None) -> str | None:

@@ -9,20 +9,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from appview.views.urls import SafeUrl, SafeUrlList
+
 
 class FeaturedArtist(BaseModel):
     did: str
     handle: str
     display_name: str
-    avatar_url: str | None
+    avatar_url: SafeUrl
 
 
 class AlbumSummary(BaseModel):
     id: str
     slug: str
     title: str
-    image_url: str | None
-    thumbnail_url: str | None
+    image_url: SafeUrl
+    thumbnail_url: SafeUrl
 
 
 class TrackResponse(BaseModel):
@@ -31,18 +33,18 @@ class TrackResponse(BaseModel):
     artist: str
     artist_handle: str
     artist_did: str
-    artist_avatar_url: str | None
+    artist_avatar_url: SafeUrl
     file_id: str
     file_type: str
     features: list[FeaturedArtist]
-    r2_url: str | None
+    r2_url: SafeUrl
     atproto_record_uri: str | None
     atproto_record_cid: str | None
     atproto_record_url: str | None
     play_count: int
     created_at: str
-    image_url: str | None
-    thumbnail_url: str | None
+    image_url: SafeUrl
+    thumbnail_url: SafeUrl
     is_liked: bool
     like_count: int
     comment_count: int
@@ -54,7 +56,7 @@ class TrackResponse(BaseModel):
     gated: bool
     downloadable: bool
     download_policy: str
-    artist_support_url: str | None
+    artist_support_url: SafeUrl
     copyright_song_uri: str | None
     copyright_recording_uri: str | None
     original_file_id: str | None
@@ -85,11 +87,11 @@ class ArtistResponse(BaseModel):
     handle: str
     display_name: str
     bio: str | None
-    avatar_url: str | None
+    avatar_url: SafeUrl
     created_at: str
     updated_at: str
     show_liked_on_profile: bool
-    support_url: str | None
+    support_url: SafeUrl
 
 
 class TopItem(BaseModel):
@@ -117,7 +119,7 @@ class AlbumMetadata(BaseModel):
     artist_did: str
     track_count: int
     total_plays: int
-    image_url: str | None
+    image_url: SafeUrl
     list_uri: str | None
 
 
@@ -132,7 +134,7 @@ class ArtistAlbum(BaseModel):
     slug: str
     track_count: int
     total_plays: int
-    image_url: str | None
+    image_url: SafeUrl
 
 
 class ArtistAlbumsResponse(BaseModel):
@@ -158,12 +160,12 @@ class PlaylistResponse(BaseModel):
     owner_did: str
     owner_handle: str
     track_count: int
-    image_url: str | None
+    image_url: SafeUrl
     show_on_profile: bool
     atproto_record_uri: str | None
     is_private: bool
     created_at: str
-    preview_thumbnails: list[str]
+    preview_thumbnails: SafeUrlList
 
 
 class PlaylistWithTracksResponse(PlaylistResponse):
@@ -175,7 +177,7 @@ class CommentResponse(BaseModel):
     user_did: str
     user_handle: str
     user_display_name: str | None
-    user_avatar_url: str | None
+    user_avatar_url: SafeUrl
     text: str
     timestamp_ms: int
     created_at: str
@@ -192,7 +194,7 @@ class Liker(BaseModel):
     did: str
     handle: str
     display_name: str
-    avatar_url: str | None
+    avatar_url: SafeUrl
     liked_at: str
 
 
@@ -205,7 +207,7 @@ class UserSummary(BaseModel):
     did: str
     handle: str
     display_name: str
-    avatar_url: str | None
+    avatar_url: SafeUrl
 
 
 class UserLikesResponse(BaseModel):
@@ -225,16 +227,16 @@ class ActivityTrack(BaseModel):
     id: int
     title: str
     artist_handle: str
-    image_url: str | None
-    thumbnail_url: str | None
-    artist_avatar_url: str | None
+    image_url: SafeUrl
+    thumbnail_url: SafeUrl
+    artist_avatar_url: SafeUrl
 
 
 class ActivityCollection(BaseModel):
     type: Literal["playlist", "album"]
     id: str
     name: str
-    image_url: str | None
+    image_url: SafeUrl
     owner_handle: str
     slug: str | None
 
@@ -274,6 +276,6 @@ class OEmbedResponse(BaseModel):
     width: int
     height: int
     html: str
-    thumbnail_url: str | None
+    thumbnail_url: SafeUrl
     thumbnail_width: int | None
     thumbnail_height: int | None

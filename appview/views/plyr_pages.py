@@ -7,9 +7,10 @@ from psycopg import AsyncConnection
 from appview.errors import NotFound
 from appview.hydration.actors import ActorBasic
 from appview.hydration.tracks import hydrate
-from appview.query import lists as list_q
+from appview.query import albums as album_q
+from appview.query.albums import AlbumRow
 from appview.query.lists import ListRow
-from appview.views.formats import iso, slugify, thumbnail
+from appview.views.formats import iso, thumbnail
 from appview.views.plyr_models import (
     AlbumListItem,
     ArtistAlbum,
@@ -33,24 +34,21 @@ def list_name(row: ListRow) -> str:
     return row.name or ("Liked Tracks" if row.list_type == "liked" else "untitled")
 
 
-async def album_by_slug(conn: AsyncConnection, did: str, slug: str) -> ListRow:
-    """An artist's album by the slug of its name (what plyr.fm's album URLs carry)."""
-    for row in await list_q.of_actor(conn, did, "album"):
-        if slugify(list_name(row)) == slug:
-            return row
-    raise NotFound(f"album not found: {slug}")
+async def album_by_slug(conn: AsyncConnection, did: str, slug: str) -> AlbumRow:
+    """An artist's album by its slug (what plyr.fm's album URLs carry); see appview/query/albums.py."""
+    row = await album_q.by_slug(conn, did, slug)
+    if row is None:
+        raise NotFound(f"album not found: {slug[:100]}")
+    return row
 
 
-def artist_album(row: ListRow) -> ArtistAlbum:
-    name = list_name(row)
-    return ArtistAlbum(id=str(row.id), title=name, slug=slugify(name), track_count=row.track_count,
-                       total_plays=row.plays,
-                       image_url=row.image_url)
+def artist_album(row: AlbumRow) -> ArtistAlbum:
+    return ArtistAlbum(id=str(row.id), title=row.title, slug=row.slug, track_count=row.track_count,
+                       total_plays=row.plays, image_url=row.image_url)
 
 
-def album_item(row: ListRow, owner: ActorBasic) -> AlbumListItem:
-    name = list_name(row)
-    return AlbumListItem(id=str(row.id), title=name, slug=slugify(name), artist=owner.display_name,
+def album_item(row: AlbumRow, owner: ActorBasic) -> AlbumListItem:
+    return AlbumListItem(id=str(row.id), title=row.title, slug=row.slug, artist=owner.display_name,
                          artist_handle=owner.handle, track_count=row.track_count)
 
 

@@ -33,7 +33,8 @@ def album_summary(t: TrackData) -> AlbumSummary | None:
     if t.album is None:
         return None
     image = t.album.image_url or t.image_url
-    return AlbumSummary(id=str(t.album.id), slug=slugify(t.album.name), title=t.album.name, image_url=image,
+    return AlbumSummary(id=str(t.album.id), slug=t.album.slug or slugify(t.album.name), title=t.album.name,
+                        image_url=image,
                         thumbnail_url=thumbnail(image))
 
 

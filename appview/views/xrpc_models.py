@@ -3,10 +3,13 @@ Optional fields are omitted when absent (routes serialise with exclude_none), as
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+
+from appview.views.urls import SafeUrl
 
 
 class View(BaseModel):
@@ -17,7 +20,7 @@ class ArtistViewBasic(View):
     did: str
     handle: str
     display_name: str
-    avatar: str | None = None
+    avatar: SafeUrl = None
 
 
 class ArtistView(ArtistViewBasic):
@@ -36,14 +39,15 @@ class AudioView(View):
     blob_cid: str | None = None
     mime_type: str | None = None
     size: int | None = None
-    url: str | None = None
+    url: SafeUrl = None
     playability: str
 
 
 class AlbumRef(View):
-    uri: str
+    uri: str | None = None  # absent: an album derived from its tracks' album name (no list record)
     id: int
     name: str
+    slug: str | None = None
 
 
 class TrackViewerState(View):
@@ -60,7 +64,7 @@ class TrackView(View):
     album: AlbumRef | None = None
     duration: int | None = None
     audio: AudioView
-    image_url: str | None = None
+    image_url: SafeUrl = None
     description: str | None = None
     features: list[ArtistViewBasic]
     support_gate: dict[str, Any] | None = None
@@ -74,15 +78,16 @@ class TrackView(View):
 
 
 class ListView(View):
-    uri: str
-    cid: str
+    uri: str | None = None  # absent only for an album derived from its tracks' album name
+    cid: str | None = None
     id: int
     name: str
     list_type: str
     author: ArtistViewBasic
     track_count: int
-    image_url: str | None = None
+    image_url: SafeUrl = None
     created_at: str
+    slug: str | None = None  # albums: the slug of /albums/{handle}/{slug}
 
 
 class CommentView(View):
@@ -113,7 +118,7 @@ class TrackOne(View):
 class ListPage(View):
     cursor: str | None = None
     list: ListView
-    tracks: list[TrackView]
+    tracks: builtins.list[TrackView]  # `list` is a field name in this class
 
 
 class Lists(View):

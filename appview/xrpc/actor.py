@@ -8,13 +8,14 @@ from fastapi import APIRouter, Query
 
 from appview.deps import Conn, Viewer
 from appview.hydration.actors import actors
+from appview.query import albums as album_q
 from appview.query import artists as artist_q
 from appview.query import lists as list_q
 from appview.query import tracks as track_q
 from appview.query.actors import resolve
 from appview.views.formats import iso_z
 from appview.views.xrpc_models import ArtistStatsView, ArtistView, Lists, PlatformStatsView, TrackPage
-from appview.views.xrpc_views import artist_basic, list_views, track_views
+from appview.views.xrpc_views import album_views, artist_basic, list_views, track_views
 from appview.xrpc.common import query
 
 router = APIRouter(tags=["xrpc"])
@@ -25,7 +26,7 @@ async def get_profile(conn: Conn, actor: str) -> ArtistView:
     a = await resolve(conn, actor)
     basic = (await actors(conn, [a.did]))[a.did]
     prof, stats = await artist_q.profile(conn, a.did), await artist_q.stats(conn, a.did)
-    albums, playlists = await list_q.of_actor(conn, a.did, "album"), await list_q.of_actor(conn, a.did, "playlist")
+    albums, playlists = await album_q.of_actor(conn, a.did), await list_q.of_actor(conn, a.did, "playlist")
     return ArtistView(did=a.did, handle=basic.handle, display_name=basic.display_name, avatar=basic.avatar_url,
                       bio=prof.bio, track_count=stats.tracks, album_count=len(albums), playlist_count=len(playlists),
                       like_count=stats.likes, comment_count=stats.comments,
@@ -34,7 +35,8 @@ async def get_profile(conn: Conn, actor: str) -> ArtistView:
 
 @query(router, "fm.plyr.actor.getAlbums")
 async def get_albums(conn: Conn, actor: str) -> Lists:
-    return Lists(lists=await list_views(conn, await list_q.of_actor(conn, (await resolve(conn, actor)).did, "album")))
+    """The artist's albums as plyr.fm makes them (appview/query/albums.py), by title."""
+    return Lists(lists=await album_views(conn, await album_q.of_actor(conn, (await resolve(conn, actor)).did)))
 
 
 @query(router, "fm.plyr.actor.getPlaylists")

@@ -1,14 +1,16 @@
 """XRPC errors: ``{"error": <Name>, "message": …}`` with the status app.bsky uses.
 
-Not-found conditions are 400 with a specific name (``NotFound``, ``ActorNotFound``, ``RecordNotFound``), as
-the reference AppView answers (e.g. ``app.bsky.feed.getPostThread`` → 400 ``NotFound``); an unknown method
-is 501 ``MethodNotImplemented``. Read-side errors raised by shared query code (any exception carrying
-``status``, ``name`` and ``message``, such as plyr REST's 404s) are rendered the same way, 404 → 400.
+Each error name has one status in every namespace (``appview.errors.XRPC_STATUS``): not-found conditions
+(``NotFound``, ``ActorNotFound``, ``RecordNotFound``) are 404, a bad request 400, an unknown method 501
+``MethodNotImplemented``. Read-side errors raised by shared query code (any exception carrying ``status``,
+``name`` and ``message``) are rendered the same way.
 """
 
 from __future__ import annotations
 
 from fastapi.responses import JSONResponse
+
+from appview.errors import xrpc_status
 
 
 class XrpcError(Exception):
@@ -29,6 +31,7 @@ class InvalidRequest(XrpcError):
 
 
 class NotFound(XrpcError):
+    status = 404
     error = "NotFound"
 
 
@@ -55,5 +58,5 @@ def as_xrpc(exc: Exception) -> tuple[int, str, str] | None:
         return exc.status, exc.error, exc.message
     status, name, message = (getattr(exc, a, None) for a in ("status", "name", "message"))
     if type(status) is int and 400 <= status < 500 and isinstance(name, str) and isinstance(message, str):
-        return (400 if status == 404 else status), name, message
+        return xrpc_status(name, status), name, message
     return None

@@ -7,15 +7,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from appview.deps import Conn, Viewer
-from appview.errors import NotFound
+from appview.errors import BadParam, NotFound
 from appview.hydration.actors import actors
 from appview.query import activity as activity_q
+from appview.query import albums as album_q
 from appview.query import lists as list_q
 from appview.query import tracks as track_q
 from appview.query.actors import canonical_uri, resolve
 from appview.views.formats import iso_z
 from appview.views.xrpc_models import ActivityPage, ActivityView, ListPage, TrackList, TrackPage
-from appview.views.xrpc_views import artist_basic, list_view, list_views, track_views
+from appview.views.xrpc_views import album_view, artist_basic, list_view, list_views, track_views
 from appview.xrpc.common import offset_cursor, query
 
 router = APIRouter(tags=["xrpc"])
@@ -53,13 +54,28 @@ async def list_page(conn: Conn, viewer: str | None, uri: str, cursor: str | None
 
 
 @query(router, "fm.plyr.feed.getAlbumTracks")
-async def get_album_tracks(conn: Conn, viewer: Viewer, uri: str, cursor: str | None = None,
-                           limit: Limit = 100) -> ListPage:
-    """An album's tracks in the order of its fm.plyr.list record."""
-    page = await list_page(conn, viewer, uri, cursor, limit)
-    if page.list.list_type != "album":
-        raise NotFound(f"not an album: {uri}")
-    return page
+async def get_album_tracks(conn: Conn, viewer: Viewer, uri: str | None = None, actor: str | None = None,
+                           slug: str | None = None, cursor: str | None = None, limit: Limit = 100) -> ListPage:
+    """An album's tracks in album order (appview/query/albums.py), named by its list record's `uri` or by
+    `actor` + `slug` (an album no list record names has no uri)."""
+    if uri is not None:
+        album = await album_q.by_list_uri(conn, await canonical_uri(conn, uri, "fm.plyr.list"))
+        label = uri
+    elif actor is not None:
+        did = (await resolve(conn, actor)).did  # an unknown or hidden actor is ActorNotFound, as everywhere
+        if slug is None:
+            raise BadParam("slug: required with actor")
+        album = await album_q.by_slug(conn, did, slug)
+        label = f"{actor[:100]}/{slug[:100]}"
+    else:
+        raise BadParam("give uri, or actor and slug")
+    if album is None:
+        raise NotFound(f"album not found: {label}")
+    offset = offset_cursor(cursor)
+    ids = await album_q.track_ids(conn, album.did, album.slug, limit + 1, offset)
+    owner = (await actors(conn, [album.did]))[album.did]
+    return ListPage(cursor=str(offset + limit) if len(ids) > limit else None, list=album_view(album, owner),
+                    tracks=await track_views(conn, ids[:limit], viewer))
 
 
 @query(router, "fm.plyr.feed.getActivity")

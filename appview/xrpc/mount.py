@@ -107,7 +107,7 @@ class _Checked:
 def install(app: FastAPI, lexicons: LexiconSet, *, validate_output: bool = False) -> None:
     """Guard, error rendering and the 501 fallback; call after all XRPC routes are mounted."""
     methods = load_queries(lexicons)
-    app.add_middleware(LexiconGuard, methods=methods, validate_output=validate_output)  # type: ignore[arg-type]
+    app.add_middleware(LexiconGuard, methods=methods, validate_output=validate_output)
 
     @app.exception_handler(XrpcError)
     async def xrpc_error(request: Request, exc: XrpcError) -> JSONResponse:

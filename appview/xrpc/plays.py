@@ -14,7 +14,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from psycopg import AsyncConnection
 
+from appview.errors import ReadError, xrpc_status
 from appview.query import plays
+from appview.query.actors import resolve
 from core import syntax
 
 Period = Literal["day", "week", "month", "year", "all"]
@@ -34,9 +36,9 @@ Conn = Annotated[AsyncConnection, Depends(_conn)]
 
 
 class XrpcError(Exception):
-    def __init__(self, error: str, message: str, status: int = 400) -> None:
+    def __init__(self, error: str, message: str, status: int | None = None) -> None:
         super().__init__(message)
-        self.error, self.message, self.status = error, message, status
+        self.error, self.message, self.status = error, message, status or xrpc_status(error)
 
 
 def error_response(e: XrpcError) -> JSONResponse:
@@ -44,20 +46,18 @@ def error_response(e: XrpcError) -> JSONResponse:
 
 
 async def _actor_did(conn: AsyncConnection, actor: str | None, *, required: bool) -> str | None:
+    """The actor's DID, resolved as every namespace does (`query.actors.resolve`): unknown, deleted and
+    inactive accounts are 404 ActorNotFound, as in fm.plyr.actor.* — never an empty 200."""
     if actor is None or actor == "":
         if required:
             raise XrpcError("InvalidRequest", "actor is required")
         return None
-    if syntax.is_did(actor):
-        return actor
-    if syntax.is_handle(actor):
-        async with conn.cursor() as cur:
-            await cur.execute("SELECT did FROM actor WHERE handle = %s LIMIT 1", (actor.lower(),))
-            row = await cur.fetchone()
-        if row is None:
-            raise XrpcError("ActorNotFound", f"unknown actor {actor}")
-        return str(row[0])
-    raise XrpcError("InvalidRequest", "actor must be a DID or a handle")
+    if not (syntax.is_did(actor) or syntax.is_handle(actor)):
+        raise XrpcError("InvalidRequest", "actor must be a DID or a handle")
+    try:
+        return (await resolve(conn, actor)).did
+    except ReadError as e:
+        raise XrpcError(e.name, e.message) from None
 
 
 def _window(did: str | None, period: str) -> plays.Window:

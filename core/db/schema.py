@@ -497,4 +497,5 @@ PROJECTION_TABLES: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (play, ("indexed_at",)),
     (actor_status, ("indexed_at",)),
 )
-from core.db.health_schema import component_health  # noqa: E402, F401  (operational table, same metadata)
+# Defined beside this module (same metadata): component_health (0009), album-slug columns + indexes (0014).
+from core.db import album_slugs, health_schema  # noqa: E402, F401, I001

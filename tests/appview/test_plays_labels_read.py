@@ -75,11 +75,18 @@ async def test_play_queries(client: httpx.AsyncClient) -> None:
     ("getHistory", {"actor": FAN, "limit": "abc"}), ("getHistory", {"actor": FAN, "cursor": "%%%"}),
     ("getHistory", {"actor": FAN, "cursor": "bm90LWEtY3Vyc29y"}), ("getTopTracks", {"period": "decade"}),
     ("getPlaysPerDay", {"days": "99999"}), ("getPlayCounts", {}), ("getPlayCounts", {"uris": "https://x"}),
-    ("getNowPlaying", {"actor": "nobody.test"}),
 ])
-async def test_bad_parameters_get_a_400_envelope(client: httpx.AsyncClient, path: str, params: dict) -> None:
+async def test_bad_parameters_get_a_400_envelope(client: httpx.AsyncClient, path: str,
+                                                 params: dict[str, str]) -> None:
     r = await client.get(f"/xrpc/fm.plyr.play.{path}", params=params)
     assert r.status_code == 400 and set(r.json()) == {"error", "message"}
+
+
+@pytest.mark.parametrize("path", ["getHistory", "getNowPlaying", "getTopTracks", "getTopArtists", "getPlaysPerDay"])
+async def test_unknown_actor_is_404_as_in_every_namespace(client: httpx.AsyncClient, path: str) -> None:
+    for actor in ("nobody.test", "did:plc:nobodyaaaaaaaaaaaaaaaaaa"):
+        r = await client.get(f"/xrpc/fm.plyr.play.{path}", params={"actor": actor})
+        assert r.status_code == 404 and r.json()["error"] == "ActorNotFound", (path, r.text)
 
 
 @given(st.dictionaries(st.sampled_from(["actor", "limit", "cursor", "period", "days"]), st.text(max_size=30)))
@@ -87,11 +94,11 @@ async def test_bad_parameters_get_a_400_envelope(client: httpx.AsyncClient, path
 async def test_any_parameters_never_500(client: httpx.AsyncClient, params: dict[str, str]) -> None:
     for path in ("getHistory", "getTopTracks", "getTopArtists", "getPlaysPerDay", "getNowPlaying"):
         r = await client.get(f"/xrpc/fm.plyr.play.{path}", params=params)
-        assert r.status_code in (200, 400), (path, params, r.text)
+        assert r.status_code in (200, 400, 404), (path, params, r.text)
 
 
 async def _visible(conn: psycopg.AsyncConnection, **kw: object) -> list[str]:
-    query = sql.SQL("SELECT t.title FROM track t WHERE NOT {} ORDER BY t.title").format(hidden_by_labels("t", **kw))
+    query = sql.SQL("SELECT t.title FROM track t WHERE NOT {} ORDER BY t.title").format(hidden_by_labels("t", **kw))  # type: ignore[arg-type]
     async with conn.cursor() as cur:
         await cur.execute(query)
         rows = [r[0] for r in await cur.fetchall()]

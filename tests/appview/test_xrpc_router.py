@@ -137,13 +137,13 @@ async def test_required_param(client: httpx.AsyncClient) -> None:
     assert r.status_code == 400 and r.json()["message"] == "uri: missing required parameter"
 
 
-async def test_not_found_is_400_with_a_specific_name(client: httpx.AsyncClient) -> None:
+async def test_not_found_is_404_with_a_specific_name(client: httpx.AsyncClient) -> None:
     r = await client.get("/xrpc/fm.plyr.test.getTracks", params={"artist": "nobody.test"})
-    assert r.status_code == 400 and r.json() == {"error": "ActorNotFound", "message": "actor not found: nobody.test"}
+    assert r.status_code == 404 and r.json() == {"error": "ActorNotFound", "message": "actor not found: nobody.test"}
     r = await client.get("/xrpc/fm.plyr.test.getTrack", params={"uri": f"at://{ART}/fm.plyr.track/missing"})
-    assert r.status_code == 400 and r.json()["error"] == "NotFound"
+    assert r.status_code == 404 and r.json()["error"] == "NotFound"
     r = await client.get("/xrpc/fm.plyr.test.getTrack", params={"uri": f"at://{ART}/fm.plyr.track/gone"})
-    assert r.status_code == 400 and r.json() == {"error": "RecordNotFound", "message": "record is gone"}
+    assert r.status_code == 404 and r.json() == {"error": "RecordNotFound", "message": "record is gone"}
 
 
 async def test_unknown_methods_and_verbs(client: httpx.AsyncClient) -> None:
@@ -220,7 +220,7 @@ def test_arbitrary_query_strings_never_500(pairs: list[tuple[str, str]], raw: by
     async def run() -> None:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-            r1 = await c.get("/xrpc/fm.plyr.test.getTracks", params=pairs)
+            r1 = await c.get("/xrpc/fm.plyr.test.getTracks", params=pairs)  # type: ignore[arg-type]
             qs = quote(raw, safe="=&")
             r2 = await c.get(f"/xrpc/fm.plyr.test.getTracks?{qs}")
             for r in (r1, r2):
@@ -259,7 +259,7 @@ async def test_guard_for_plain_routes() -> None:
         r = await c.get("/xrpc/fm.plyr.test.getTrack")
         assert r.status_code == 400 and r.json()["message"] == "uri: missing required parameter"
         r = await c.get("/xrpc/fm.plyr.test.getTrack", params={"uri": URI[:-2] + "missing"})
-        assert r.status_code == 400 and r.json()["error"] == "NotFound"
+        assert r.status_code == 404 and r.json()["error"] == "NotFound"
         r = await c.get("/xrpc/fm.plyr.test.getTrack", params={"uri": URI[:-2] + "broken"})
         assert r.status_code == 500 and "likeCount: integer -1 out of range" in r.json()["message"]
         r = await c.post("/xrpc/fm.plyr.test.getTrack")

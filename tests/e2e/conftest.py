@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import shutil
 import wave
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -18,6 +19,9 @@ from ingester.settings import IngesterSettings
 from tests.localnet.peer import Localnet, Xrpc
 
 pytestmark = pytest.mark.e2e
+# Every XRPC answer the e2e tests get is checked against its lexicon, whatever the caller's environment says
+# (the root conftest only sets a default): a mismatch is a 500 that fails the test.
+os.environ["XRPC_VALIDATE_OUTPUT"] = "true"
 
 
 @pytest.fixture(scope="session")
