@@ -497,5 +497,4 @@ PROJECTION_TABLES: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (play, ("indexed_at",)),
     (actor_status, ("indexed_at",)),
 )
-# Defined beside this module (same metadata): component_health (0009), album-slug columns + indexes (0014).
-from core.db import album_slugs, health_schema  # noqa: E402, F401, I001
+from core.db import album_slugs, health_schema  # noqa: E402, F401, I001  (more of this metadata: 0009, 0014)
