@@ -13,8 +13,9 @@ from appview.openapi import mounted_routes
 from appview.settings import AppviewSettings
 from core.lexicon import default_lexicons
 
-# Served but not part of the API: FastAPI's own documentation pages and the 501 fallback for unknown methods.
-UNDOCUMENTED = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/xrpc/{nsid}"}
+# Served but not part of the API: the HTML status page, the documentation pages and the 501 fallback for unknown
+# methods.
+UNDOCUMENTED = {"/", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/xrpc/{nsid}"}
 HTTP_METHODS = {"get", "head", "post", "put", "patch", "delete", "options"}
 
 
