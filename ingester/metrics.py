@@ -23,3 +23,9 @@ PROJECTOR_POSITION = Gauge("projection_position", "Log position of the projector
 RESYNC_QUEUED = Counter("backfill_queued_total", "Repos queued for backfill or resync")
 RESYNCS = Counter("backfill_repos_total", "Repos backfilled or resynced, by outcome", ["outcome"])
 LABELS = Counter("ingest_labels_total", "Labels received, by outcome", ["source", "outcome"])
+REJECTS = Counter("ingest_rejects_total", "Frames set aside as rejects (kept in frame_reject)", ["reason"])
+SEQ_ANOMALIES = Counter("ingest_seq_anomalies_total", "Frames whose seq was a duplicate, jump, outlier or reset",
+                        ["source", "kind"])
+QUEUE_BYTES = Gauge("ingest_queue_bytes", "Bytes received and not yet committed, per source", ["source"])
+DUPLICATE_FRAMES = Counter("ingest_duplicate_frames_total", "Frames dropped: seq not above the last accepted one",
+                           ["source"])
