@@ -129,7 +129,8 @@ class Ingester:
                         validator=self.validator, repos=self.repos, gate=self.gate, handles=self.handles)
         await ingest.load_tracked()
         source = FirehoseSource(host, cursor=await committed_cursor(conn, name),
-                                batch_max=self.settings.ingest_batch_max)
+                                batch_max=self.settings.ingest_batch_max,
+                                queue_bytes=self.settings.ingest_queue_bytes, guard=ingest.guard)
         self.sources.append(source)
 
         async def handler(frames: Sequence[bytes]) -> HandlerResult:
@@ -153,7 +154,8 @@ class Ingester:
                                  validator=self.validator, tracked=self.tracked, gate=self.gate)
         await ingest.load_tracked()
         source = JetstreamSource(url, version=version, cursor=await committed_cursor(conn, name),
-                                 compress=self.settings.jetstream_compress, batch_max=self.settings.ingest_batch_max)
+                                 compress=self.settings.jetstream_compress, batch_max=self.settings.ingest_batch_max,
+                                 queue_bytes=self.settings.ingest_queue_bytes, guard=ingest.guard)
         self.sources.append(source)
 
         async def handler(frames: Sequence[bytes]) -> HandlerResult:

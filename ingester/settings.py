@@ -21,6 +21,9 @@ class IngesterSettings(BlobSettings):
     # Project events we could not verify (DID unresolvable). Off: only verified data is served.
     project_unverified: bool = False
     ingest_batch_max: int = 2000
+    # Bytes a source may hold received but not yet committed (its queue + the batch being applied); past
+    # it the socket is not read (TCP backpressure). One frame bigger than this is admitted alone.
+    ingest_queue_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     projector_batch: int = 5000
     did_cache_ttl_s: float = 3600.0
     # `appview ingest` alone has no API: serve /metrics on this port when set (`run` serves it on the API).
