@@ -64,6 +64,11 @@ def admit(guard: SeqGuard, check: SeqCheck, seq: int) -> Verdict:
     return verdict
 
 
+def replayed(check: SeqCheck, seq: int | None) -> bool:
+    """A seq at or below the last accepted one: something we were sent before."""
+    return seq is not None and check.last is not None and seq <= check.last
+
+
 def socket_rejects(guard: SeqGuard, rejects: list[Reject]) -> int | None:
     """Move the rejects found below the pipeline (too-big messages) into this batch's; the cursor the
     source skipped to, if any. They leave the guard only once the batch commits (`settle`)."""
@@ -245,8 +250,9 @@ class Ingest:
         except FrameError as e:
             metrics.FRAME_ERRORS.labels(self.source).inc()
             log.warning("ingest.bad_frame", source=self.source, reason=str(e)[:500], size=len(raw), seq=e.seq)
-            # The cursor may move past a broken frame whose seq is sound; a replayed one is not kept twice.
-            if check is None or e.seq is None or admit(self.guard, check, e.seq) is not Verdict.DUPLICATE:
+            # A broken frame's seq is as broken as the rest: it never moves the cursor (the next sound frame
+            # does). It only spares us recording a replayed reject twice.
+            if check is None or not replayed(check, e.seq):
                 rejects.append(Reject.of(self.source, raw, "decode", str(e), seq=e.seq))
             return None
         seq = getattr(frame, "seq", None)

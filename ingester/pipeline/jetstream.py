@@ -31,6 +31,7 @@ from ingester.pipeline.ingest import (
     identity_payload,
     merge_outcomes,
     note_append,
+    replayed,
     settle,
     socket_rejects,
 )
@@ -131,7 +132,9 @@ class JetstreamIngest:
         except JetstreamError as e:
             metrics.FRAME_ERRORS.labels(self.source).inc()
             log.warning("ingest.bad_frame", source=self.source, reason=str(e)[:500], size=len(raw), seq=e.seq)
-            if e.seq is None or admit(self.guard, check, e.seq) is not Verdict.DUPLICATE:
+            # A broken frame's seq is as broken as the rest: it never moves the cursor (the next sound frame
+            # does). It only spares us recording a replayed reject twice.
+            if not replayed(check, e.seq):
                 rejects.append(Reject.of(self.source, raw, "decode", str(e), seq=e.seq))
             return None
         seq = getattr(frame, "seq", None)
