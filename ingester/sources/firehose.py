@@ -152,10 +152,11 @@ class FirehoseSource:
             self._wall, self._skip = cursor, 0
             log.warning("firehose.message_too_big", source=self.name, after_seq=cursor, limit=self.max_frame_bytes)
             return
-        step = (2 if self.guard.inclusive else 1) if self._skip == 0 else self._skip
+        inclusive = self.guard.inclusive  # the host sends the frame at our cursor again: one more to skip
+        step = (2 if inclusive else 1) if self._skip == 0 else self._skip
         target = min(cursor + step, 2**63 - 1)
         reason = (f"message over {self.max_frame_bytes} bytes after seq {at}: closed by the websocket layer "
-                  f"before reading (1009) twice; skipped seqs {cursor + 1}..{target}")
+                  f"before reading (1009) twice; skipped seqs {cursor + 1}..{target - 1 if inclusive else target}")
         log.error("firehose.skipped_too_big", source=self.name, after_seq=at, skipped_to=target)
         self.guard.set_aside(Reject.of(self.name, None, "too_big", reason, seq=cursor + 1,
                                        size=self.max_frame_bytes + 1), target)

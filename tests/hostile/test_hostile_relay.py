@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
 from prometheus_client import REGISTRY
 
 from ingester.service import Ingester
@@ -49,7 +50,8 @@ async def following(db_url: str, url: str, resolver: StaticResolver) -> AsyncIte
         await asyncio.wait_for(task, 10)
 
 
-async def test_every_valid_frame_survives_the_junk(db_url: str, q: Query) -> None:
+@pytest.mark.parametrize("inclusive", [False, True], ids=["exclusive-replay", "inclusive-replay"])
+async def test_every_valid_frame_survives_the_junk(db_url: str, q: Query, inclusive: bool) -> None:
     net = Net()
     alice, bob = net.repo("alice.test"), net.repo("bob.test")
     c1 = alice.commit([("create", R1, track("one"))])
@@ -61,7 +63,7 @@ async def test_every_valid_frame_survives_the_junk(db_url: str, q: Query) -> Non
     slow = slow_frame(net.next_seq())
     c8 = alice.commit([("create", R3, track("three"))])
     c9 = bob.commit([("create", R4, track("four"))])
-    relay = HostileRelay([c1, c2, forged, c4, ident, slow, c8, c9]).at(huge_seq, huge_frame())
+    relay = HostileRelay([c1, c2, forged, c4, ident, slow, c8, c9], inclusive=inclusive).at(huge_seq, huge_frame())
     relay.splice(c1, identity_with_seq(2**63), identity_with_seq(2**64), random_bytes(200), truncated(c2))
     relay.splice(c2, deep_nesting(), empty_maps())
     relay.splice(forged, bob.identity(seq=1))  # a valid frame of a tracked repo, seq going backwards
@@ -97,4 +99,4 @@ async def test_every_valid_frame_survives_the_junk(db_url: str, q: Query) -> Non
     assert (REGISTRY.get_sample_value("ingest_duplicate_frames_total", {"source": source}) or 0) >= 1
     assert (REGISTRY.get_sample_value("ingest_rejects_total", {"reason": "too_big"}) or 0) >= 1
     # the 50 MB frame: hit live, hit again from the cursor just before it, then skipped (cursor = its seq)
-    assert relay.cursors == [None, huge_seq - 1, huge_seq]
+    assert relay.cursors == [None, huge_seq - 1, huge_seq + inclusive]
