@@ -14,10 +14,8 @@ from sqlalchemy import (
     Column,
     Computed,
     DateTime,
-    Identity,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     Sequence,
@@ -98,24 +96,6 @@ source_cursor = Table(
     Column("cursor", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
 )
-
-# Frames set aside by the ingester (undecodable, out-of-range seq, too big, or poison for an append),
-# with enough to find and replay them by hand; never read by the projector. Grows with what hostile
-# hosts send: prune by `received_at` when it matters.
-frame_reject = Table(
-    "frame_reject",
-    metadata,
-    Column("id", BigInteger, Identity(always=True), primary_key=True),
-    Column("source", Text, nullable=False),
-    Column("source_seq", BigInteger),  # when the frame's seq could be read and was in range
-    Column("reason_kind", Text, nullable=False),  # the ingest_rejects_total label
-    Column("reason", Text, nullable=False),
-    Column("size", BigInteger, nullable=False),
-    Column("sha256", LargeBinary),  # null when the bytes were never read (too big for the socket)
-    Column("prefix", LargeBinary),  # the first 256 bytes
-    Column("received_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
-)
-Index("frame_reject_received_at", frame_reject.c.received_at)
 
 # Ingest-side sync state per repo (chain position, desync flag). Written with each append.
 repo_state = Table(
@@ -517,3 +497,4 @@ PROJECTION_TABLES: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (play, ("indexed_at",)),
     (actor_status, ("indexed_at",)),
 )
+import core.db.frame_reject  # noqa: E402,F401  (registers frame_reject on `metadata`; see that module)
