@@ -26,6 +26,11 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
+def _alive(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "zombie" not in status.read_text()
+
+
 async def _cursor(db_url: str, source: str) -> int:
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
         row = await (await conn.execute("SELECT cursor FROM source_cursor WHERE source = %s", (source,))).fetchone()
@@ -72,7 +77,7 @@ async def test_health_answers_while_the_ingester_chews(db_url: str, tmp_path: Pa
             await asyncio.wait_for(proc.wait(), 30)
     assert proc.returncode == 0
     for child in children:  # stopped with its parent
-        assert not Path(f"/proc/{child}").exists() or "zombie" in Path(f"/proc/{child}/status").read_text()
+        assert not _alive(child)
     ms = sorted(1000 * x for x in latencies)
     print(f"/health while ingesting: n={len(ms)} p50={statistics.median(ms):.1f} ms "
           f"p99={ms[int(0.99 * (len(ms) - 1))]:.1f} ms max={ms[-1]:.1f} ms")
