@@ -53,7 +53,9 @@ async def supervise(env: Mapping[str, str], stop: asyncio.Event) -> None:
     backoff = Backoff(base_s=1.0, cap_s=30.0)
     while not stop.is_set():
         started = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "ingest", env=dict(env))
+        # Its own session: a terminal's Ctrl-C reaches only us, and we decide when it stops (no restart race).
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "ingest", env=dict(env),
+                                                    start_new_session=True)
         log.info("ingester.spawned", pid=proc.pid)
         exited = asyncio.create_task(proc.wait())
         stopping = asyncio.create_task(stop.wait())
