@@ -99,3 +99,16 @@ async def test_byte_queue_holds_the_socket_back_and_admits_one_huge_frame() -> N
     assert not small.done()
     await q.done([await q.get()])
     await asyncio.wait_for(small, 1)
+
+
+@given(st.one_of(st.none(), st.integers(1, 2**63 - 1)),
+       st.lists(st.one_of(st.integers(1, 2**63 - 1), st.integers(1, 1000)), max_size=50))
+def test_mid_connection_the_cursor_never_goes_back(start: int | None, seqs: list[int]) -> None:
+    c = check(start)
+    last = start
+    for seq in seqs:
+        verdict = c.admit(seq, 10**9)
+        if verdict is A:
+            assert last is None or seq > last
+            last = seq
+        assert c.last == last
