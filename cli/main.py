@@ -1,6 +1,6 @@
 """The `appview` command: one composition root for both processes and the maintenance commands.
 
-  appview run       migrations + ingester + API in one process (the newcomer's default)
+  appview run       migrations + API, and the ingester in a supervised child process (the newcomer's default)
   appview ingest    the write side only      appview serve    the read side only
   appview migrate   apply migrations         appview rebuild  re-fold projections from the log
   appview digest    print a digest of every projection
@@ -23,6 +23,7 @@ import structlog
 
 from appview.settings import AppviewSettings
 from cli.database import AlreadyRunning, hold_ingest_lock, resolve_database
+from cli.supervise import child_env, fold_child_metrics, free_port, supervise, watch_parent
 from core.db.connect import connect
 from core.db.migrate import upgrade
 from core.lexicon import LexiconsMissing
@@ -151,12 +152,19 @@ async def _run(args: argparse.Namespace) -> int:
             from prometheus_client import start_http_server
 
             start_http_server(ingest_settings.metrics_port, addr=api_settings.host)
-        if args.command in ("run", "ingest"):
+        if args.command == "run":
+            # The ingester's CPU work must never stall the API's event loop: it gets its own process.
+            import ingester.blobs.metrics
+            import ingester.metrics
+
+            port = free_port()
+            fold_child_metrics(port, ingester.metrics, ingester.blobs.metrics)
+            tasks.append(supervise(child_env(url, port), stop))
+        if args.command == "ingest":
             tune_gc()
             ingester = Ingester(ingest_settings, url)
-            if args.command == "ingest":
-                ingester.start.force(firehose=args.cursor, jetstream=args.jetstream_cursor)
-            tasks.append(ingester.run(stop))
+            ingester.start.force(firehose=args.cursor, jetstream=args.jetstream_cursor)
+            tasks += [ingester.run(stop), watch_parent(stop)]
         if args.command in ("run", "serve"):
             tasks.append(_serve(api_settings, url, stop))
         if getattr(args, "demo", None) is not None:

@@ -28,3 +28,9 @@ TASK_RESTARTS = Counter("ingester_task_restarts_total", "Long-running tasks rest
 COMPONENT_UP = Gauge("ingester_component_up", "1 while a component runs and reports up (a source: connected)",
                      ["component"])
 HEARTBEATS = Counter("ingester_heartbeats_total", "Component-health heartbeats written, by outcome", ["outcome"])
+REJECTS = Counter("ingest_rejects_total", "Frames set aside as rejects (kept in frame_reject)", ["reason"])
+SEQ_ANOMALIES = Counter("ingest_seq_anomalies_total", "Frames whose seq was a duplicate, jump, outlier or reset",
+                        ["source", "kind"])
+QUEUE_BYTES = Gauge("ingest_queue_bytes", "Bytes received and not yet committed, per source", ["source"])
+DUPLICATE_FRAMES = Counter("ingest_duplicate_frames_total", "Frames dropped: seq not above the last accepted one",
+                           ["source"])

@@ -168,7 +168,8 @@ class Ingester:
                             validator=self.validator, repos=self.repos, gate=self.gate, handles=self.handles)
             await ingest.load_tracked()
             source = FirehoseSource(host, cursor=self.start.pick("firehose", name, await committed_cursor(conn, name)),
-                                    batch_max=self.settings.ingest_batch_max)
+                                    batch_max=self.settings.ingest_batch_max,
+                                    queue_bytes=self.settings.ingest_queue_bytes, guard=ingest.guard)
             self._register(source)
             ingest.on_gap = lambda src, why: self.gaps.gap(src, why, host=host, cursor=source.cursor)
             ingest.on_active = self.gaps.reactivated
@@ -196,7 +197,8 @@ class Ingester:
             source = JetstreamSource(url, version=version,
                                      cursor=self.start.pick("jetstream", name, await committed_cursor(conn, name)),
                                      compress=self.settings.jetstream_compress,
-                                     batch_max=self.settings.ingest_batch_max)
+                                     batch_max=self.settings.ingest_batch_max,
+                                     queue_bytes=self.settings.ingest_queue_bytes, guard=ingest.guard)
             self._register(source)
             ingest.on_gap = source.on_gap = lambda src, why: self.gaps.gap(src, why, host=None, cursor=source.cursor)
             ingest.on_active = self.gaps.reactivated

@@ -27,6 +27,9 @@ class IngesterSettings(BlobSettings):
     # Project events we could not verify (DID unresolvable). Off: only verified data is served.
     project_unverified: bool = False
     ingest_batch_max: int = Field(default=2000, ge=1, le=20_000)  # ≤ the source queue
+    # Bytes a source may hold received but not yet committed (its queue + the batch being applied); past
+    # it the socket is not read (TCP backpressure). One frame bigger than this is admitted alone.
+    ingest_queue_bytes: int = Field(default=64 * 1024 * 1024, gt=0, le=1 << 40)
     projector_batch: int = Field(default=5000, ge=1, le=1_000_000)
     did_cache_ttl_s: float = Field(default=3600.0, gt=0, le=30 * DAY_S)
     # `appview ingest` alone has no API: serve /metrics on this port when set (`run` serves it on the API).

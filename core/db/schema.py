@@ -497,4 +497,4 @@ PROJECTION_TABLES: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (play, ("indexed_at",)),
     (actor_status, ("indexed_at",)),
 )
-from core.db import album_slugs, health_schema  # noqa: E402, F401, I001  (more of this metadata: 0009, 0014)
+from core.db import album_slugs, frame_reject, health_schema  # noqa: E402, F401, I001  (0008, 0009, 0014)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import libipld
 
+from ingester.decode.cbor_scan import scan
+
 __all__ = ["CarError", "read_car"]
 
 # CIDv1 + codec (1-byte varint) + sha2-256 + 32-byte digest: every block atproto writes has this shape,
@@ -16,6 +18,7 @@ _SHA256 = 0x12
 _CIDV1_SHA256_LEN = 36
 # CIDv0 is a bare sha2-256 multihash (0x12 0x20 + digest); tolerated in CARs, never produced by atproto.
 _CIDV0_LEN = 34
+HEADER_MAX_ITEMS = 1_000  # {version, roots: [cid]}: a handful of items
 _MAX_VARINT_BYTES = 9  # enough for any length a 5 MiB frame can hold; longer means garbage
 
 
@@ -78,8 +81,9 @@ def _read_header(buf: bytes, end: int) -> tuple[list[bytes], int]:
     if hlen == 0 or pos + hlen > end:
         raise CarError(f"CAR header length {hlen} does not fit in {end} bytes")
     try:
+        scan(buf[pos : pos + hlen], max_items=HEADER_MAX_ITEMS, max_depth=4)
         header = libipld.decode_dag_cbor(buf[pos : pos + hlen])
-    except Exception as e:  # libipld raises ValueError, and RecursionError on deep nesting
+    except Exception as e:  # CborLimit; libipld raises ValueError, and RecursionError on deep nesting
         raise CarError(f"CAR header is not DAG-CBOR: {e}") from e
     if not isinstance(header, dict):
         raise CarError("CAR header is not a map")

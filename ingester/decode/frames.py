@@ -29,21 +29,35 @@ from core.events import (
     in_scope,
 )
 from ingester.decode.car import CarError, read_car
+from ingester.decode.cbor_scan import CborLimit, ItemBudget, scan
 from ingester.decode.mst import Op, prove_ops
 from ingester.decode.records import RecordError, block_matches_cid, decode_record
 
 __all__ = ["FrameError", "decode_frame"]
 
-# Limits from spec/sync (Sync 1.1). The 5 MiB frame cap is the websocket layer's job.
+# Limits from spec/sync (Sync 1.1). The websocket layer enforces the frame cap first; it is checked again
+# here for frames that reach us another way.
+MAX_FRAME_BYTES = 5 * 1024 * 1024
 MAX_BLOCKS_BYTES = 2_000_000
 MAX_OPS = 200
 MAX_RECORD_BYTES = 1_000_000
+SEQ_MAX = 2**63 - 1  # the lexicon's integer is 64-bit signed, as is Postgres' bigint
+# Work bounds, checked by a pre-scan before anything is decoded (`ingester.decode.cbor_scan`). A genuine
+# envelope holds at most ~2,700 items (200 ops × 13); everything a frame decodes (envelope, commit block,
+# MST nodes, records) shares one budget, so a frame can never cost more than ~0.3 s of CPU.
+ENVELOPE_MAX_ITEMS = 20_000
+ENVELOPE_MAX_DEPTH = 32
+COMMIT_MAX_ITEMS = 1_000
+FRAME_ITEM_BUDGET = 200_000
 
 _EMPTY: frozenset[str] = frozenset()
 
 
 class FrameError(ValueError):
-    """The frame is malformed; the reason says which field and why."""
+    """The frame is malformed; the reason says which field and why. `seq`: the frame's seq when it could
+    be read and is in range (the cursor may move past a rejected frame), else None."""
+
+    seq: int | None = None
 
 
 def decode_frame(frame: bytes, tracked: Container[str] = _EMPTY) -> Frame:
@@ -51,9 +65,21 @@ def decode_frame(frame: bytes, tracked: Container[str] = _EMPTY) -> Frame:
 
     `tracked`: DIDs whose commits must be fully decoded even when no op is in scope.
     """
+    if type(frame) is not bytes:
+        raise FrameError(f"frame must be bytes, got {type(frame).__name__}")
+    if len(frame) > MAX_FRAME_BYTES:
+        raise FrameError(f"frame is {len(frame)} bytes, over the {MAX_FRAME_BYTES} limit")
+    budget = ItemBudget(FRAME_ITEM_BUDGET)  # for the blocks inside (commit, MST nodes, records)
+    # Every item takes at least one byte, so a frame no longer than the item limit cannot exceed it: the
+    # hot path (out-of-scope commits of a few KB) skips the scan, which would cost it 3× the decode.
+    if len(frame) > ENVELOPE_MAX_ITEMS:
+        try:
+            scan(frame, max_items=ENVELOPE_MAX_ITEMS, max_depth=ENVELOPE_MAX_DEPTH, max_objects=2)
+        except CborLimit as e:
+            raise FrameError(f"frame refused before decoding: {e}") from e
     try:
         parts = libipld.decode_dag_cbor_multi(frame)
-    except Exception as e:  # ValueError on bad CBOR, RecursionError on deep nesting, TypeError on non-bytes
+    except Exception as e:  # ValueError on bad CBOR, RecursionError on deep nesting
         raise FrameError(f"frame is not DAG-CBOR: {e}") from e
     if len(parts) != 2:
         raise FrameError(f"frame must hold 2 DAG-CBOR objects (header, body), got {len(parts)}")
@@ -62,14 +88,22 @@ def decode_frame(frame: bytes, tracked: Container[str] = _EMPTY) -> Frame:
         raise FrameError("frame header and body must be maps")
     t = header.get("t")
     try:
-        return _dispatch(header.get("op"), t, body, tracked)
-    except FrameError:
+        return _dispatch(header.get("op"), t, body, tracked, budget)
+    except FrameError as e:
+        e.seq = _seq_or_none(body)
         raise
     except Exception as e:  # belt and braces: callers rely on FrameError being the only failure mode
-        raise FrameError(f"malformed {t!r} frame: {e!r}") from e
+        error = FrameError(f"malformed {t!r} frame: {e!r}")
+        error.seq = _seq_or_none(body)
+        raise error from e
 
 
-def _dispatch(op: Any, t: Any, body: dict[str, Any], tracked: Container[str]) -> Frame:
+def _seq_or_none(body: dict[str, Any]) -> int | None:
+    seq = body.get("seq")
+    return seq if type(seq) is int and 0 < seq <= SEQ_MAX else None
+
+
+def _dispatch(op: Any, t: Any, body: dict[str, Any], tracked: Container[str], budget: ItemBudget) -> Frame:
     if type(op) is not int:
         raise FrameError(f"header op must be an integer, got {op!r}")
     if op == -1:
@@ -79,7 +113,7 @@ def _dispatch(op: Any, t: Any, body: dict[str, Any], tracked: Container[str]) ->
     if type(t) is not str:
         raise FrameError(f"header t must be a string, got {t!r}")
     if t == "#commit":
-        return _commit(body, tracked)
+        return _commit(body, tracked, budget)
     if t == "#identity":
         return IdentityFrame(seq=_seq(body), did=_str(body, "did"), handle=_opt_str(body, "handle"),
                              time=_str(body, "time"))
@@ -90,18 +124,19 @@ def _dispatch(op: Any, t: Any, body: dict[str, Any], tracked: Container[str]) ->
         return AccountFrame(seq=_seq(body), did=_str(body, "did"), active=active,
                             status=_opt_str(body, "status"), time=_str(body, "time"))
     if t == "#sync":
-        return _sync(body)
+        return _sync(body, budget)
     if t == "#info":
         return InfoFrame(name=_str(body, "name"), message=_opt_str(body, "message"))
     # unknown message type (or a removed one like #handle): skip, keeping seq for the cursor if present
-    seq, did = body.get("seq"), body.get("did", body.get("repo"))
-    return Skipped(seq=seq if type(seq) is int else None, did=did if type(did) is str else None)
+    did = body.get("did", body.get("repo"))
+    # (a seq out of 1..2^63-1 is ignored with the rest: it never reaches the cursor)
+    return Skipped(seq=_seq_or_none(body), did=did if type(did) is str else None)
 
 
 def _seq(body: dict[str, Any]) -> int:
     seq = body.get("seq")
-    if type(seq) is not int or seq < 0:  # `type is` rejects bools, which are ints in Python
-        raise FrameError(f"seq must be a non-negative integer, got {seq!r}")
+    if type(seq) is not int or not 0 < seq <= SEQ_MAX:  # `type is` rejects bools, which are ints in Python
+        raise FrameError(f"seq must be an integer in 1..2^63-1, got {seq!r:.40}")
     return seq
 
 
@@ -137,7 +172,7 @@ def _blocks(body: dict[str, Any]) -> bytes:
     return blocks
 
 
-def _commit(body: dict[str, Any], tracked: Container[str]) -> Commit | Skipped:
+def _commit(body: dict[str, Any], tracked: Container[str], budget: ItemBudget) -> Commit | Skipped:
     seq = _seq(body)
     repo = _str(body, "repo")
     ops = body.get("ops")
@@ -166,10 +201,10 @@ def _commit(body: dict[str, Any], tracked: Container[str]) -> Commit | Skipped:
     roots, car_blocks = _car(blocks)
     if not roots or roots[0] != commit:
         raise FrameError("CAR root does not match the commit CID")
-    signed_bytes, sig, data = _signed_commit(car_blocks, commit, repo, rev)
+    signed_bytes, sig, data = _signed_commit(car_blocks, commit, repo, rev, budget)
     prev_data = _opt_link(body, "prevData")
     proven: list[Op] = []  # in-scope (action, path, cid): `ops` is unsigned, so each must hold in the MST
-    record_ops = tuple(_ops(ops, car_blocks, proven))
+    record_ops = tuple(_ops(ops, car_blocks, proven, budget))
     return Commit(
         seq=seq,
         did=repo,
@@ -182,11 +217,12 @@ def _commit(body: dict[str, Any], tracked: Container[str]) -> Commit | Skipped:
         signed_bytes=signed_bytes,
         sig=sig,
         time=_str(body, "time"),
-        proof_error=prove_ops(data, car_blocks, proven) if proven else None,
+        proof_error=prove_ops(data, car_blocks, proven, budget) if proven else None,
     )
 
 
-def _ops(ops: list[dict[str, Any]], blocks: dict[bytes, bytes], proven: list[Op]) -> list[RecordOp]:
+def _ops(ops: list[dict[str, Any]], blocks: dict[bytes, bytes], proven: list[Op],
+         budget: ItemBudget) -> list[RecordOp]:
     """Check every op's shape (indigo parseCommitOps rules) and decode the in-scope ones.
 
     Appends each in-scope (action, path, raw cid) to `proven`, for the MST proof.
@@ -222,7 +258,7 @@ def _ops(ops: list[dict[str, Any]], blocks: dict[bytes, bytes], proven: list[Op]
             if not block_matches_cid(block, cid):
                 raise FrameError(f"record block for {path!r} does not hash to its CID")
             try:
-                record = decode_record(block)
+                record = decode_record(block, budget)
             except RecordError as e:
                 raise FrameError(f"record {path!r}: {e}") from e
         out.append(RecordOp(
@@ -243,7 +279,8 @@ def _car(blocks: bytes) -> tuple[list[bytes], dict[bytes, bytes]]:
         raise FrameError(f"blocks: {e}") from e
 
 
-def commit_object(blocks: dict[bytes, bytes], cid: bytes, did: str) -> dict[str, Any]:
+def commit_object(blocks: dict[bytes, bytes], cid: bytes, did: str,
+                  budget: ItemBudget | None = None) -> dict[str, Any]:
     """The commit block `cid` of repo `did`, checked (present, hash, DAG-CBOR map, did, version 3, sig
     bytes, data link); FrameError says what is wrong. Shared by frames and getRepo snapshots."""
     block = blocks.get(cid)
@@ -252,8 +289,9 @@ def commit_object(blocks: dict[bytes, bytes], cid: bytes, did: str) -> dict[str,
     if not block_matches_cid(block, cid):
         raise FrameError("commit block does not hash to the commit CID")
     try:
+        scan(block, max_items=COMMIT_MAX_ITEMS, max_depth=4, budget=budget)
         obj = libipld.decode_dag_cbor(block)
-    except Exception as e:
+    except Exception as e:  # CborLimit, ValueError, RecursionError
         raise FrameError(f"commit block is not DAG-CBOR: {e}") from e
     if type(obj) is not dict:
         raise FrameError("commit block must be a map")
@@ -275,20 +313,21 @@ def unsigned_bytes(commit: dict[str, Any]) -> bytes:
     return libipld.encode_dag_cbor({k: v for k, v in commit.items() if k != "sig"})
 
 
-def _signed_commit(blocks: dict[bytes, bytes], cid: bytes, did: str, rev: str) -> tuple[bytes, bytes, bytes]:
+def _signed_commit(blocks: dict[bytes, bytes], cid: bytes, did: str, rev: str,
+                   budget: ItemBudget) -> tuple[bytes, bytes, bytes]:
     """Check the commit block and return (signed bytes, sig, raw data CID = the MST root)."""
-    obj = commit_object(blocks, cid, did)
+    obj = commit_object(blocks, cid, did, budget)
     if obj.get("rev") != rev:
         raise FrameError(f"commit block rev {obj.get('rev')!r} != frame rev {rev!r}")
     return unsigned_bytes(obj), obj["sig"], obj["data"]
 
 
-def _sync(body: dict[str, Any]) -> SyncFrame:
+def _sync(body: dict[str, Any], budget: ItemBudget) -> SyncFrame:
     seq, did, rev = _seq(body), _str(body, "did"), _str(body, "rev")
     roots, blocks = _car(_blocks(body))
     if not roots:
         raise FrameError("#sync CAR has no root")
-    signed_bytes, sig, data = _signed_commit(blocks, roots[0], did, rev)
+    signed_bytes, sig, data = _signed_commit(blocks, roots[0], did, rev, budget)
     return SyncFrame(seq=seq, did=did, rev=rev, commit_cid=libipld.encode_cid(roots[0]),
                      data_cid=libipld.encode_cid(data),
                      signed_bytes=signed_bytes, sig=sig, time=_str(body, "time"))

@@ -11,6 +11,7 @@ raised, so the pipeline can log the event as rejected instead of losing it.
 
 from __future__ import annotations
 
+import time as clock
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -25,10 +26,19 @@ __all__ = ["JetstreamCommit", "JetstreamError", "JetstreamFrame", "JetstreamSync
 Version = Literal["v1", "v2"]
 _V2_PREFIX = "network.bsky.jetstream.subscribeEvents#"
 _ACTIONS = frozenset({"create", "update", "delete"})
+MAX_FRAME_BYTES = 5 * 1024 * 1024  # a Jetstream event is ~0.5 KB; this is the firehose's frame cap
+# orjson builds a Python object per JSON container: bound their number (a byte count, at C speed, that
+# over-counts brackets inside strings, harmless at this size) before parsing anything.
+MAX_CONTAINERS = 50_000
+SEQ_MAX = 2**63 - 1
+MAX_FUTURE_US = 10 * 60 * 1_000_000  # v1 time_us is a clock reading: more than 10 min ahead of ours is bogus
 
 
 class JetstreamError(ValueError):
-    """The frame is malformed; the reason says which field and why."""
+    """The frame is malformed; the reason says which field and why. `seq`: its seq (v2) or time_us (v1)
+    when that could be read and is sound, else None."""
+
+    seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +68,38 @@ JetstreamFrame = JetstreamCommit | JetstreamSync | IdentityFrame | AccountFrame 
 
 def decode_jetstream(frame: bytes | str, version: Version) -> JetstreamFrame:
     """Decode one (decompressed) Jetstream frame. Raises JetstreamError, and nothing else, on bad input."""
+    data = frame.encode() if isinstance(frame, str) else frame
+    if type(data) is not bytes:
+        raise JetstreamError(f"frame must be bytes or text, got {type(frame).__name__}")
+    if len(data) > MAX_FRAME_BYTES:
+        raise JetstreamError(f"frame is {len(data)} bytes, over the {MAX_FRAME_BYTES} limit")
+    if data.count(b"{") + data.count(b"[") > MAX_CONTAINERS:
+        raise JetstreamError(f"frame refused before parsing: more than {MAX_CONTAINERS} JSON objects/arrays")
     try:
-        obj = orjson.loads(frame)
+        obj = orjson.loads(data)
     except orjson.JSONDecodeError as e:
         raise JetstreamError(f"frame is not JSON: {e}") from e
     if type(obj) is not dict:
         raise JetstreamError(f"frame must be a JSON object, got {type(obj).__name__}")
     try:
         return _v2(obj) if version == "v2" else _v1(obj)
-    except JetstreamError:
+    except JetstreamError as e:
+        e.seq = _sound_seq(obj, version)
         raise
     except Exception as e:  # belt and braces: callers rely on JetstreamError being the only failure
-        raise JetstreamError(f"malformed frame: {e!r}") from e
+        error = JetstreamError(f"malformed frame: {e!r}")
+        error.seq = _sound_seq(obj, version)
+        raise error from e
+
+
+def _sound_seq(obj: dict[str, Any], version: Version) -> int | None:
+    try:
+        if version == "v2":
+            payload = obj.get("payload")
+            return _seq(payload, "seq") if type(payload) is dict else None
+        return _time_us(obj)
+    except JetstreamError:
+        return None
 
 
 def _v2(obj: dict[str, Any]) -> JetstreamFrame:
@@ -101,7 +131,7 @@ def _v2(obj: dict[str, Any]) -> JetstreamFrame:
 
 
 def _v1(obj: dict[str, Any]) -> JetstreamFrame:
-    seq, did = _seq(obj, "time_us"), _str(obj, "did")
+    seq, did = _time_us(obj), _str(obj, "did")
     time = _micros_to_iso(seq)
     kind = obj.get("kind")
     if kind == "commit":
@@ -184,8 +214,17 @@ def _obj(body: dict[str, Any], key: str) -> dict[str, Any]:
 
 def _seq(body: dict[str, Any], key: str) -> int:
     value = body.get(key)
-    if type(value) is not int or value < 0 or value >= 2**63:  # `type is` rejects bools
-        raise JetstreamError(f"{key} must be a non-negative 64-bit integer, got {value!r}")
+    if type(value) is not int or not 0 < value <= SEQ_MAX:  # `type is` rejects bools
+        raise JetstreamError(f"{key} must be a positive 64-bit integer (1..2^63-1), got {value!r:.40}")
+    return value
+
+
+def _time_us(obj: dict[str, Any]) -> int:
+    """v1's cursor: a clock reading, so also bounded by ours (one far-future event would otherwise make
+    every later one look like a replay)."""
+    value = _seq(obj, "time_us")
+    if value > clock.time_ns() // 1000 + MAX_FUTURE_US:
+        raise JetstreamError(f"time_us {value} is more than 10 minutes in the future")
     return value
 
 

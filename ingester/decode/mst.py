@@ -23,10 +23,15 @@ from collections.abc import Iterable, Mapping
 
 import libipld
 
+from ingester.decode.cbor_scan import ItemBudget, scan
+
 __all__ = ["MissingBlock", "MstError", "key_layer", "lookup", "prove_ops"]
 
 _NODE_CID_PREFIX = bytes([0x01, 0x71, 0x12, 0x20])  # CIDv1, dag-cbor, sha2-256, 32 bytes
 MAX_DEPTH = 128  # sha256 has 256 bits: no key can sit above layer 128
+# A node is {l, e: [{p, k, v, t}…]}: 11 items per entry; 20,000 allows ~1,800 entries (fanout is 4 on average).
+NODE_MAX_ITEMS = 20_000
+NODE_MAX_DEPTH = 6
 
 Op = tuple[str, str, bytes | None]  # (action, "collection/rkey", raw CID of the new record or None for delete)
 
@@ -69,17 +74,19 @@ def _cid_str(cid: bytes) -> str:
         return cid.hex()
 
 
-def _parse(cid: bytes, blocks: Mapping[bytes, bytes], layer: int | None) -> _Node:
-    """Fetch, hash-check, decode and verify one node. `layer`: what the parent implies (None at the root)."""
+def _parse(cid: bytes, blocks: Mapping[bytes, bytes], layer: int | None, budget: ItemBudget | None = None) -> _Node:
+    """Fetch, hash-check, decode and verify one node. `layer`: what the parent implies (None at the root);
+    `budget`: the items the rest of the frame may still decode."""
     block = blocks.get(cid)
     if block is None:
         raise MissingBlock(cid)
     if cid[:4] != _NODE_CID_PREFIX or len(cid) != 36 or hashlib.sha256(block).digest() != cid[4:]:
         raise MstError(f"MST node {_cid_str(cid)} does not hash to its CID")
     try:
+        scan(block, max_items=NODE_MAX_ITEMS, max_depth=NODE_MAX_DEPTH, budget=budget)
         obj = libipld.decode_dag_cbor(block)
-    except Exception as e:
-        raise MstError(f"MST node {_cid_str(cid)} is not DAG-CBOR: {e}") from e
+    except Exception as err:  # CborLimit, ValueError, RecursionError
+        raise MstError(f"MST node {_cid_str(cid)} is not DAG-CBOR: {err}") from err
     entries = obj.get("e") if type(obj) is dict else None
     if type(entries) is not list:
         raise MstError(f"MST node {_cid_str(cid)} is not a {{l, e}} map")
@@ -118,13 +125,14 @@ def _parse(cid: bytes, blocks: Mapping[bytes, bytes], layer: int | None) -> _Nod
     return _Node(left, keys, values, rights, layer)
 
 
-def _lookup(root: bytes, key: bytes, blocks: Mapping[bytes, bytes], cache: dict[bytes, _Node]) -> bytes | None:
+def _lookup(root: bytes, key: bytes, blocks: Mapping[bytes, bytes], cache: dict[bytes, _Node],
+            budget: ItemBudget | None = None) -> bytes | None:
     target = key_layer(key)
     cid, layer = root, None  # layer the next node must have (None: the root defines its own)
     for _ in range(MAX_DEPTH + 1):
         node = cache.get(cid)
         if node is None:
-            node = cache[cid] = _parse(cid, blocks, layer)
+            node = cache[cid] = _parse(cid, blocks, layer, budget)
         elif layer is not None and node.layer != layer:  # a node reached at another layer than before
             raise MstError(f"MST node {_cid_str(cid)} linked at layers {node.layer} and {layer}")
         if node.layer is None:  # bare root: empty tree, or a (non-canonical) root holding only `l`
@@ -151,7 +159,8 @@ def lookup(root: bytes, key: str, blocks: Mapping[bytes, bytes]) -> bytes | None
     return _lookup(root, key.encode(), blocks, {})
 
 
-def prove_ops(root: bytes, blocks: Mapping[bytes, bytes], ops: Iterable[Op]) -> str | None:
+def prove_ops(root: bytes, blocks: Mapping[bytes, bytes], ops: Iterable[Op],
+              budget: ItemBudget | None = None) -> str | None:
     """None if every op holds in the signed MST, else the reason for the first one that does not.
 
     create/update: the key must map to the op's CID; delete: the key must be absent. A node missing from
@@ -160,7 +169,7 @@ def prove_ops(root: bytes, blocks: Mapping[bytes, bytes], ops: Iterable[Op]) -> 
     cache: dict[bytes, _Node] = {}  # ops of one commit share their upper nodes
     for action, path, cid in ops:
         try:
-            found = _lookup(root, path.encode(), blocks, cache)
+            found = _lookup(root, path.encode(), blocks, cache, budget)
         except (MissingBlock, MstError) as e:
             return f"{action} {path}: cannot prove against the signed MST: {e}"
         if action == "delete":

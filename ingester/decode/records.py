@@ -15,6 +15,8 @@ from typing import Any
 import cbor2
 import libipld
 
+from ingester.decode.cbor_scan import ItemBudget, scan
+
 __all__ = ["RecordError", "block_matches_cid", "cid_for_block", "decode_record"]
 
 _DAG_CBOR = 0x71
@@ -22,6 +24,10 @@ _RAW = 0x55
 _SHA256 = 0x12
 _DAG_CBOR_SHA256_PREFIX = bytes([0x01, _DAG_CBOR, _SHA256, 0x20])
 _CID_LINK = 42
+# Work bounds checked before decoding (`ingester.decode.cbor_scan`): fm.plyr records hold tens of items; a
+# long playlist a few thousand.
+RECORD_MAX_ITEMS = 50_000
+RECORD_MAX_DEPTH = 400  # cbor2 refuses deeper; too deep for a lexicon is the validator's call (kept as rejected)
 
 
 class RecordError(ValueError):
@@ -60,19 +66,21 @@ def _bytes_to_json(obj: dict[str, Any] | list[Any]) -> None:
 def _has_bytes(obj: dict[str, Any] | list[Any]) -> bool:
     for value in obj.values() if type(obj) is dict else obj:
         t = type(value)
-        if t is bytes or ((t is dict or t is list) and _has_bytes(value)):
+        if t is bytes or ((t is dict or t is list) and _has_bytes(value)):  # type: ignore[arg-type]
             return True
     return False
 
 
-def decode_record(block: bytes) -> dict[str, Any]:
+def decode_record(block: bytes, budget: ItemBudget | None = None) -> dict[str, Any]:
     """Decode a record block to the atproto JSON data model.
 
     Links become `{"$link": "<base32 CID>"}`, byte strings `{"$bytes": "<base64, no padding>"}`.
     Floats are kept (DAG-CBOR allows them, atproto does not): lexicon validation rejects them later.
-    Raises RecordError for anything that is not a strict DAG-CBOR map.
+    Raises RecordError for anything that is not a strict DAG-CBOR map, or too big a structure to decode
+    (`budget`: what the rest of the frame may still decode).
     """
     try:
+        scan(block, max_items=RECORD_MAX_ITEMS, max_depth=RECORD_MAX_DEPTH, budget=budget)
         gate = libipld.decode_dag_cbor(block)
     except Exception as e:  # ValueError for bad CBOR, RecursionError for absurd nesting
         raise RecordError(f"record is not valid DAG-CBOR: {e}") from e

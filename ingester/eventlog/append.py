@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 from core.db.connect import LOG_APPEND_LOCK, NOTIFY_CHANNEL
 from core.events import RecordEvent, RepoEvent
 from ingester.eventlog.staging import ensure_stage, forget_stages
+from ingester.sources.envelope import Reject
 
 _STAGE = "stage_record_event"
 _STAGE_DDL = (
@@ -41,6 +42,10 @@ RETURNING seq
 _UPSERT_CURSOR = """
 INSERT INTO source_cursor (source, cursor, updated_at) VALUES (%s, %s, now())
 ON CONFLICT (source) DO UPDATE SET cursor = EXCLUDED.cursor, updated_at = now()
+"""
+_INSERT_REJECT = """
+INSERT INTO frame_reject (source, source_seq, reason_kind, reason, size, sha256, prefix)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
 """
 _UPSERT_REPO_STATE = """
 INSERT INTO repo_state (did, rev, data_cid, sync_status, desync_reason, updated_at)
@@ -73,15 +78,17 @@ async def append_batch(
     *,
     cursor: tuple[str, int] | None = None,
     repo_states: Sequence[RepoState] = (),
+    rejects: Sequence[Reject] = (),
 ) -> AppendResult:
-    """Append `events` in order, plus the source cursor and repo states, in one transaction.
+    """Append `events` in order, plus the source cursor, repo states and the frames set aside, in one
+    transaction.
 
     `seq`s are reserved for the whole batch up front (under the append lock, so nobody else draws
     from the sequence meanwhile) and handed out in stream order; record events then go in with one
     COPY whatever the repo events between them. Rows dropped by the dedup key leave gaps.
     """
     try:
-        return await _append(conn, events, cursor, repo_states)
+        return await _append(conn, events, cursor, repo_states, rejects)
     except BaseException:
         forget_stages(conn)
         raise
@@ -92,6 +99,7 @@ async def _append(
     events: Sequence[RecordEvent | RepoEvent],
     cursor: tuple[str, int] | None,
     repo_states: Sequence[RepoState],
+    rejects: Sequence[Reject],
 ) -> AppendResult:
     records = repo_rows = 0
     heads: list[int] = []
@@ -115,6 +123,9 @@ async def _append(
                     heads.append(seq)
         if repo_states:
             await _upsert_repo_states(cur, repo_states)
+        if rejects:
+            await cur.executemany(_INSERT_REJECT, [
+                (r.source, r.seq, r.kind, r.reason, r.size, r.sha256, r.prefix) for r in rejects])
         if cursor is not None:
             await cur.execute(_UPSERT_CURSOR, cursor)
         if heads:
@@ -143,3 +154,9 @@ async def _upsert_repo_states(cur: psycopg.AsyncCursor, states: Sequence[RepoSta
     cols = list(zip(*[(s.did, s.rev, s.data_cid, s.sync_status, s.desync_reason) for s in latest.values()],
                     strict=True))
     await cur.execute(_UPSERT_REPO_STATE, [list(c) for c in cols])
+
+
+async def record_rejects(conn: psycopg.AsyncConnection, rejects: Sequence[Reject],
+                         cursor: tuple[str, int] | None = None) -> None:
+    """Keep frames set aside (and the cursor moved past them) when there is nothing else to append."""
+    await append_batch(conn, (), cursor=cursor, rejects=rejects)

@@ -32,8 +32,10 @@ from core.handles import HandleResolver
 from core.identity import DidInfo, IdentityResolver, ResolveError
 from ingester import metrics
 from ingester.decode.frames import FrameError, decode_frame
-from ingester.eventlog.append import AppendResult, RepoState, append_batch
+from ingester.eventlog.append import AppendResult, RepoState, append_batch, record_rejects
 from ingester.pipeline.gate import ResyncGate
+from ingester.pipeline.isolation import bisect
+from ingester.sources.envelope import Reject, SeqCheck, SeqGuard, Verdict
 from ingester.validate.records import UNSTORABLE, RecordValidator
 from ingester.verify.chain import ChainState, advance, tid_micros, too_far_in_future
 from ingester.verify.signature import SignatureVerifier, VerdictKind
@@ -50,6 +52,41 @@ class BatchOutcome:
     errors: list[ErrorFrame] = field(default_factory=list)
     last_seq: int | None = None
     appended: int = 0
+
+
+def merge_outcomes(first: BatchOutcome, then: BatchOutcome) -> BatchOutcome:
+    """Two consecutive pieces of one batch (bisection): the later piece's cursor wins."""
+    return BatchOutcome(first.errors + then.errors, then.last_seq if then.last_seq is not None else first.last_seq,
+                        first.appended + then.appended)
+
+
+def admit(guard: SeqGuard, check: SeqCheck, seq: int) -> Verdict:
+    """Judge a frame's seq for the batch being built; duplicates are counted here (dropped by the caller)."""
+    verdict = check.admit(seq, guard.max_jump)
+    if verdict is Verdict.DUPLICATE:
+        metrics.DUPLICATE_FRAMES.labels(guard.source).inc()
+    return verdict
+
+
+def replayed(check: SeqCheck, seq: int | None) -> bool:
+    """A seq at or below the last accepted one: something we were sent before."""
+    return seq is not None and check.last is not None and seq <= check.last
+
+
+def socket_rejects(guard: SeqGuard, rejects: list[Reject]) -> int | None:
+    """Move the rejects found below the pipeline (too-big messages) into this batch's; the cursor the
+    source skipped to, if any. They leave the guard only once the batch commits (`settle`)."""
+    rejects.extend(r for r, _ in guard.rejects)
+    cursors = [c for _, c in guard.rejects if c is not None]
+    return max(cursors) if cursors else None
+
+
+def settle(guard: SeqGuard, check: SeqCheck, rejects: Sequence[Reject], taken: int) -> None:
+    """The batch committed: keep the guard's new state, count the rejects."""
+    guard.commit(check)
+    del guard.rejects[:taken]
+    for r in rejects:
+        metrics.REJECTS.labels(r.kind).inc()
 
 
 def note_append(source: str, result: AppendResult, last_seq: int | None, last_time: str | None) -> int:
@@ -131,9 +168,12 @@ class Ingest:
         repos: dict[str, ChainState] | None = None,
         gate: ResyncGate | None = None,
         handles: HandleResolver | None = None,
+        guard: SeqGuard | None = None,
     ) -> None:
         self.conn = conn
         self.source = source
+        # The source's seq discipline (duplicates, jumps, resets); shared with the source when wired.
+        self.guard = guard if guard is not None else SeqGuard(source, None)
         self.resolver = resolver
         self.verifier = verifier
         self.validator = validator
@@ -155,7 +195,8 @@ class Ingest:
 
     async def handle(self, frames: Sequence[bytes]) -> BatchOutcome:
         async with self.gate.lock if self.gate is not None else contextlib.nullcontext():
-            out = await self._handle(frames)
+            # A batch that cannot commit is bisected down to its poison frame (`ingester.pipeline.isolation`).
+            out = await bisect(frames, self._handle, self._set_aside, merge_outcomes, source=self.source)
         return out
 
     async def _handle(self, frames: Sequence[bytes]) -> BatchOutcome:
@@ -166,17 +207,16 @@ class Ingest:
         touched: dict[str, ChainState] = {}
         tracked = _Tracked(touched, self.repos)
         last_time: str | None = None
-        decoded = [(raw, frame) for raw in frames if (frame := self._decode(raw, tracked)) is not None]
+        check, rejects = self.guard.begin(), list[Reject]()
+        taken, skipped_to = len(self.guard.rejects), socket_rejects(self.guard, rejects)
+        decoded = [(raw, frame) for raw in frames if (frame := self._decode(raw, tracked, check, rejects)) is not None]
         # Resolve the batch's new repos concurrently: one slow PLC lookup must not serialise them all.
         await self._prefetch({f.did for _, f in decoded if isinstance(f, Commit) and f.did not in self.repos})
         for raw, frame in decoded:
             if isinstance(frame, Skipped) and frame.did in touched:
                 # first tracked earlier in this batch: its other commits are needed for the chain
-                if (frame := self._decode(raw, tracked)) is None:
+                if (frame := self._decode(raw, tracked, None, rejects)) is None:
                     continue
-            seq = getattr(frame, "seq", None)
-            if isinstance(seq, int) and (out.last_seq is None or seq > out.last_seq):
-                out.last_seq = seq
             metrics.FRAMES.labels(self.source, type(frame).__name__).inc()
             if isinstance(frame, AccountFrame) and frame.active and self.on_active is not None:
                 self.on_active(frame.did)
@@ -197,11 +237,13 @@ class Ingest:
             elif isinstance(frame, ErrorFrame):
                 log.error("ingest.error_frame", source=self.source, error=frame.error, message=frame.message)
                 out.errors.append(frame)
-        if events or out.last_seq is not None:
+        out.last_seq = check.cursor if check.cursor is not None else skipped_to
+        if events or out.last_seq is not None or rejects:
             states = [RepoState(d, s.rev, s.data_cid, s.sync_status, s.reason) for d, s in touched.items()]
             cursor = (self.source, out.last_seq) if out.last_seq is not None else None
-            result = await append_batch(self.conn, events, cursor=cursor, repo_states=states)
+            result = await append_batch(self.conn, events, cursor=cursor, repo_states=states, rejects=rejects)
             out.appended = note_append(self.source, result, out.last_seq, last_time)
+        settle(self.guard, check, rejects, taken)
         if self.gate is not None:
             for did, s in touched.items():
                 before = self.repos.get(did)
@@ -210,13 +252,38 @@ class Ingest:
         self.repos.update(touched)
         return out
 
-    def _decode(self, raw: bytes, tracked: _Tracked) -> Frame | None:
+    def _decode(self, raw: bytes, tracked: _Tracked, check: SeqCheck | None, rejects: list[Reject]) -> Frame | None:
+        """The frame, or None when it is set aside (into `rejects`) or a duplicate. `check`: judge its seq
+        (None when the frame was judged already, on a second decode)."""
         try:
-            return decode_frame(raw, tracked)
+            frame = decode_frame(raw, tracked)
         except FrameError as e:
             metrics.FRAME_ERRORS.labels(self.source).inc()
-            log.warning("ingest.bad_frame", source=self.source, reason=str(e), size=len(raw))
+            log.warning("ingest.bad_frame", source=self.source, reason=str(e)[:500], size=len(raw), seq=e.seq)
+            # A broken frame's seq is as broken as the rest: it never moves the cursor (the next sound frame
+            # does). It only spares us recording a replayed reject twice.
+            if check is None or not replayed(check, e.seq):
+                rejects.append(Reject.of(self.source, raw, "decode", str(e), seq=e.seq))
             return None
+        seq = getattr(frame, "seq", None)
+        if check is not None and type(seq) is int and admit(self.guard, check, seq) is Verdict.DUPLICATE:
+            return None
+        return frame
+
+    async def _set_aside(self, raw: bytes, error: Exception) -> BatchOutcome:
+        """`raw` alone made its batch fail to commit: keep it as a reject and move the cursor past it."""
+        check = self.guard.begin()
+        try:
+            seq = getattr(decode_frame(raw), "seq", None)
+        except FrameError as e:
+            seq = e.seq
+        if type(seq) is int and admit(self.guard, check, seq) is Verdict.DUPLICATE:
+            seq = None
+        reject = Reject.of(self.source, raw, "poison", f"{type(error).__name__}: {error}", seq=seq)
+        out = BatchOutcome(last_seq=check.cursor)
+        await record_rejects(self.conn, [reject], (self.source, out.last_seq) if out.last_seq is not None else None)
+        settle(self.guard, check, [reject], 0)
+        return out
 
     async def _prefetch(self, dids: set[str]) -> None:
         if len(dids) > 1:

@@ -23,9 +23,23 @@ from core.identity import IdentityResolver, ResolveError
 from ingester import metrics
 from ingester.decode.jetstream import JetstreamCommit, JetstreamError, JetstreamFrame, JetstreamSync, Version
 from ingester.decode.jetstream import decode_jetstream as decode
-from ingester.eventlog.append import append_batch
+from ingester.eventlog.append import append_batch, record_rejects
 from ingester.pipeline.gate import ResyncGate
-from ingester.pipeline.ingest import ActiveHook, BatchOutcome, GapHook, identity_payload, note_append
+from ingester.pipeline.ingest import (
+    ActiveHook,
+    BatchOutcome,
+    GapHook,
+    admit,
+    identity_payload,
+    merge_outcomes,
+    note_append,
+    replayed,
+    settle,
+    socket_rejects,
+)
+from ingester.pipeline.isolation import bisect
+from ingester.sources.envelope import Reject, SeqCheck, SeqGuard, Verdict
+from ingester.sources.jetstream import jetstream_guard
 from ingester.validate.records import UNSTORABLE, RecordValidator
 from ingester.verify.chain import tid_micros, too_far_in_future
 
@@ -46,9 +60,11 @@ class JetstreamIngest:
         validator: RecordValidator,
         tracked: set[str] | None = None,
         gate: ResyncGate | None = None,
+        guard: SeqGuard | None = None,
     ) -> None:
         self.conn = conn
         self.source = source
+        self.guard = guard if guard is not None else jetstream_guard(source, version, None)
         self.version = version
         self.resolver = resolver
         self.validator = validator
@@ -64,18 +80,21 @@ class JetstreamIngest:
         await self.conn.commit()
 
     async def handle(self, frames: Sequence[bytes | str]) -> BatchOutcome:
+        # A batch that cannot commit is bisected down to its poison frame (`ingester.pipeline.isolation`).
+        return await bisect(frames, self._handle, self._set_aside, merge_outcomes, source=self.source)
+
+    async def _handle(self, frames: Sequence[bytes | str]) -> BatchOutcome:
         out = BatchOutcome()
         events: list[RecordEvent | RepoEvent] = []
         new: set[str] = set()  # first seen in this batch: tracked only once the append commits
         synced: set[str] = set()
-        decoded = [f for raw in frames if (f := self._decode(raw)) is not None]
+        check, rejects = self.guard.begin(), list[Reject]()
+        taken, skipped_to = len(self.guard.rejects), socket_rejects(self.guard, rejects)
+        decoded = [f for raw in frames if (f := self._decode(raw, check, rejects)) is not None]
         await self._prefetch({f.did for f in decoded if isinstance(f, JetstreamCommit)
                               and f.did not in self.tracked and f.cid_error is None})
         last_time: str | None = None
         for frame in decoded:
-            seq = getattr(frame, "seq", None)
-            if isinstance(seq, int) and (out.last_seq is None or seq > out.last_seq):
-                out.last_seq = seq
             metrics.FRAMES.labels(self.source, type(frame).__name__).inc()
             did = getattr(frame, "did", None)
             known = did in self.tracked or did in new
@@ -102,23 +121,49 @@ class JetstreamIngest:
             elif isinstance(frame, ErrorFrame):
                 log.error("jetstream.error_frame", source=self.source, error=frame.error, message=frame.message)
                 out.errors.append(frame)
-        if events or out.last_seq is not None:
+        out.last_seq = check.cursor if check.cursor is not None else skipped_to
+        if events or out.last_seq is not None or rejects:
             cursor = (self.source, out.last_seq) if out.last_seq is not None else None
-            result = await append_batch(self.conn, events, cursor=cursor)
+            result = await append_batch(self.conn, events, cursor=cursor, rejects=rejects)
             out.appended = note_append(self.source, result, out.last_seq, last_time)
+        settle(self.guard, check, rejects, taken)
         self.tracked.update(new)
         if self.gate is not None:
             for did in synced:  # after the marker is committed, as the firehose path does
                 self.gate.enroll(did, "#sync (jetstream)")
         return out
 
-    def _decode(self, raw: bytes | str) -> JetstreamFrame | None:
+    def _decode(self, raw: bytes | str, check: SeqCheck, rejects: list[Reject]) -> JetstreamFrame | None:
+        """The frame, or None when it is set aside (into `rejects`) or a duplicate."""
         try:
-            return decode(raw, self.version)
+            frame = decode(raw, self.version)
         except JetstreamError as e:
             metrics.FRAME_ERRORS.labels(self.source).inc()
-            log.warning("ingest.bad_frame", source=self.source, reason=str(e), size=len(raw))
+            log.warning("ingest.bad_frame", source=self.source, reason=str(e)[:500], size=len(raw), seq=e.seq)
+            # A broken frame's seq is as broken as the rest: it never moves the cursor (the next sound frame
+            # does). It only spares us recording a replayed reject twice.
+            if not replayed(check, e.seq):
+                rejects.append(Reject.of(self.source, raw, "decode", str(e), seq=e.seq))
             return None
+        seq = getattr(frame, "seq", None)
+        if type(seq) is int and admit(self.guard, check, seq) is Verdict.DUPLICATE:
+            return None
+        return frame
+
+    async def _set_aside(self, raw: bytes | str, error: Exception) -> BatchOutcome:
+        """`raw` alone made its batch fail to commit: keep it as a reject and move the cursor past it."""
+        check = self.guard.begin()
+        try:
+            seq = getattr(decode(raw, self.version), "seq", None)
+        except JetstreamError as e:
+            seq = e.seq
+        if type(seq) is int and admit(self.guard, check, seq) is Verdict.DUPLICATE:
+            seq = None
+        reject = Reject.of(self.source, raw, "poison", f"{type(error).__name__}: {error}", seq=seq)
+        out = BatchOutcome(last_seq=check.cursor)
+        await record_rejects(self.conn, [reject], (self.source, out.last_seq) if out.last_seq is not None else None)
+        settle(self.guard, check, [reject], 0)
+        return out
 
     async def _prefetch(self, dids: set[str]) -> None:
         if len(dids) > 1:

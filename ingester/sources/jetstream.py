@@ -23,6 +23,8 @@ import zstandard
 from websockets.typing import Subprotocol
 
 from ingester import metrics
+from ingester.sources.budget import DEFAULT_BUDGET
+from ingester.sources.envelope import MAX_SEQ_JUMP, Reject, SeqGuard
 from ingester.sources.firehose import MAX_FRAME_BYTES, FirehoseSource
 
 log = structlog.get_logger(__name__)
@@ -71,6 +73,12 @@ def dictionary_id(raw: bytes) -> int:
     return int(ident)
 
 
+def jetstream_guard(name: str, version: str, cursor: int | None) -> SeqGuard:
+    """v2 seqs are a counter (jumps need confirming); v1 time_us is a clock, whose gaps are idle time:
+    no jump bound, but the decoder refuses readings far ahead of our clock instead."""
+    return SeqGuard(name, cursor, max_jump=MAX_SEQ_JUMP if version == "v2" else None)
+
+
 def http_base(url: str) -> str:
     base = _base(url)
     return "https://" + base[len("wss://"):] if base.startswith("wss://") else (
@@ -87,13 +95,16 @@ class JetstreamSource(FirehoseSource):
         collections: Sequence[str] = ("fm.plyr.*",),
         compress: bool = True,
         batch_max: int = 2000,
-        queue_max: int = 20_000,
+        queue_bytes: int = DEFAULT_BUDGET,
         backoff_max_s: float = 60.0,
+        guard: SeqGuard | None = None,
     ) -> None:
         if version not in ("v1", "v2"):
             raise ValueError(f"Jetstream version must be v1 or v2, got {version!r}")
-        super().__init__(url, cursor=cursor, batch_max=batch_max, queue_max=queue_max, backoff_max_s=backoff_max_s)
-        self.name = source_name(url, version)
+        name = source_name(url, version)
+        super().__init__(url, cursor=cursor, batch_max=batch_max, queue_bytes=queue_bytes,
+                         backoff_max_s=backoff_max_s, guard=guard or jetstream_guard(name, version, cursor))
+        self.name = name
         self.version = version
         self.collections = tuple(collections)
         self.compress = compress and version == "v2"  # v1's legacy dictionary scheme is not supported
@@ -132,10 +143,11 @@ class JetstreamSource(FirehoseSource):
         if self._dctx is None:
             return message  # binary but we asked for no compression: let the decoder judge it
         try:
-            return self._dctx.decompress(message, max_output_size=4 * MAX_FRAME_BYTES)
+            return self._dctx.decompress(message, max_output_size=MAX_FRAME_BYTES)
         except zstandard.ZstdError as e:
             metrics.FRAME_ERRORS.labels(self.name).inc()
             log.warning("ingest.bad_frame", source=self.name, reason=f"zstd: {e}", size=len(message))
+            self.guard.set_aside(Reject.of(self.name, message, "decompress", f"zstd: {e}"), None)
             return None
 
     def rejected(self, status: int, body: bytes) -> None:

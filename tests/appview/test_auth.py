@@ -20,7 +20,7 @@ from appview.settings import AppviewSettings
 from core.identity import IdentityResolver, ResolveError
 from core.outbound import Outbound
 from tests.appview.authkit import SERVICE_DID, FakePlc, Key, b64json, b64url, did_doc, make_jwt, plc_did, test_app
-from tests.hostile import serve
+from tests.hostile.http_hosts import serve
 
 ALICE = plc_did(1)
 XRPC = "/xrpc/fm.plyr.test.whoami"

@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 from core.handles import INVALID_HANDLE, HandleResolver, did_from_txt
 from core.identity import DidInfo, IdentityResolver
 from core.outbound import Outbound
-from tests.hostile import serve
+from tests.hostile.http_hosts import serve
 
 ALICE = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
 BOB = "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb"

@@ -17,7 +17,7 @@ import pytest
 from core.crypto import PublicKey
 from core.identity import IdentityResolver, ResolveError, did_web_url, parse_did_doc
 from core.outbound import Outbound
-from tests.hostile import serve
+from tests.hostile.http_hosts import serve
 
 DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
 DID2 = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"

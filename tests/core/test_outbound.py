@@ -19,7 +19,7 @@ import core.outbound_net
 import core.outbound_policy
 from core.outbound import Outbound, OutboundError, RefusedAddress, check_url, public_ip
 from core.outbound_policy import check_redirect, ip_literal
-from tests.hostile import Host, Tls, make_tls, serve
+from tests.hostile.http_hosts import Host, Tls, make_tls, serve
 
 PUBLIC_STANDIN = "127.0.0.2"
 DNS = {"public.example": [PUBLIC_STANDIN], "private.example": ["127.0.0.1"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from prometheus_client import REGISTRY
@@ -180,6 +181,8 @@ async def test_bad_frames_and_cid_mismatch_are_logged_never_projected(
     for body in (forged, forged_v1["commit"]):
         body["rkey"] = rkey
         body["record"]["title"] = "Forged"
+    # a position of its own (the third injected event): at the genuine event's, it would be a dropped replay
+    forged["seq"], forged_v1["time_us"] = jetstream.next_seq + 2, time.time_ns() // 1000
     await jetstream.inject(v1="{not json", v2='{"$type":"message","payload":')
     await jetstream.inject(v1=json.dumps({**forged_v1, "time_us": 2**70}), v2=json.dumps({"$type": "message"}))
     await jetstream.inject(v1=json.dumps(forged_v1), v2=json.dumps({"$type": "message", "payload": forged}),

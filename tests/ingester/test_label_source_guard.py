@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from core.identity import IdentityResolver
 from core.outbound import Outbound
 from ingester.sources.labels import LabelResult, LabelSource
-from tests.hostile import serve
+from tests.hostile.http_hosts import serve
 
 LABELER = "did:plc:labelerlabelerlabelerlab"
 

@@ -12,7 +12,7 @@ import pytest
 
 from core.outbound import Outbound
 from ingester.sources.repos import FetchError, RepoFetcher, retry_after_seconds
-from tests.hostile import serve
+from tests.hostile.http_hosts import serve
 
 
 def fetcher(handler: httpx.MockTransport, **kw: object) -> RepoFetcher:
