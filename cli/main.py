@@ -162,9 +162,9 @@ async def _run(args: argparse.Namespace) -> int:
             tasks.append(supervise(child_env(url, port), stop))
         if args.command == "ingest":
             tune_gc()
-            ingester = Ingester(ingest_settings, url)
-            ingester.start.force(firehose=args.cursor, jetstream=args.jetstream_cursor)
-            tasks += [ingester.run(stop), watch_parent(stop)]
+            writer = Ingester(ingest_settings, url)
+            writer.start.force(firehose=args.cursor, jetstream=args.jetstream_cursor)
+            tasks += [writer.run(stop), watch_parent(stop)]
         if args.command in ("run", "serve"):
             tasks.append(_serve(api_settings, url, stop))
         if getattr(args, "demo", None) is not None:

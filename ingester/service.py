@@ -262,7 +262,7 @@ async def backfill_once(settings: IngesterSettings, url: str, *, dids: Sequence[
         total = backfiller.queued
         bar = None
         if progress:
-            from tqdm import tqdm  # type: ignore[import-untyped]
+            from tqdm import tqdm
 
             bar = tqdm(total=total, unit="repo", desc="backfill", dynamic_ncols=True)
 

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import structlog
@@ -36,7 +37,7 @@ log = structlog.get_logger(__name__)
 FRAMES_SENT = Counter("stream_frames_sent_total", "Event frames sent to outbound-stream subscribers", ["phase"])
 
 # uri -> hydrated view; URIs it knows nothing about are simply absent from the result.
-Hydrator = Callable[[AsyncConnection, list[str]], Awaitable[dict[str, dict]]]
+Hydrator = Callable[[AsyncConnection, list[str]], Awaitable[dict[str, dict[str, Any]]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,7 @@ class EventSender:
         if self.hydrator is None:
             return [e.frame() for e in events]
         uris = [u for e in events if (u := e.uri) is not None]
-        views: dict[str, dict] = {}
+        views: dict[str, dict[str, Any]] = {}
         if uris:
             await self._wait_for_projection(events[-1].seq)
             async with self.pool.connection() as conn:

@@ -26,7 +26,7 @@ TABLES = [t for t, _ in PROJECTION_TABLES] + [projection_cursor]
 
 
 def _ddl() -> list[str]:
-    dialect = postgresql.dialect()
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it untyped
     stmts = []
     for table in TABLES:
         stmts.append(str(CreateTable(table).compile(dialect=dialect)))
@@ -53,10 +53,13 @@ async def rebuild(url: str, *, batch_size: int = 5000, show_progress: bool = Tru
         projector = Projector(batch_size=batch_size, lock=False)
         total_events = await _count_log(conn)
         with tqdm(total=total_events, unit="ev", desc="rebuild", disable=not show_progress) as bar:
-            folded = await projector.catch_up(conn, progress=bar.update)
+            def advance(n: int) -> None:
+                bar.update(n)
+
+            folded = await projector.catch_up(conn, progress=advance)
             async with conn.transaction(), conn.cursor() as cur:
                 await cur.execute("SELECT pg_advisory_xact_lock(%s)", (PROJECTOR_LOCK,))
-                folded += await projector.catch_up(conn, progress=bar.update)
+                folded += await projector.catch_up(conn, progress=advance)
                 for table in TABLES:
                     await cur.execute(f'DROP TABLE IF EXISTS public."{table.name}"')
                     await cur.execute(f'ALTER TABLE {SHADOW}."{table.name}" SET SCHEMA public')

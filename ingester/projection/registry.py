@@ -17,13 +17,11 @@ from ingester.projection.profiles import ProfileProjector
 from ingester.projection.teal import PLAY_COLLECTIONS, STATUS_COLLECTIONS
 from ingester.projection.tracks import TrackProjector
 
-PROJECTORS: dict[str, CollectionProjector] = {
-    p.collection: p
-    for p in (
-        TrackProjector(), LikeProjector(), CommentProjector(), ListProjector(), ProfileProjector(),
-        *(PlayProjector(c) for c in PLAY_COLLECTIONS), *(StatusProjector(c) for c in STATUS_COLLECTIONS),
-    )
-}
+_ALL: tuple[CollectionProjector, ...] = (
+    TrackProjector(), LikeProjector(), CommentProjector(), ListProjector(), ProfileProjector(),
+    *(PlayProjector(c) for c in PLAY_COLLECTIONS), *(StatusProjector(c) for c in STATUS_COLLECTIONS),
+)
+PROJECTORS: dict[str, CollectionProjector] = {p.collection: p for p in _ALL}
 
 # Run around every flush of record events: cross-projection links that must follow both sides.
 FLUSH_HOOKS: tuple[FlushHook, ...] = (PlayLinker(), SubjectCounts())
