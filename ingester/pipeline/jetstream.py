@@ -7,18 +7,20 @@ record's CID, recomputed from its JSON — a mismatch is logged as rejected and 
 unverified events are projected at all is the projector's policy (`PROJECT_UNVERIFIED`).
 
 A repo is tracked (its identity/account events matter) once it has in-scope history in the log, from
-any source; its first in-scope event here also logs its resolved identity, as the firehose does.
+any source; its first in-scope event here also logs its resolved identity, as the firehose does. Bluesky
+profile events (`app.bsky.actor.profile`) come for the whole network: only tracked repos' are kept, the rest
+are skipped at decode, before any hashing.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
 import psycopg
 import structlog
 
-from core.events import AccountFrame, ErrorFrame, IdentityFrame, InfoFrame, RecordEvent, RepoEvent
+from core.events import AccountFrame, ErrorFrame, IdentityFrame, InfoFrame, RecordEvent, RepoEvent, Skipped
 from core.identity import IdentityResolver, ResolveError
 from ingester import metrics
 from ingester.decode.jetstream import JetstreamCommit, JetstreamError, JetstreamFrame, JetstreamSync, Version
@@ -66,11 +68,15 @@ class JetstreamIngest:
         events: list[RecordEvent | RepoEvent] = []
         new: set[str] = set()  # first seen in this batch: tracked only once the append commits
         synced: set[str] = set()
-        decoded = [f for raw in frames if (f := self._decode(raw)) is not None]
-        await self._prefetch({f.did for f in decoded if isinstance(f, JetstreamCommit)
+        decoded = [(raw, f) for raw in frames if (f := self._decode(raw, self.tracked)) is not None]
+        await self._prefetch({f.did for _, f in decoded if isinstance(f, JetstreamCommit)
                               and f.did not in self.tracked and f.cid_error is None})
         last_time: str | None = None
-        for frame in decoded:
+        for raw, frame in decoded:
+            if isinstance(frame, Skipped) and frame.did in new:
+                # first tracked earlier in this batch: its profile event is now in scope
+                if (frame := self._decode(raw, new)) is None:
+                    continue
             seq = getattr(frame, "seq", None)
             if isinstance(seq, int) and (out.last_seq is None or seq > out.last_seq):
                 out.last_seq = seq
@@ -106,9 +112,9 @@ class JetstreamIngest:
                 self.gate.enroll(did, "#sync (jetstream)")
         return out
 
-    def _decode(self, raw: bytes | str) -> JetstreamFrame | None:
+    def _decode(self, raw: bytes | str, tracked: Container[str]) -> JetstreamFrame | None:
         try:
-            return decode(raw, self.version)
+            return decode(raw, self.version, tracked)
         except JetstreamError as e:
             metrics.FRAME_ERRORS.labels(self.source).inc()
             log.warning("ingest.bad_frame", source=self.source, reason=str(e), size=len(raw))

@@ -7,6 +7,7 @@ plays linked to a purged track are re-judged against the tracks that remain.
 from __future__ import annotations
 
 from ingester.projection.base import CollectionProjector, FlushHook
+from ingester.projection.bsky_profiles import BskyProfileProjector
 from ingester.projection.comments import CommentProjector
 from ingester.projection.counts import SubjectCounts
 from ingester.projection.likes import LikeProjector
@@ -17,13 +18,12 @@ from ingester.projection.profiles import ProfileProjector
 from ingester.projection.teal import PLAY_COLLECTIONS, STATUS_COLLECTIONS
 from ingester.projection.tracks import TrackProjector
 
-PROJECTORS: dict[str, CollectionProjector] = {
-    p.collection: p
-    for p in (
-        TrackProjector(), LikeProjector(), CommentProjector(), ListProjector(), ProfileProjector(),
-        *(PlayProjector(c) for c in PLAY_COLLECTIONS), *(StatusProjector(c) for c in STATUS_COLLECTIONS),
-    )
-}
+_ALL: tuple[CollectionProjector, ...] = (
+    TrackProjector(), LikeProjector(), CommentProjector(), ListProjector(), ProfileProjector(),
+    BskyProfileProjector(),
+    *(PlayProjector(c) for c in PLAY_COLLECTIONS), *(StatusProjector(c) for c in STATUS_COLLECTIONS),
+)
+PROJECTORS: dict[str, CollectionProjector] = {p.collection: p for p in _ALL}
 
 # Run around every flush of record events: cross-projection links that must follow both sides.
 FLUSH_HOOKS: tuple[FlushHook, ...] = (PlayLinker(), SubjectCounts())
