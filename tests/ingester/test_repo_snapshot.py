@@ -22,7 +22,7 @@ from tests.ingester.framekit import Mst, Net, Repo, car, cid_of, cid_str, record
 VALIDATOR = RecordValidator()
 
 
-def snapshot(repo: Repo, records: dict[str, dict[str, Any]], *, drop: set[bytes] = frozenset(),
+def snapshot(repo: Repo, records: dict[str, dict[str, Any]], *, drop: set[bytes] | frozenset[bytes] = frozenset(),
              key: coincurve.PrivateKey | None = None) -> tuple[bytes, Mst]:
     blocks = {p: record_block(r) for p, r in records.items()}
     mst = Mst({p: cid_of(b) for p, b in blocks.items()})
