@@ -90,7 +90,8 @@ async def test_xrpc_views(profiled: World) -> None:
         p = await xrpc(c, "fm.plyr.actor.getProfile", actor=ART)
         assert (p["displayName"], p["avatar"], p["bio"], p["description"]) == (
             "Artist On Bluesky", blob_url(ART), "i make sounds", "bluesky bio")
-        t = (await xrpc(c, "fm.plyr.track.getTrack", uri=profiled.t2))["track"]
+        t2: str = getattr(profiled, "t2")  # noqa: B009  (set by the world fixture)
+        t = (await xrpc(c, "fm.plyr.track.getTrack", uri=t2))["track"]
         assert t["artist"]["displayName"] == "Artist On Bluesky" and t["artist"]["avatar"] == blob_url(ART)
         assert t["artistName"] == "The Artist"  # the record's own string is kept beside it
         assert t["features"][0]["displayName"] == "Fan One"
