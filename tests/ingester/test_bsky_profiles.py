@@ -22,6 +22,7 @@ from ingester.projection.runner import Projector
 from ingester.validate.records import RecordValidator
 from tests.ingester import events as ev
 from tests.ingester.framekit import Net, track
+from tests.ingester.test_jetstream_pipeline import Rig as JetRig
 from tests.ingester.test_pipeline import Rig, rig  # noqa: F401  (fixture)
 
 PROFILE = "app.bsky.actor.profile"
@@ -244,3 +245,23 @@ async def test_firehose_profile_reaches_the_projection_for_tracked_repos_only(ri
     await rig.handle(alice.commit([("delete", f"{PROFILE}/self", None)]))
     await rig.project()
     assert await rows(rig.conn) == []
+
+
+# ---------------------------------------------------------------- Jetstream
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+async def test_jetstream_keeps_profiles_of_tracked_repos_only(conn: psycopg.AsyncConnection, version: str) -> None:
+    jet = JetRig(conn, version)
+    alice, bob = jet.repo("alice.test"), jet.repo("bob.test")
+    await jet.ingest.handle(jet.frames(
+        alice.commit([("create", "fm.plyr.track/3kaaaaaaaaa22", track())]),
+        alice.commit([("create", f"{PROFILE}/self", bsky("Alice"))]),  # tracked since the frame before
+        bob.commit([("create", f"{PROFILE}/self", bsky("Bob"))]),  # never tracked: the whole network's
+    ))
+    await jet.ingest.handle(jet.frames(alice.commit([("update", f"{PROFILE}/self", bsky("Alice 2"))])))
+    assert await jet.rows("SELECT did, action, verified, rejected FROM record_event WHERE collection = %s "
+                          "ORDER BY seq", PROFILE) == [(alice.did, "create", False, None),
+                                                       (alice.did, "update", False, None)]
+    await Projector(project_unverified=True).catch_up(conn)
+    assert await rows(conn) == [(alice.did, "Alice 2", None, None, None)]
