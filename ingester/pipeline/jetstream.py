@@ -75,8 +75,10 @@ class JetstreamIngest:
         for raw, frame in decoded:
             if isinstance(frame, Skipped) and frame.did in new:
                 # first tracked earlier in this batch: its profile event is now in scope
-                if (frame := self._decode(raw, new)) is None:
+                again = self._decode(raw, new)
+                if again is None:
                     continue
+                frame = again
             seq = getattr(frame, "seq", None)
             if isinstance(seq, int) and (out.last_seq is None or seq > out.last_seq):
                 out.last_seq = seq
