@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 
+from core.db.bsky_schema import bsky_profile_table
+
 metadata = MetaData()
 
 # One sequence for both log tables: log order is a single total order.
@@ -265,21 +267,6 @@ artist_profile = Table(
     Column("indexed_at", DateTime(timezone=True), nullable=False),
 )
 
-# The account's own Bluesky profile (`app.bsky.actor.profile/self`), for tracked accounts only; the strings
-# are bounded by the lexicon (64 / 256 graphemes) and an invalid record is rejected before it gets here.
-bsky_profile = Table(
-    "bsky_profile",
-    metadata,
-    Column("did", Text, primary_key=True),
-    Column("cid", Text, nullable=False),
-    Column("display_name", Text),
-    Column("description", Text),
-    Column("avatar_cid", Text),
-    Column("avatar_mime", Text),
-    Column("created_at", Text),
-    Column("indexed_at", DateTime(timezone=True), nullable=False),
-)
-
 # Likes (distinct likers) and comments per subject URI, from active accounts: derived from `like`,
 # `comment` and `actor` in the projector's transaction (ingester/projection/counts.py).
 subject_count = Table(
@@ -505,9 +492,7 @@ PROJECTION_TABLES: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (like, ("indexed_at", "sort_at")),
     (comment, ("indexed_at", "sort_at", "id")),
     (list_, ("id", "indexed_at", "sort_at")),
-    (list_item, ()),
-    (artist_profile, ("indexed_at",)),
-    (bsky_profile, ("indexed_at",)),
+    (list_item, ()), (artist_profile, ("indexed_at",)), (bsky_profile := bsky_profile_table(metadata), ("indexed_at",)),
     (subject_count, ()),
     (label, ("seq",)),
     (play, ("indexed_at",)),
