@@ -22,6 +22,19 @@ def in_scope(collection: str) -> bool:
     return collection.startswith(IN_SCOPE_PREFIXES)
 
 
+# The account's own Bluesky profile (display name, avatar, description), indexed only for the accounts we
+# track: repos with in-scope history, never the whole network. One record key per repo.
+BSKY_PROFILE = "app.bsky.actor.profile"
+BSKY_PROFILE_PATH = BSKY_PROFILE + "/self"
+
+
+def op_in_scope(collection: str, rkey: str, tracked: bool) -> bool:
+    """Whether an op is kept: every `fm.plyr.*`/`fm.teal.*` op; the Bluesky profile (`self` only) when the
+    repo is tracked (or this very commit is in scope, which makes it tracked)."""
+    return collection.startswith(IN_SCOPE_PREFIXES) or (
+        tracked and rkey == "self" and collection == BSKY_PROFILE)
+
+
 @dataclass(frozen=True, slots=True)
 class RecordOp:
     """One record operation of a commit, after decoding (record is DAG-JSON shaped)."""

@@ -34,6 +34,8 @@ TEAL_COLLECTIONS: Final = frozenset(
     f"fm.teal.{ns}{name}" for ns in ("", "alpha.")
     for name in ("feed.play", "actor.status", "actor.profile", "actor.profileStatus")
 )
+# The account's own Bluesky profile, indexed for the accounts we track (vendored in lexicons/app/bsky/actor/).
+BSKY_COLLECTIONS: Final = frozenset({"app.bsky.actor.profile"})
 # Beside `core/`: the repository's folder in a checkout or an editable install, the copy shipped as package
 # data (pyproject `package-data`) in a wheel.
 LEXICON_DIR: Final = Path(__file__).resolve().parent.parent / "lexicons"

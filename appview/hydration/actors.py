@@ -1,15 +1,21 @@
 """Actor basics for a page, one query for every DID on it.
 
-Display name: the network has no plyr display name (plyr.fm keeps it in its own database); the
-closest honest value is the `artist` string the account last wrote on a track (plyr.fm writes its
-display name there), else the handle.
+Display name: the account's own Bluesky profile (`app.bsky.actor.profile/self`, `bsky_profile`) when it sets
+one; else the `artist` string the account last wrote on a track (plyr.fm writes its display name there), else
+the handle. Avatar: the Bluesky profile's avatar blob, served by the account's PDS (`avatar_url`), else the
+URL of the plyr profile record (`fm.plyr.actor.profile` `avatar`). Description: the Bluesky profile's.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
 
 from psycopg import AsyncConnection
+
+from core.settings import CoreSettings
+from core.syntax import is_cid, is_did
 
 INVALID_HANDLE = "handle.invalid"
 
@@ -22,14 +28,43 @@ class ActorBasic:
     avatar_url: str | None
     known: bool  # we hold an identity for this DID (an actor row)
     active: bool = True  # False: deactivated, takendown, suspended or deleted — shown without a handle
+    description: str | None = None  # the Bluesky profile's
+
+
+class _AvatarPolicy(CoreSettings):
+    # Local development only (the same switch as the ingester's outbound fetches): a local PDS speaks http.
+    outbound_allow_private: bool = False
+
+
+@functools.cache
+def allow_http_avatars() -> bool:
+    return _AvatarPolicy().outbound_allow_private
+
+
+def avatar_url(pds: str | None, did: str, cid: str | None, *, allow_http: bool | None = None) -> str | None:
+    """The one place avatar URLs are made: the PDS's `com.atproto.sync.getBlob` for the avatar blob, only for
+    an https PDS (a page served over https cannot show http images; an http PDS is local development), and
+    only for well-formed parts (the DID document and the record are the network's, not ours)."""
+    if not pds or not cid or not is_cid(cid) or not is_did(did):
+        return None
+    try:
+        parts = urlsplit(pds)
+    except ValueError:
+        return None
+    allowed = ("https", "http") if (allow_http_avatars() if allow_http is None else allow_http) else ("https",)
+    if parts.scheme not in allowed or not parts.hostname or "@" in parts.netloc or parts.query or parts.fragment:
+        return None
+    return f"{pds.rstrip('/')}/xrpc/com.atproto.sync.getBlob?{urlencode({'did': did, 'cid': cid})}"
 
 
 _SQL = """
-SELECT d.did, a.handle, p.avatar, a.did IS NOT NULL, coalesce(a.active, true),
+SELECT d.did, a.handle, a.pds, p.avatar, a.did IS NOT NULL, coalesce(a.active, true),
+       b.display_name, b.avatar_cid, b.description,
        (SELECT t.artist FROM track t WHERE t.did = d.did ORDER BY t.sort_at DESC, t.id DESC LIMIT 1)
 FROM unnest(%s::text[]) AS d(did)
 LEFT JOIN actor a ON a.did = d.did
 LEFT JOIN artist_profile p ON p.did = d.did
+LEFT JOIN bsky_profile b ON b.did = d.did
 """
 
 
@@ -38,12 +73,13 @@ async def actors(conn: AsyncConnection, dids: list[str]) -> dict[str, ActorBasic
         return {}
     rows = await (await conn.execute(_SQL, (sorted(set(dids)),))).fetchall()
     out: dict[str, ActorBasic] = {}
-    for did, handle, avatar, known, active, artist in rows:
+    for did, handle, pds, plyr_avatar, known, active, bsky_name, avatar_cid, description, artist in rows:
         if not active:
             # An account that is not active never appears with its handle, name or avatar (surfaces hide
             # its own content; this covers places that merely mention it, e.g. a featured artist).
             out[did] = ActorBasic(did, INVALID_HANDLE, INVALID_HANDLE, None, bool(known), False)
             continue
         h = handle or INVALID_HANDLE
-        out[did] = ActorBasic(did, h, artist or (handle or did), avatar, bool(known))
+        out[did] = ActorBasic(did, h, bsky_name or artist or (handle or did),
+                              avatar_url(pds, did, avatar_cid) or plyr_avatar, bool(known), description=description)
     return out

@@ -9,7 +9,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from appview.hydration.actors import INVALID_HANDLE, ActorBasic, actors
+from appview.hydration.actors import INVALID_HANDLE, ActorBasic, actors, avatar_url
 from appview.playback import default_audio_hosts
 from appview.query.albums import TRACK_ALBUM_COLUMNS, TRACK_ALBUM_SQL
 from appview.query.moderation import EFFECTIVE, author_visible
@@ -19,7 +19,7 @@ _TRACKS = f"""
 SELECT t.id, t.uri, t.cid, t.did, t.rkey, t.title, t.artist, t.album, t.duration, t.file_type,
        t.audio_url, t.audio_blob_cid, t.audio_blob_mime, t.audio_blob_size, t.image_url, t.description,
        t.features, t.support_gate, t.self_labels, t.created_at, t.sort_at, t.indexed_at,
-       a.handle, a.pds, p.avatar,
+       a.handle, a.pds, p.avatar, bp.display_name, bp.avatar_cid,
        coalesce(sc.like_count, 0), coalesce(sc.comment_count, 0),
        {TRACK_ALBUM_COLUMNS}, {PLAYABILITY_SQL},
        (SELECT count(*) FROM play pl WHERE pl.track_uri = t.uri AND {author_visible('pl.did')}) AS plays,
@@ -29,6 +29,7 @@ FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS page(id, ord)
 JOIN track t ON t.id = page.id
 LEFT JOIN actor a ON a.did = t.did
 LEFT JOIN artist_profile p ON p.did = t.did
+LEFT JOIN bsky_profile bp ON bp.did = t.did
 LEFT JOIN subject_count sc ON sc.subject_uri = t.uri
 LEFT JOIN blob b ON b.cid = t.audio_blob_cid
 LEFT JOIN audio_url_check u ON u.url = t.audio_url
@@ -85,6 +86,12 @@ class TrackData:
     labels: list[str] = field(default_factory=list)
     playability: str = "dead"
     operator_labels: list[str] = field(default_factory=list)
+    bsky_display_name: str | None = None  # the artist's Bluesky profile display name, when set
+
+    @property
+    def artist_display_name(self) -> str:
+        """The artist's name as the views show it: their Bluesky display name, else this track's `artist`."""
+        return self.bsky_display_name or self.artist
 
 
 @functools.cache
@@ -95,14 +102,15 @@ def _hosts() -> list[str]:
 def _track(row: tuple[Any, ...]) -> TrackData:
     (id_, uri, cid, did, rkey, title, artist, album, duration, file_type, audio_url, blob_cid, blob_mime,
      blob_size, image_url, description, features, gate, self_labels, created_at, sort_at, indexed_at,
-     handle, pds, avatar, likes, comments, alb_id, alb_uri, alb_name, alb_image, alb_slug, playability, plays,
-     operator_labels) = row
+     handle, pds, plyr_avatar, bsky_name, avatar_cid, likes, comments, alb_id, alb_uri, alb_name, alb_image,
+     alb_slug, playability, plays, operator_labels) = row
     album_ref = AlbumRef(alb_id, alb_uri, alb_name, alb_image, alb_slug) if alb_id is not None else None
     return TrackData(id_, uri, cid, did, rkey, title, artist, album, duration, file_type, audio_url, blob_cid,
                      blob_mime, blob_size, image_url, description, features or [], gate, self_labels or [],
-                     created_at, sort_at, indexed_at, handle or INVALID_HANDLE, pds, avatar, likes, comments,
+                     created_at, sort_at, indexed_at, handle or INVALID_HANDLE, pds,
+                     avatar_url(pds, did, avatar_cid) or plyr_avatar, likes, comments,
                      album_ref, playability=playability, play_count=int(plays),
-                     operator_labels=list(operator_labels or []))
+                     operator_labels=list(operator_labels or []), bsky_display_name=bsky_name)
 
 
 def _feature_dids(tracks: list[TrackData]) -> list[str]:

@@ -21,8 +21,9 @@ async def _artist(conn: Conn, ident: str) -> ArtistResponse:
     basic = (await actors(conn, [actor.did]))[actor.did]
     prof = await artist_q.profile(conn, actor.did)
     return ArtistResponse(
-        did=actor.did, handle=basic.handle, display_name=basic.display_name, bio=prof.bio,
-        avatar_url=prof.avatar, created_at=iso_z(prof.created_at), updated_at=iso_z(prof.updated_at),
+        # plyr.fm's bio is its own profile record's; the Bluesky profile's description stands in when it has none
+        did=actor.did, handle=basic.handle, display_name=basic.display_name, bio=prof.bio or basic.description,
+        avatar_url=basic.avatar_url, created_at=iso_z(prof.created_at), updated_at=iso_z(prof.updated_at),
         # A user's likes are public records on the network; plyr.fm's switch for showing them is not.
         show_liked_on_profile=True, support_url=None)
 

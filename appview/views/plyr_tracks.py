@@ -41,7 +41,7 @@ def album_summary(t: TrackData) -> AlbumSummary | None:
 def track_response(t: TrackData, viewer: str | None, *, with_record_url: bool = False) -> TrackResponse:
     gated = t.support_gate is not None
     return TrackResponse(
-        id=t.id, title=t.title, artist=t.artist, artist_handle=t.handle, artist_did=t.did,
+        id=t.id, title=t.title, artist=t.artist_display_name, artist_handle=t.handle, artist_did=t.did,
         artist_avatar_url=t.avatar_url, file_id=file_id(t), file_type=t.file_type,
         features=[FeaturedArtist(did=f.did, handle=f.handle, display_name=f.display_name, avatar_url=f.avatar_url)
                   for f in t.features],

@@ -25,6 +25,7 @@ class ArtistViewBasic(View):
 
 class ArtistView(ArtistViewBasic):
     bio: str | None = None
+    description: str | None = None
     track_count: int
     album_count: int
     playlist_count: int

@@ -24,7 +24,7 @@ def artist_basic(a: ActorBasic) -> ArtistViewBasic:
 def track_view(t: TrackData, viewer: str | None) -> TrackView:
     return TrackView(
         uri=t.uri, cid=t.cid, id=t.id, title=t.title,
-        artist=ArtistViewBasic(did=t.did, handle=t.handle, display_name=t.artist, avatar=t.avatar_url),
+        artist=ArtistViewBasic(did=t.did, handle=t.handle, display_name=t.artist_display_name, avatar=t.avatar_url),
         artist_name=t.artist,
         album=AlbumRef(uri=t.album.uri, id=t.album.id, name=t.album.name, slug=t.album.slug or None)
         if t.album else None,

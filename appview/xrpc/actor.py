@@ -28,7 +28,8 @@ async def get_profile(conn: Conn, actor: str) -> ArtistView:
     prof, stats = await artist_q.profile(conn, a.did), await artist_q.stats(conn, a.did)
     albums, playlists = await album_q.of_actor(conn, a.did), await list_q.of_actor(conn, a.did, "playlist")
     return ArtistView(did=a.did, handle=basic.handle, display_name=basic.display_name, avatar=basic.avatar_url,
-                      bio=prof.bio, track_count=stats.tracks, album_count=len(albums), playlist_count=len(playlists),
+                      bio=prof.bio, description=basic.description, track_count=stats.tracks,
+                      album_count=len(albums), playlist_count=len(playlists),
                       like_count=stats.likes, comment_count=stats.comments,
                       created_at=iso_z(prof.created_at) if prof.created_at else None)
 

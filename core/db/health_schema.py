@@ -1,4 +1,4 @@
-"""Operational tables on the schema's metadata: the ingester's component heartbeats.
+"""Operational tables on the schema's metadata: the ingester's component heartbeats, the log's retention floor.
 
 Kept beside `core.db.schema` (which imports this module, so the migrations see the table) to keep that
 module within its size cap.
@@ -6,7 +6,7 @@ module within its size cap.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Table, Text, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, DateTime, Table, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 
 from core.db import schema
@@ -24,4 +24,17 @@ component_health = Table(
     Column("detail", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("since", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+)
+
+# How far retention has dropped the log: every event with seq > dropped_through is kept. A job
+# that drops old log rows (partitions) raises this in the same transaction, so that a consumer's
+# cursor below it gets `OutdatedCursor` instead of a silent jump. One row, 0 = nothing dropped.
+# Record history reads need no index of their own: they read the two partial dedup indexes
+# (did, collection, rkey, …) with one query per `verified` branch.
+log_retention = Table(
+    "log_retention",
+    schema.metadata,
+    Column("singleton", Boolean, primary_key=True, server_default=text("true")),
+    Column("dropped_through", BigInteger, nullable=False),
+    CheckConstraint("singleton", name="log_retention_singleton"),
 )

@@ -10,7 +10,6 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    CheckConstraint,
     Column,
     Computed,
     DateTime,
@@ -26,6 +25,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+
+from core.db.bsky_schema import bsky_profile_table
 
 metadata: MetaData = MetaData()
 
@@ -465,19 +466,6 @@ actor_status = Table(
 
 # ---- outbound stream (appview/stream) -------------------------------------------------------
 
-# How far retention has dropped the log: every event with seq > dropped_through is kept. A job
-# that drops old log rows (partitions) raises this in the same transaction, so that a consumer's
-# cursor below it gets `OutdatedCursor` instead of a silent jump. One row, 0 = nothing dropped.
-# Record history reads need no index of their own: they read the two partial dedup indexes
-# (did, collection, rkey, …) with one query per `verified` branch.
-log_retention = Table(
-    "log_retention",
-    metadata,
-    Column("singleton", Boolean, primary_key=True, server_default=text("true")),
-    Column("dropped_through", BigInteger, nullable=False),
-    CheckConstraint("singleton", name="log_retention_singleton"),
-)
-
 # Digest order; each entry also names the columns that are log coordinates (seq-derived ids,
 # arrival times). Those are identical on a rebuild of the same log but legitimately differ when
 # the same writes arrive in another interleaving, so the "content" digest leaves them out.
@@ -490,8 +478,7 @@ PROJECTION_TABLES: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (like, ("indexed_at", "sort_at")),
     (comment, ("indexed_at", "sort_at", "id")),
     (list_, ("id", "indexed_at", "sort_at")),
-    (list_item, ()),
-    (artist_profile, ("indexed_at",)),
+    (list_item, ()), (artist_profile, ("indexed_at",)), (bsky_profile := bsky_profile_table(metadata), ("indexed_at",)),
     (subject_count, ()),
     (label, ("seq",)),
     (play, ("indexed_at",)),

@@ -27,6 +27,7 @@ from core.events import (
     Skipped,
     SyncFrame,
     in_scope,
+    op_in_scope,
 )
 from ingester.decode.car import CarError, read_car
 from ingester.decode.cbor_scan import CborLimit, ItemBudget, scan
@@ -243,7 +244,8 @@ def _ops(ops: list[dict[str, Any]], blocks: dict[bytes, bytes], proven: list[Op]
         else:
             raise FrameError(f"unknown op action {action!r}")
         collection, _, rkey = path.partition("/")
-        if not in_scope(collection):
+        # Only commits of tracked repos (or of repos this commit makes tracked) get here: keep their profile.
+        if not op_in_scope(collection, rkey, tracked=True):
             continue
         if not rkey or "/" in rkey or "\x00" in path:
             raise FrameError(f"op path {path!r} is not <collection>/<rkey>")

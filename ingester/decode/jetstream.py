@@ -12,13 +12,14 @@ raised, so the pipeline can log the event as rejected instead of losing it.
 from __future__ import annotations
 
 import time as clock
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
 
-from core.events import AccountFrame, ErrorFrame, IdentityFrame, InfoFrame, RecordOp, Skipped, in_scope
+from core.events import AccountFrame, ErrorFrame, IdentityFrame, InfoFrame, RecordOp, Skipped, op_in_scope
 from ingester.decode.dagjson import DagJsonError, record_cid
 
 __all__ = ["JetstreamCommit", "JetstreamError", "JetstreamFrame", "JetstreamSync", "Version", "decode_jetstream"]
@@ -66,8 +67,14 @@ class JetstreamSync:
 JetstreamFrame = JetstreamCommit | JetstreamSync | IdentityFrame | AccountFrame | InfoFrame | ErrorFrame | Skipped
 
 
-def decode_jetstream(frame: bytes | str, version: Version) -> JetstreamFrame:
-    """Decode one (decompressed) Jetstream frame. Raises JetstreamError, and nothing else, on bad input."""
+_EMPTY: frozenset[str] = frozenset()
+
+
+def decode_jetstream(frame: bytes | str, version: Version, tracked: Container[str] = _EMPTY) -> JetstreamFrame:
+    """Decode one (decompressed) Jetstream frame. Raises JetstreamError, and nothing else, on bad input.
+
+    `tracked`: DIDs whose Bluesky profile events are in scope (everyone else's are skipped before any hashing).
+    """
     data = frame.encode() if isinstance(frame, str) else frame
     if type(data) is not bytes:
         raise JetstreamError(f"frame must be bytes or text, got {type(frame).__name__}")
@@ -82,7 +89,7 @@ def decode_jetstream(frame: bytes | str, version: Version) -> JetstreamFrame:
     if type(obj) is not dict:
         raise JetstreamError(f"frame must be a JSON object, got {type(obj).__name__}")
     try:
-        return _v2(obj) if version == "v2" else _v1(obj)
+        return _v2(obj, tracked) if version == "v2" else _v1(obj, tracked)
     except JetstreamError as e:
         e.seq = _sound_seq(obj, version)
         raise
@@ -102,7 +109,7 @@ def _sound_seq(obj: dict[str, Any], version: Version) -> int | None:
         return None
 
 
-def _v2(obj: dict[str, Any]) -> JetstreamFrame:
+def _v2(obj: dict[str, Any], tracked: Container[str]) -> JetstreamFrame:
     kind = obj.get("$type")
     if kind == "error":
         return ErrorFrame(error=_str(obj, "error"), message=_opt_str(obj, "message"))
@@ -119,7 +126,7 @@ def _v2(obj: dict[str, Any]) -> JetstreamFrame:
         return InfoFrame(name=_str(payload, "name"), message=_opt_str(payload, "message"))
     seq, did, time = _seq(payload, "seq"), _str(payload, "did"), _str(payload, "time")
     if t == "commit":
-        return _commit(payload, seq, did, time)
+        return _commit(payload, seq, did, time, tracked)
     if t == "identity":
         return _identity(_obj(payload, "identity"), seq, did, time)
     if t == "account":
@@ -130,12 +137,12 @@ def _v2(obj: dict[str, Any]) -> JetstreamFrame:
     return Skipped(seq=seq, did=did)  # a message kind added after us: keep the cursor moving
 
 
-def _v1(obj: dict[str, Any]) -> JetstreamFrame:
+def _v1(obj: dict[str, Any], tracked: Container[str]) -> JetstreamFrame:
     seq, did = _time_us(obj), _str(obj, "did")
     time = _micros_to_iso(seq)
     kind = obj.get("kind")
     if kind == "commit":
-        return _commit(_obj(obj, "commit"), seq, did, time)
+        return _commit(_obj(obj, "commit"), seq, did, time, tracked)
     if kind == "identity":
         return _identity(_obj(obj, "identity"), seq, did, time)
     if kind == "account":
@@ -145,10 +152,11 @@ def _v1(obj: dict[str, Any]) -> JetstreamFrame:
     return Skipped(seq=seq, did=did)
 
 
-def _commit(c: dict[str, Any], seq: int, did: str, time: str) -> JetstreamCommit | Skipped:
-    collection = _str(c, "collection")
-    if not in_scope(collection):
-        return Skipped(seq=seq, did=did)  # the server's filter should have dropped it; harmless
+def _commit(c: dict[str, Any], seq: int, did: str, time: str, tracked: Container[str]) -> JetstreamCommit | Skipped:
+    collection, rkey_ = _str(c, "collection"), c.get("rkey")
+    # Bluesky profiles arrive for the whole network (Jetstream filters by collection, not by account).
+    if not op_in_scope(collection, rkey_ if type(rkey_) is str else "", did in tracked):
+        return Skipped(seq=seq, did=did)
     rev, rkey, action = _str(c, "rev"), _str(c, "rkey"), c.get("operation")
     if action not in _ACTIONS:
         raise JetstreamError(f"unknown operation {action!r}")

@@ -2,7 +2,8 @@
 
 The MST is walked from the signed root, every node hash-checked and its layer/order rules verified on the way
 (the CAR is not trusted: blocks may come in any order, with duplicates or extras). Keys are sorted by path, so
-the in-scope collections form one contiguous key range: subtrees entirely outside it are never read.
+the in-scope collections form one contiguous key range: subtrees entirely outside it are never read. The
+account's Bluesky profile (`app.bsky.actor.profile/self`) is a second, one-key range: one root-to-leaf path.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import libipld
 
-from core.events import IN_SCOPE_PREFIXES
+from core.events import BSKY_PROFILE_PATH, IN_SCOPE_PREFIXES
 from ingester.decode.car import CarError, read_car
 from ingester.decode.frames import MAX_RECORD_BYTES, FrameError, commit_object, unsigned_bytes
 from ingester.decode.mst import MAX_DEPTH, MissingBlock, MstError, _parse
@@ -102,8 +103,10 @@ def _commit(blocks: dict[bytes, bytes], cid: bytes, did: str) -> tuple[dict[str,
     return obj, unsigned_bytes(obj)
 
 
-def load_repo(car: bytes, did: str, prefixes: tuple[str, ...] = IN_SCOPE_PREFIXES) -> RepoSnapshot:
-    """Parse a getRepo CAR; keep the records under `prefixes`. Raises RepoError for anything malformed.
+def load_repo(car: bytes, did: str, prefixes: tuple[str, ...] = IN_SCOPE_PREFIXES,
+              paths: tuple[str, ...] = (BSKY_PROFILE_PATH,)) -> RepoSnapshot:
+    """Parse a getRepo CAR; keep the records under `prefixes` and at the exact `paths`. Raises RepoError for
+    anything malformed.
 
     A record block that does not hash to its CID fails the whole repo (the CAR is corrupt); a block that is
     not a valid record is returned with `error` set, so it can be logged as rejected.
@@ -115,16 +118,17 @@ def load_repo(car: bytes, did: str, prefixes: tuple[str, ...] = IN_SCOPE_PREFIXE
     if not roots:
         raise RepoError("CAR has no root")
     commit, signed = _commit(blocks, roots[0], did)
-    lo, hi = _scope_range(prefixes)
+    # MST keys never hold U+0000, so [key, key + NUL) is exactly that key.
+    ranges = [_scope_range(prefixes), *((p.encode(), p.encode() + b"\x00") for p in paths)]
     try:
-        entries = walk_mst(commit["data"], blocks, lo, hi)
+        entries = [e for lo, hi in ranges for e in walk_mst(commit["data"], blocks, lo, hi)]
     except (MissingBlock, MstError) as e:
         raise RepoError(f"invalid MST: {e}") from e
     records: dict[str, RepoRecord] = {}
     for key, cid in entries:
         path = key.decode("utf-8", "replace")
         collection, _, rkey = path.partition("/")
-        if not collection.startswith(prefixes):
+        if not collection.startswith(prefixes) and path not in paths:
             continue
         if not rkey or "/" in rkey:
             raise RepoError(f"MST key {path[:120]!r} is not <collection>/<rkey>")

@@ -7,7 +7,9 @@ record's CID, recomputed from its JSON — a mismatch is logged as rejected and 
 unverified events are projected at all is the projector's policy (`PROJECT_UNVERIFIED`).
 
 A repo is tracked (its identity/account events matter) once it has in-scope history in the log, from
-any source; its first in-scope event here also logs its resolved identity, as the firehose does.
+any source; its first in-scope event here also logs its resolved identity, as the firehose does. Bluesky
+profile events (`app.bsky.actor.profile`) come for the whole network: only tracked repos' are kept, the rest
+are skipped at decode, before any hashing.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Sequence
 import psycopg
 import structlog
 
-from core.events import AccountFrame, ErrorFrame, IdentityFrame, InfoFrame, RecordEvent, RepoEvent
+from core.events import AccountFrame, ErrorFrame, IdentityFrame, InfoFrame, RecordEvent, RepoEvent, Skipped
 from core.identity import IdentityResolver, ResolveError
 from ingester import metrics
 from ingester.decode.jetstream import JetstreamCommit, JetstreamError, JetstreamFrame, JetstreamSync, Version
@@ -90,11 +92,18 @@ class JetstreamIngest:
         synced: set[str] = set()
         check, rejects = self.guard.begin(), list[Reject]()
         taken, skipped_to = len(self.guard.rejects), socket_rejects(self.guard, rejects)
-        decoded = [f for raw in frames if (f := self._decode(raw, check, rejects)) is not None]
-        await self._prefetch({f.did for f in decoded if isinstance(f, JetstreamCommit)
+        decoded = [(raw, f) for raw in frames if (f := self._decode(raw, check, rejects)) is not None]
+        await self._prefetch({f.did for _, f in decoded if isinstance(f, JetstreamCommit)
                               and f.did not in self.tracked and f.cid_error is None})
         last_time: str | None = None
-        for frame in decoded:
+        for raw, frame in decoded:
+            if isinstance(frame, Skipped) and frame.did in new:
+                # first tracked earlier in this batch: its profile event is now in scope (its seq was admitted
+                # by the first decode, so this one goes straight to the decoder)
+                try:
+                    frame = decode(raw, self.version, new)
+                except JetstreamError:
+                    continue
             metrics.FRAMES.labels(self.source, type(frame).__name__).inc()
             did = getattr(frame, "did", None)
             known = did in self.tracked or did in new
@@ -136,7 +145,7 @@ class JetstreamIngest:
     def _decode(self, raw: bytes | str, check: SeqCheck, rejects: list[Reject]) -> JetstreamFrame | None:
         """The frame, or None when it is set aside (into `rejects`) or a duplicate."""
         try:
-            frame = decode(raw, self.version)
+            frame = decode(raw, self.version, self.tracked)
         except JetstreamError as e:
             metrics.FRAME_ERRORS.labels(self.source).inc()
             log.warning("ingest.bad_frame", source=self.source, reason=str(e)[:500], size=len(raw), seq=e.seq)

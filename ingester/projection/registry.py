@@ -7,6 +7,7 @@ plays linked to a purged track are re-judged against the tracks that remain.
 from __future__ import annotations
 
 from ingester.projection.base import CollectionProjector, FlushHook
+from ingester.projection.bsky_profiles import BskyProfileProjector
 from ingester.projection.comments import CommentProjector
 from ingester.projection.counts import SubjectCounts
 from ingester.projection.likes import LikeProjector
@@ -19,6 +20,7 @@ from ingester.projection.tracks import TrackProjector
 
 _ALL: tuple[CollectionProjector, ...] = (
     TrackProjector(), LikeProjector(), CommentProjector(), ListProjector(), ProfileProjector(),
+    BskyProfileProjector(),
     *(PlayProjector(c) for c in PLAY_COLLECTIONS), *(StatusProjector(c) for c in STATUS_COLLECTIONS),
 )
 PROJECTORS: dict[str, CollectionProjector] = {p.collection: p for p in _ALL}

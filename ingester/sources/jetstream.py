@@ -7,6 +7,7 @@ received frame is committed, resume from the committed cursor) over another wire
   absorbs it). Frames are dict-zstd compressed when the server's dictionary could be fetched
   (`network.bsky.jetstream.getZstdDictionary`), plain JSON text otherwise.
 - v1: `/subscribe?wantedCollections=fm.plyr.*&cursor=<time_us>`, plain JSON text frames.
+Both also ask for `app.bsky.actor.profile` (`COLLECTIONS`).
 v1 and v2 cursors live in different spaces, so each version is its own source (`jetstream-v2:<host>`).
 """
 
@@ -22,6 +23,7 @@ import structlog
 import zstandard
 from websockets.typing import Subprotocol
 
+from core.events import BSKY_PROFILE
 from ingester import metrics
 from ingester.sources.budget import DEFAULT_BUDGET
 from ingester.sources.envelope import MAX_SEQ_JUMP, Reject, SeqGuard
@@ -33,6 +35,9 @@ V2_PATH = "/xrpc/network.bsky.jetstream.subscribeEvents"
 V1_PATH = "/subscribe"
 DICTIONARY_PATH = "/xrpc/network.bsky.jetstream.getZstdDictionary"
 SUBPROTOCOL = Subprotocol("xrpc.v1.json")
+# Every account's profile events come too (Jetstream filters by collection only): the pipeline keeps the
+# tracked accounts' ones. plyr.fm's own ingester subscribes the same way.
+COLLECTIONS = ("fm.plyr.*", BSKY_PROFILE)
 _DICT_MAGIC = 0xEC30A437  # structured zstd dictionary (RFC 8878 §5)
 
 
@@ -92,7 +97,7 @@ class JetstreamSource(FirehoseSource):
         *,
         version: str,
         cursor: int | None,
-        collections: Sequence[str] = ("fm.plyr.*",),
+        collections: Sequence[str] = COLLECTIONS,
         compress: bool = True,
         batch_max: int = 2000,
         queue_bytes: int = DEFAULT_BUDGET,

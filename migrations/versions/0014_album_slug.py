@@ -8,7 +8,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = '0014'
-down_revision = '0009'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.lexicon import (
+    BSKY_COLLECTIONS,
     COMMENT,
     LEXICON_DIR,
     LIKE,
@@ -76,8 +77,8 @@ def without(base: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def test_load_matches_repo_lexicons() -> None:
-    assert LEX.collections == PLYR_COLLECTIONS | TEAL_COLLECTIONS
-    assert LexiconSet.load(LEXICON_DIR).collections == PLYR_COLLECTIONS | TEAL_COLLECTIONS
+    assert LEX.collections == PLYR_COLLECTIONS | TEAL_COLLECTIONS | BSKY_COLLECTIONS
+    assert LexiconSet.load(LEXICON_DIR).collections == PLYR_COLLECTIONS | TEAL_COLLECTIONS | BSKY_COLLECTIONS
     assert default_lexicons() is LEX
     assert LEX.record_key_type(TRACK) == "tid"
     assert LEX.record_key_type(PROFILE) == "literal:self"

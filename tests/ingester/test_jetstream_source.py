@@ -75,8 +75,9 @@ async def test_cursor_too_old_resumes_at_the_floor_and_retired_dictionary_is_ref
         source._dctx = object()  # type: ignore[assignment]  # …as if we had fetched it earlier
         assert await collect(source, 3) == [4, 5, 6]
         assert source.dictionary_id == DICTIONARY_ID
+        # the two refused attempts never upgraded
         assert fake.requests == ["/xrpc/network.bsky.jetstream.subscribeEvents?collections=fm.plyr.*"
-                                 "&zstdDictionary=20260811&cursor=4"]  # the two refused attempts never upgraded
+                                 "&collections=app.bsky.actor.profile&zstdDictionary=20260811&cursor=4"]
     finally:
         await fake.stop()
 

@@ -22,7 +22,7 @@ from tests.ingester.framekit import Mst, Net, Repo, car, cid_of, cid_str, record
 VALIDATOR = RecordValidator()
 
 
-def snapshot(repo: Repo, records: dict[str, dict[str, Any]], *, drop: set[bytes] = frozenset(),
+def snapshot(repo: Repo, records: dict[str, dict[str, Any]], *, drop: set[bytes] | frozenset[bytes] = frozenset(),
              key: coincurve.PrivateKey | None = None) -> tuple[bytes, Mst]:
     blocks = {p: record_block(r) for p, r in records.items()}
     mst = Mst({p: cid_of(b) for p, b in blocks.items()})
@@ -39,7 +39,13 @@ def mixed(n: int) -> dict[str, dict[str, Any]]:
         out[f"app.bsky.feed.post/3k{i:011d}"] = {"$type": "app.bsky.feed.post", "text": f"post {i}"}
         out[f"zz.other.thing/3k{i:011d}"] = {"$type": "zz.other.thing", "n": i}
     out["fm.plyr.actor.profile/self"] = {"$type": "fm.plyr.actor.profile", "createdAt": "2026-01-01T00:00:00Z"}
+    out["app.bsky.actor.profile/self"] = {"$type": "app.bsky.actor.profile", "displayName": "Alice"}
+    out["app.bsky.actor.profile/other"] = {"$type": "app.bsky.actor.profile", "displayName": "not self"}
     return out
+
+
+def kept(path: str) -> bool:
+    return path.startswith("fm.plyr.") or path == "app.bsky.actor.profile/self"
 
 
 def test_keeps_in_scope_records_and_exposes_the_signed_commit() -> None:
@@ -47,7 +53,7 @@ def test_keeps_in_scope_records_and_exposes_the_signed_commit() -> None:
     records = mixed(150)
     data, mst = snapshot(repo, records)
     snap = load_repo(data, repo.did)
-    in_scope = {p: r for p, r in records.items() if p.startswith("fm.plyr.")}
+    in_scope = {p: r for p, r in records.items() if kept(p)}
     assert set(snap.records) == set(in_scope)
     assert all(snap.records[p].record == r and snap.records[p].cid == cid_str(cid_of(record_block(r)))
                for p, r in in_scope.items())
@@ -70,9 +76,11 @@ def test_out_of_scope_subtrees_are_never_read() -> None:
             return super().get(k, default)
 
     walk_mst(mst.root, Recorder(mst.blocks), lo, hi)
+    profile = b"app.bsky.actor.profile/self"
+    walk_mst(mst.root, Recorder(mst.blocks), profile, profile + b"\x00")
     assert len(needed) < len(mst.blocks)  # something was pruned
     data, _ = snapshot(repo, records, drop=set(mst.blocks) - needed)
-    assert len(load_repo(data, repo.did).records) == 201
+    assert len(load_repo(data, repo.did).records) == 202
 
 
 @settings(max_examples=60, deadline=None)

@@ -40,7 +40,8 @@ def repo_stream(draw: st.DrawFn, repo: int) -> list[Event]:
     for i in range(draw(st.integers(1, 14))):
         rev = tid(repo * 100 + i)
         rkey = draw(st.sampled_from(RKEYS))
-        kind = draw(st.sampled_from(["track", "track", "like", "comment", "list", "profile", "delete", "account"]))
+        kind = draw(st.sampled_from(["track", "track", "like", "comment", "list", "profile", "bsky", "delete",
+                                     "account"]))
         if kind == "account":
             active = draw(st.booleans())
             status = None if active else draw(st.sampled_from(["deactivated", "takendown", "deleted"]))
@@ -53,9 +54,12 @@ def repo_stream(draw: st.DrawFn, repo: int) -> list[Event]:
             "comment": (ev.comment(subject, ms=draw(st.integers(0, 9))), "fm.plyr.comment"),
             "list": (ev.plist([subject] * draw(st.integers(0, 3))), "fm.plyr.list"),
             "profile": (ev.profile(draw(st.sampled_from(["x", "y"]))), "fm.plyr.actor.profile"),
-            "delete": (None, draw(st.sampled_from(["fm.plyr.track", "fm.plyr.like", "fm.plyr.list"]))),
+            "bsky": ({"$type": "app.bsky.actor.profile", "displayName": draw(st.sampled_from(["x", "y"]))},
+                     "app.bsky.actor.profile"),
+            "delete": (None, draw(st.sampled_from(["fm.plyr.track", "fm.plyr.like", "fm.plyr.list",
+                                                    "app.bsky.actor.profile"]))),
         }[kind]
-        if kind == "profile":
+        if kind in ("profile", "bsky") or collection == "app.bsky.actor.profile":
             rkey = "self"
         out.append(ev.delete(did, collection, rkey, rev) if record is None
                    else ev.put(did, collection, rkey, rev, record, cid=f"bafy{rev}"))
