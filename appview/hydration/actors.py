@@ -8,13 +8,11 @@ URL of the plyr profile record (`fm.plyr.actor.profile` `avatar`). Description: 
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 from psycopg import AsyncConnection
 
-from core.settings import CoreSettings
 from core.syntax import is_cid, is_did
 
 INVALID_HANDLE = "handle.invalid"
@@ -31,28 +29,18 @@ class ActorBasic:
     description: str | None = None  # the Bluesky profile's
 
 
-class _AvatarPolicy(CoreSettings):
-    # Local development only (the same switch as the ingester's outbound fetches): a local PDS speaks http.
-    outbound_allow_private: bool = False
-
-
-@functools.cache
-def allow_http_avatars() -> bool:
-    return _AvatarPolicy().outbound_allow_private
-
-
-def avatar_url(pds: str | None, did: str, cid: str | None, *, allow_http: bool | None = None) -> str | None:
+def avatar_url(pds: str | None, did: str, cid: str | None) -> str | None:
     """The one place avatar URLs are made: the PDS's `com.atproto.sync.getBlob` for the avatar blob, only for
-    an https PDS (a page served over https cannot show http images; an http PDS is local development), and
-    only for well-formed parts (the DID document and the record are the network's, not ours)."""
+    an https PDS (every URL we serve passes the views' https-only gate, `appview/views/urls.py`; an http PDS is
+    local development, whose avatars are not shown), and only for well-formed parts (the DID document and the
+    record are the network's, not ours)."""
     if not pds or not cid or not is_cid(cid) or not is_did(did):
         return None
     try:
         parts = urlsplit(pds)
     except ValueError:
         return None
-    allowed = ("https", "http") if (allow_http_avatars() if allow_http is None else allow_http) else ("https",)
-    if parts.scheme not in allowed or not parts.hostname or "@" in parts.netloc or parts.query or parts.fragment:
+    if parts.scheme != "https" or not parts.hostname or "@" in parts.netloc or parts.query or parts.fragment:
         return None
     return f"{pds.rstrip('/')}/xrpc/com.atproto.sync.getBlob?{urlencode({'did': did, 'cid': cid})}"
 

@@ -36,12 +36,11 @@ def bsky(name: str | None, description: str | None = None, mime: str = "image/jp
 
 def test_avatar_url_is_the_pds_get_blob_for_https_pdses_only() -> None:
     assert avatar_url("https://pds.example/", ART, CID) == blob_url(ART)
-    assert avatar_url("https://pds.example", ART, CID, allow_http=True) == blob_url(ART)
-    assert avatar_url("http://localhost:2583", ART, CID, allow_http=True) == blob_url(ART, "http://localhost:2583")
+    assert avatar_url("http://localhost:2583", ART, CID) is None  # local development: no http image URLs
     for pds in ("http://pds.example", "javascript:alert(1)//", "https://", "https://user:pw@pds.example",
                 "https://pds.example/?x=1", "https://pds.example/#f", "ftp://pds.example", "", None,
                 "https://[::1", "data:text/html,hi"):
-        assert avatar_url(pds, ART, CID, allow_http=False) is None, pds
+        assert avatar_url(pds, ART, CID) is None, pds
     assert avatar_url("https://pds.example", ART, None) is None
     assert avatar_url("https://pds.example", ART, "not a cid\"><script>") is None
     assert avatar_url("https://pds.example", "did:evil&cid=x", CID) is None
