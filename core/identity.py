@@ -176,6 +176,11 @@ class IdentityResolver:
         # shield: one caller being cancelled must not cancel the fetch the others are waiting for
         return await asyncio.shield(task)
 
+    def peek(self, did: str) -> DidInfo | ResolveError | None:
+        """The cached outcome for `did` without any network (None: not cached, or expired)."""
+        entry = self._cache.get(did)
+        return entry[1] if entry is not None and entry[0] > self._clock() else None
+
     def invalidate(self, did: str) -> None:
         self._cache.pop(did, None)
 
@@ -260,8 +265,10 @@ class IdentityResolver:
         url = self._url_for(did)
         self.fetches += 1
         try:
-            resp = await self._client.get(url, timeout=self._timeout)
-        except httpx.TimeoutException as e:
+            # httpx's timeouts are per read: a host dripping a byte at a time would never trip them.
+            async with asyncio.timeout(self._timeout):
+                resp = await self._client.get(url, timeout=self._timeout)
+        except (httpx.TimeoutException, TimeoutError) as e:
             raise ResolveError(did, "timeout", f"{url}: {type(e).__name__}") from None
         except httpx.HTTPError as e:
             raise ResolveError(did, "http_error", f"{url}: {type(e).__name__}: {e}") from None

@@ -23,3 +23,10 @@ PROJECTOR_POSITION = Gauge("projection_position", "Log position of the projector
 RESYNC_QUEUED = Counter("backfill_queued_total", "Repos queued for backfill or resync")
 RESYNCS = Counter("backfill_repos_total", "Repos backfilled or resynced, by outcome", ["outcome"])
 LABELS = Counter("ingest_labels_total", "Labels received, by outcome", ["source", "outcome"])
+# Authority and per-repo scheduling (README "What we trust from whom").
+UNAUTHORISED = Counter("ingest_unauthorised_total",
+                       "#account/#identity/#sync from a directly followed PDS that does not host the DID",
+                       ["kind", "reason"])
+SYNC_REFUSED = Counter("ingest_sync_refused_total", "#sync frames that may not move a rev", ["reason"])
+PARKED = Gauge("ingest_parked_frames", "Frames parked until their DID's identity is resolved", ["source"])
+PARKED_DROPPED = Counter("ingest_parked_dropped_total", "Parked frames dropped for a resync (bounds)", ["source"])

@@ -1,14 +1,24 @@
 """Frames → verified, validated log rows → one append per batch (stages ②–④ wired in order).
 
-Per-repo order is the stream's order: a source's frames are handled sequentially, and a repo's
-chain state (rev, data CID) lives in memory, loaded from `repo_state` on first sight.
+Per-repo order is the stream's order, and repos do not wait for each other (indigo's parallel scheduler,
+atproto's MemoryRunner): a batch never waits on the network. A frame whose DID needs an identity resolution
+that is not at hand (DID document, verified handle, a forced refresh) is parked with every later frame of
+that DID (`parking.py`) while the resolution runs in the background under a total deadline
+(`resolution.py`); the DID's frames are processed, in order, in a later batch — the next one from the
+source, or a flush that `run_parked` starts as soon as a resolution is done. The committed source cursor
+never passes the lowest parked seq, so a crash replays them (the dedup key and rev check absorb the rest).
+
+Authority (`ingester.verify.authority`): from a directly followed PDS, `#account`, `#identity` and `#sync`
+count only for DIDs whose document names that PDS; a relay is trusted as a relay. A `#sync` moves a repo's
+rev only when its signature verifies, and no rev further ahead than `rev_skew_s` is ever accepted.
+A repo's chain state (rev, data CID) lives in memory, loaded from `repo_state` on first sight.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,12 +40,16 @@ from core.events import (
 )
 from core.handles import HandleResolver
 from core.identity import DidInfo, IdentityResolver, ResolveError
+from core.retry import Backoff
 from ingester import metrics
 from ingester.decode.frames import FrameError, decode_frame
 from ingester.eventlog.append import AppendResult, RepoState, append_batch
 from ingester.pipeline.gate import ResyncGate
+from ingester.pipeline.parking import Item, ParkingLot
+from ingester.pipeline.resolution import Resolutions
 from ingester.validate.records import UNSTORABLE, RecordValidator
-from ingester.verify.chain import ChainState, advance, tid_micros, too_far_in_future
+from ingester.verify.authority import Upstream, hosted_by
+from ingester.verify.chain import DEFAULT_FUTURE_SKEW_S, ChainState, advance, rev_error
 from ingester.verify.signature import SignatureVerifier, VerdictKind
 
 log = structlog.get_logger(__name__)
@@ -44,8 +58,13 @@ log = structlog.get_logger(__name__)
 @dataclass
 class BatchOutcome:
     errors: list[ErrorFrame] = field(default_factory=list)
-    last_seq: int | None = None
+    last_seq: int | None = None  # the source cursor committed with the batch (below any parked frame)
     appended: int = 0
+    parked: int = 0  # frames left waiting for their DID's identity after this batch
+
+    def merge(self, other: BatchOutcome) -> BatchOutcome:
+        last = other.last_seq if other.last_seq is not None else self.last_seq
+        return BatchOutcome([*self.errors, *other.errors], last, self.appended + other.appended, other.parked)
 
 
 def note_append(source: str, result: AppendResult, last_seq: int | None, last_time: str | None) -> int:
@@ -66,6 +85,10 @@ def _age_seconds(time: str) -> float:
         return max(0.0, (datetime.now(UTC) - datetime.fromisoformat(time)).total_seconds())
     except (TypeError, ValueError):
         return 0.0
+
+
+def error_payload(error: ResolveError, handle: str | None = None) -> dict[str, Any]:
+    return {"handle": handle, "error": str(error)}
 
 
 def identity_payload(info: DidInfo, handle: str | None = None) -> dict[str, Any]:
@@ -101,14 +124,27 @@ async def identity_event(resolver: IdentityResolver, handles: HandleResolver | N
         verified = await handles.verified_handle(info, force=force) if handles is not None else None
         payload = identity_payload(info, verified or handle)
     except ResolveError as e:
-        payload = {"handle": handle, "error": str(e)}
+        payload = error_payload(e, handle)
     return RepoEvent(did, "identity", payload, source, seq)
 
 
-class _Tracked:
-    """Repos known before this batch plus those first seen in it (for decode's scope check)."""
+class _Park(Exception):  # noqa: N818 - control flow, not an error
+    """The frame needs an identity resolution first (`force`: a fresh fetch, not the cache).
 
-    def __init__(self, *layers: dict[str, ChainState]) -> None:
+    Raised before the frame has changed anything, so parking it and processing it later is the same as
+    processing it now with the resolution at hand.
+    """
+
+    def __init__(self, force: bool) -> None:
+        super().__init__(force)
+        self.force = force
+
+
+class _Tracked:
+    """Repos known before this batch, those first seen in it and those parked (for decode's scope check:
+    a parked repo's later commits carry its chain, so they are decoded and parked too)."""
+
+    def __init__(self, *layers: dict[str, ChainState] | ParkingLot) -> None:
         self.layers = layers
 
     def __contains__(self, did: object) -> bool:
@@ -127,6 +163,10 @@ class Ingest:
         repos: dict[str, ChainState] | None = None,
         gate: ResyncGate | None = None,
         handles: HandleResolver | None = None,
+        upstream: Upstream | None = None,
+        resolutions: Resolutions | None = None,
+        parking: ParkingLot | None = None,
+        rev_skew_s: float = DEFAULT_FUTURE_SKEW_S,
     ) -> None:
         self.conn = conn
         self.source = source
@@ -138,6 +178,17 @@ class Ingest:
         # Shared with the resync worker: repos being resynced have their commits held, not appended.
         self.gate = gate
         self.handles = handles
+        # Who we follow. The service always says; without it the upstream is trusted as a relay.
+        self.upstream = upstream or Upstream.trusted_relay()
+        self._own_resolutions = resolutions is None
+        self.resolutions = resolutions or Resolutions(resolver, handles)
+        self.parking = parking or ParkingLot()
+        self.rev_skew_s = rev_skew_s
+        self._serial = asyncio.Lock()  # the source's batches and `run_parked`'s flushes, one at a time
+        self._wake = asyncio.Event()
+        self._received: int | None = None  # highest seq of a frame handled (processed or parked)
+        self._committed: int | None = None  # cursor committed by this instance
+        self._first: int | None = None  # seq of the first frame this instance received
 
     async def load_tracked(self) -> None:
         """Repos with in-scope history: their every commit is verified to keep the chain."""
@@ -148,9 +199,53 @@ class Ingest:
         await self.conn.commit()
 
     async def handle(self, frames: Sequence[bytes]) -> BatchOutcome:
-        async with self.gate.lock if self.gate is not None else contextlib.nullcontext():
-            out = await self._handle(frames)
+        async with self._serial, self.gate.lock if self.gate is not None else contextlib.nullcontext():
+            saved = self.parking.checkpoint()
+            try:
+                out = await self._handle(frames)
+            except BaseException:
+                self.parking.restore(saved)  # the source retries the batch: park nothing twice, lose nothing
+                raise
+        metrics.PARKED.labels(self.source).set(out.parked)
         return out
+
+    async def drain(self) -> BatchOutcome:
+        """Wait for every parked repo's resolution and process its frames (tests, benchmarks, one-shot runs;
+        the service has `run_parked` do it as resolutions finish)."""
+        out = BatchOutcome()
+        while len(self.parking):
+            await asyncio.gather(*self.parking.waits(), return_exceptions=True)
+            out = out.merge(await self.handle([]))
+        return out
+
+    async def run_parked(self, flush: Callable[[], Awaitable[object]], stop: asyncio.Event) -> None:
+        """Process parked frames as soon as their resolution is done, even when the source is quiet.
+
+        `flush` runs one empty batch (`handle([])`, through the service's handler, which reconnects).
+        """
+        backoff = Backoff()
+        while not stop.is_set():
+            woken = asyncio.create_task(self._wake.wait())
+            stopped = asyncio.create_task(stop.wait())
+            try:
+                await asyncio.wait({woken, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                woken.cancel()
+                stopped.cancel()
+            self._wake.clear()
+            if stop.is_set() or not self.parking.ready():
+                continue
+            try:
+                await flush()
+                backoff.reset()
+            except Exception:
+                log.exception("ingest.flush_failed", source=self.source)
+                self._wake.set()
+                await backoff.wait(stop)
+
+    async def aclose(self) -> None:
+        if self._own_resolutions:
+            await self.resolutions.aclose()
 
     async def _handle(self, frames: Sequence[bytes]) -> BatchOutcome:
         out = BatchOutcome()
@@ -158,47 +253,88 @@ class Ingest:
         # Chain states change only in `touched` until the append commits, so a failed batch can
         # be retried from scratch without its commits looking like replays.
         touched: dict[str, ChainState] = {}
-        tracked = _Tracked(touched, self.repos)
+        enrol: dict[str, str] = {}
+        tracked = _Tracked(touched, self.repos, self.parking)
         last_time: str | None = None
-        decoded = [(raw, frame) for raw in frames if (frame := self._decode(raw, tracked)) is not None]
-        # Resolve the batch's new repos concurrently: one slow PLC lookup must not serialise them all.
-        await self._prefetch({f.did for _, f in decoded if isinstance(f, Commit) and f.did not in self.repos})
-        for raw, frame in decoded:
-            if isinstance(frame, Skipped) and frame.did in touched:
-                # first tracked earlier in this batch: its other commits are needed for the chain
-                if (frame := self._decode(raw, tracked)) is None:
-                    continue
-            seq = getattr(frame, "seq", None)
-            if isinstance(seq, int) and (out.last_seq is None or seq > out.last_seq):
-                out.last_seq = seq
+        received = self._received
+        fresh = False  # a frame with a seq arrived in this batch
+        now = self.resolutions.now()
+        work = self.parking.take_ready()  # older than this batch's frames: first, each repo in order
+        for raw in frames:
+            if (frame := self._decode(raw, tracked)) is None:
+                continue
+            item = Item(frame, len(raw), now, raw)
+            seq = item.seq
+            if seq is not None:
+                fresh = True
+                if self._first is None:
+                    self._first = seq
+                if received is None or seq > received:
+                    received = seq
             metrics.FRAMES.labels(self.source, type(frame).__name__).inc()
-            if isinstance(frame, Commit):
-                last_time = frame.time
-                await self._commit(frame, events, touched)
-            elif isinstance(frame, IdentityFrame) and frame.did in tracked:
-                events.append(await self._identity_event(frame.did, frame.handle, frame.seq))
-            elif isinstance(frame, AccountFrame) and frame.did in tracked:
-                payload = {"active": frame.active, "status": frame.status}
-                events.append(RepoEvent(frame.did, "account", payload, self.source, frame.seq))
-            elif isinstance(frame, SyncFrame) and frame.did in tracked:
-                await self._sync(frame, events, touched)
-            elif isinstance(frame, InfoFrame):
-                log.warning("ingest.info", source=self.source, name=frame.name, message=frame.message)
-            elif isinstance(frame, ErrorFrame):
-                log.error("ingest.error_frame", source=self.source, error=frame.error, message=frame.message)
-                out.errors.append(frame)
-        if events or out.last_seq is not None:
+            work.append(item)
+        for item in work:
+            frame = item.frame
+            if isinstance(frame, Skipped) and item.raw is not None and (frame.did in touched
+                                                                        or frame.did in self.parking):
+                # first tracked (or parked) earlier in this batch: its other commits are needed for the chain
+                if (decoded := self._decode(item.raw, tracked)) is None:
+                    continue
+                item.frame = frame = decoded
+            did = getattr(frame, "did", None)
+            if isinstance(did, str) and did in self.parking:
+                self._park(did, item, None, enrol)  # behind the repo's earlier frames
+                continue
+            try:
+                if isinstance(frame, Commit):
+                    last_time = frame.time
+                    self._commit(frame, item, events, touched, enrol)
+                elif isinstance(frame, IdentityFrame) and frame.did in tracked:
+                    self._identity(frame, item, events)
+                elif isinstance(frame, AccountFrame) and frame.did in tracked:
+                    if self._authorised(frame.did, item, "account"):
+                        payload = {"active": frame.active, "status": frame.status}
+                        events.append(RepoEvent(frame.did, "account", payload, self.source, frame.seq))
+                elif isinstance(frame, SyncFrame) and frame.did in tracked:
+                    self._sync(frame, item, events, touched)
+                elif isinstance(frame, InfoFrame):
+                    log.warning("ingest.info", source=self.source, name=frame.name, message=frame.message)
+                elif isinstance(frame, ErrorFrame):
+                    log.error("ingest.error_frame", source=self.source, error=frame.error, message=frame.message)
+                    out.errors.append(frame)
+            except _Park as p:
+                assert isinstance(did, str)
+                self._park(did, item, p.force, enrol)
+        cursor = self._cursor(received)
+        moved = cursor is not None and cursor != self._committed
+        if events or moved:
             states = [RepoState(d, s.rev, s.data_cid, s.sync_status, s.reason) for d, s in touched.items()]
-            cursor = (self.source, out.last_seq) if out.last_seq is not None else None
-            result = await append_batch(self.conn, events, cursor=cursor, repo_states=states)
-            out.appended = note_append(self.source, result, out.last_seq, last_time)
-        if self.gate is not None:
-            for did, s in touched.items():
-                before = self.repos.get(did)
-                if s.sync_status != "synchronized" and (before is None or before.sync_status == "synchronized"):
-                    self.gate.enroll(did, s.reason or "desynchronized")
+            result = await append_batch(self.conn, events, repo_states=states,
+                                        cursor=(self.source, cursor) if moved and cursor is not None else None)
+            out.appended = note_append(self.source, result, cursor, last_time)
+        if moved or fresh:
+            out.last_seq = cursor
+        self._received, self._committed = received, cursor
+        out.parked = len(self.parking)
+        for did, s in touched.items():
+            before = self.repos.get(did)
+            if s.sync_status != "synchronized" and (before is None or before.sync_status == "synchronized"):
+                enrol.setdefault(did, s.reason or "desynchronized")
         self.repos.update(touched)
+        if self.gate is not None:
+            for did, reason in enrol.items():
+                self.gate.enroll(did, reason)
         return out
+
+    def _cursor(self, received: int | None) -> int | None:
+        """The cursor to commit: every frame up to it is handled, none parked; never moved backwards."""
+        if received is None or self._first is None:
+            return self._committed
+        low = self.parking.low_seq()
+        cursor = received if low is None else min(received, low - 1)
+        if cursor < self._first or (self._committed is not None and cursor < self._committed):
+            return self._committed  # nothing new handled (below our first frame is what was committed before us)
+        return cursor
 
     def _decode(self, raw: bytes, tracked: _Tracked) -> Frame | None:
         try:
@@ -208,67 +344,137 @@ class Ingest:
             log.warning("ingest.bad_frame", source=self.source, reason=str(e), size=len(raw))
             return None
 
-    async def _prefetch(self, dids: set[str]) -> None:
-        if len(dids) > 1:
-            await asyncio.gather(*(self._warm(d) for d in dids), return_exceptions=True)
+    # --- parking --------------------------------------------------------------------------------------
 
-    async def _warm(self, did: str) -> None:
-        info = await self.resolver.resolve(did)
-        if self.handles is not None:  # a handle check is a DNS + HTTPS round trip: not one after another
-            await self.handles.verified_handle(info)
+    def _park(self, did: str, item: Item, force: bool | None, enrol: dict[str, str]) -> None:
+        """Park `item` behind `did`'s parked frames; `force` is not None: it starts the queue and asks
+        for the resolution it needs."""
+        task = None
+        if force is not None:
+            task = self.resolutions.request(did, force=force, after=item.arrived)
+            task.add_done_callback(lambda _: self._wake.set())
+        item.raw = None  # decoded already; the bytes are not needed again
+        for victim, n in self.parking.park(did, item, task).items():
+            metrics.PARKED_DROPPED.labels(self.source).inc(n)
+            log.warning("ingest.parked_dropped", source=self.source, did=victim, frames=n,
+                        reason="parking bound reached; the repo is resynced instead")
+            enrol[victim] = "parked frames dropped (identity too slow)"
 
-    async def _identity_event(self, did: str, handle: str | None, seq: int | None,
-                              force: bool = True) -> RepoEvent:
-        return await identity_event(self.resolver, self.handles, did, handle, self.source, seq, force=force)
+    def _doc(self, did: str, item: Item) -> tuple[DidInfo | ResolveError, bool]:
+        """The DID document (or why there is none) for a frame, and whether it was fetched after the frame
+        arrived; `_Park` when neither the cache nor a recent resolution has it."""
+        r = self.resolutions.result(did)
+        if r is not None and r.requested_at >= item.arrived:
+            return r.known, r.forced
+        cached = self.resolver.peek(did)
+        if cached is not None:
+            return cached, False
+        if r is not None:  # e.g. a deadline: the resolver does not cache timeouts, but we wait no more
+            return r.known, False
+        raise _Park(False)
 
-    async def _verified(self, did: str, signed: bytes, sig: bytes, rev: str, seq: int,
-                        events: list[RecordEvent | RepoEvent]) -> bool | None:
-        """True verified, False unverifiable (DID unresolved), None forged (events gets a marker)."""
-        verdict = await self.verifier.verify(did, signed, sig)
-        if verdict.kind is VerdictKind.BAD_SIGNATURE:
-            metrics.FORGED.inc()
-            log.warning("ingest.forged_commit", did=did, rev=rev, source=self.source)
-            events.append(RepoEvent(did, "forged", {"reason": "bad signature"}, self.source, seq, rev))
-            return None
-        if not verdict.ok:
-            metrics.UNVERIFIED.inc()
-            log.warning("ingest.unverified_commit", did=did, rev=rev, reason=verdict.reason)
-        return verdict.ok
+    def _identity_payload(self, did: str, item: Item, hint: str | None, *, force: bool) -> dict[str, Any]:
+        """The payload of an `identity` row (handle verified both ways when we can); `_Park` until resolved."""
+        r = self.resolutions.result(did)
+        if r is not None and (not force or r.requested_at >= item.arrived):
+            if r.info is None:
+                return error_payload(r.known if isinstance(r.known, ResolveError) else ResolveError(did, "timeout"),
+                                     hint)
+            return identity_payload(r.info, r.handle or hint)
+        if not force and self.handles is None:
+            cached = self.resolver.peek(did)
+            if isinstance(cached, DidInfo):
+                return identity_payload(cached, hint)
+            if cached is not None:
+                return error_payload(cached, hint)
+        raise _Park(force)
 
-    async def _commit(self, c: Commit, events: list[RecordEvent | RepoEvent],
-                      touched: dict[str, ChainState]) -> None:
-        state = touched.get(c.did) or self.repos.get(c.did)
-        if state is not None and c.rev <= state.rev:
+    def _authorised(self, did: str, item: Item, kind: str) -> bool:
+        """May our upstream tell us this about `did`? A relay may; a PDS only about the DIDs it hosts."""
+        if self.upstream.relay:
+            return True
+        known, refreshed = self._doc(did, item)
+        if isinstance(known, ResolveError):
+            why = f"DID does not resolve: {known.reason}"
+        else:
+            hosted = hosted_by(self.upstream, known)
+            if hosted is None:
+                return True
+            if not refreshed and self.verifier.may_refresh(did):
+                raise _Park(True)  # maybe the account just moved here and our copy of its document is stale
+            why = hosted
+        metrics.UNAUTHORISED.labels(kind, why.split(":")[0]).inc()
+        log.warning("ingest.not_authoritative", source=self.source, upstream=self.upstream.origin, did=did,
+                    kind=kind, reason=why, doc_pds=known.pds if isinstance(known, DidInfo) else None)
+        return False
+
+    # --- frames ---------------------------------------------------------------------------------------
+
+    def _identity(self, f: IdentityFrame, item: Item, events: list[RecordEvent | RepoEvent]) -> None:
+        payload = self._identity_payload(f.did, item, f.handle, force=True)  # #identity: re-resolve
+        if self._authorised(f.did, item, "identity"):
+            events.append(RepoEvent(f.did, "identity", payload, self.source, f.seq))
+
+    def _chain(self, did: str, touched: dict[str, ChainState]) -> tuple[ChainState | None, str | None]:
+        """The repo's chain state, and why it is bogus (a stored rev no commit could have had), if it is."""
+        state = touched.get(did) or self.repos.get(did)
+        why = rev_error(state.rev, self.rev_skew_s) if state is not None else None
+        return state, (f"stored rev {state.rev[:20]!r} is implausible: {why}" if state and why else None)
+
+    def _verdict(self, did: str, item: Item, signed: bytes, sig: bytes) -> VerdictKind:
+        known, refreshed = self._doc(did, item)
+        verdict = self.verifier.judge(did, known, signed, sig, refreshed=refreshed)
+        if verdict is None:
+            raise _Park(True)  # fails on a document that may be stale: refresh it (off the hot path) first
+        return verdict.kind
+
+    def _forged(self, did: str, rev: str, seq: int, reason: str, events: list[RecordEvent | RepoEvent]) -> None:
+        metrics.FORGED.inc()
+        log.warning("ingest.forged_commit", did=did, rev=rev, source=self.source, reason=reason)
+        events.append(RepoEvent(did, "forged", {"reason": reason}, self.source, seq, rev))
+
+    def _commit(self, c: Commit, item: Item, events: list[RecordEvent | RepoEvent],
+                touched: dict[str, ChainState], enrol: dict[str, str]) -> None:
+        state, bogus = self._chain(c.did, touched)
+        if state is not None and bogus is None and c.rev <= state.rev:
             metrics.DUPLICATES.inc()  # replayed or re-delivered commit
             return
-        if tid_micros(c.rev) is None or too_far_in_future(c.rev):
+        if (why := rev_error(c.rev, self.rev_skew_s)) is not None:
             # A bogus rev would freeze the repo's rev guard for every later genuine commit.
-            log.warning("ingest.bad_rev", did=c.did, rev=c.rev)
+            log.warning("ingest.bad_rev", did=c.did, rev=c.rev[:40], reason=why, source=self.source)
             metrics.REJECTED.labels("bad_rev").inc()
             return
-        verified = await self._verified(c.did, c.signed_bytes, c.sig, c.rev, c.seq, events)
-        if verified is None:
+        kind = self._verdict(c.did, item, c.signed_bytes, c.sig)
+        if kind is VerdictKind.BAD_SIGNATURE:
+            self._forged(c.did, c.rev, c.seq, "bad signature", events)
             return
         if c.proof_error is not None:
             # ops (unsigned) the signed MST does not back: injected or altered upstream, whoever signed
-            metrics.FORGED.inc()
-            log.warning("ingest.forged_commit", did=c.did, rev=c.rev, source=self.source, reason=c.proof_error)
-            events.append(RepoEvent(c.did, "forged", {"reason": c.proof_error}, self.source, c.seq, c.rev))
+            self._forged(c.did, c.rev, c.seq, c.proof_error, events)
             return
-        if not verified:
-            # Unverifiable (DID unresolved): log the records for a later decision, but never let
-            # them move the repo's chain, or an unverified rev could shadow genuine commits.
+        if kind is not VerdictKind.OK:
+            # Unverifiable (DID unresolved, no key, resolution past its deadline): log the records for a
+            # later decision, but never let them move the repo's chain, or an unverified rev could shadow
+            # genuine commits.
+            metrics.UNVERIFIED.inc()
+            log.warning("ingest.unverified_commit", did=c.did, rev=c.rev, reason=kind.value, source=self.source)
             self._append_ops(c, events, verified=False)
             return
+        first = None if state is not None else self._identity_payload(c.did, item, None, force=False)
         if self.gate is not None and self.gate.hold(c.did, self.source, c):
             # Being resynced: the chain check waits for the snapshot (replay). The ops are logged now unless
             # the gate buffers them: the rev guard makes either order converge.
             if not self.gate.buffer_live:
                 self._append_ops(c, events, verified=True)
             return
-        if state is None:
-            events.append(await self._identity_event(c.did, None, c.seq, force=False))
-        new = advance(state, c.rev, c.since, c.prev_data, c.data_cid)
+        if first is not None:
+            events.append(RepoEvent(c.did, "identity", first, self.source, c.seq))
+        if bogus is not None:
+            log.warning("ingest.bogus_chain", did=c.did, reason=bogus, source=self.source)
+            new = ChainState(c.rev, c.data_cid, "desynchronized", bogus)
+            enrol[c.did] = bogus
+        else:
+            new = advance(state, c.rev, c.since, c.prev_data, c.data_cid)
         if state is not None and state.sync_status == "synchronized" and new.sync_status != "synchronized":
             metrics.DESYNC.labels("chain").inc()
             events.append(RepoEvent(c.did, "desync", {"reason": new.reason}, self.source, c.seq, c.rev))
@@ -278,19 +484,35 @@ class Ingest:
     def _append_ops(self, c: Commit, events: list[RecordEvent | RepoEvent], *, verified: bool) -> None:
         events.extend(commit_events(c, self.source, self.validator, verified=verified))
 
-    async def _sync(self, f: SyncFrame, events: list[RecordEvent | RepoEvent],
-                    touched: dict[str, ChainState]) -> None:
-        state = touched.get(f.did) or self.repos[f.did]
-        if f.rev <= state.rev:
+    def _sync(self, f: SyncFrame, item: Item, events: list[RecordEvent | RepoEvent],
+              touched: dict[str, ChainState]) -> None:
+        state, bogus = self._chain(f.did, touched)
+        assert state is not None  # tracked
+        if bogus is None and f.rev <= state.rev:
             return
-        if await self._verified(f.did, f.signed_bytes, f.sig, f.rev, f.seq, events) is None:
+        if (why := rev_error(f.rev, self.rev_skew_s)) is not None:
+            self._refuse_sync(f, why)
+            return
+        if not self._authorised(f.did, item, "sync"):
+            return
+        kind = self._verdict(f.did, item, f.signed_bytes, f.sig)
+        if kind is VerdictKind.BAD_SIGNATURE:
+            self._forged(f.did, f.rev, f.seq, "bad signature", events)
+            return
+        if kind is not VerdictKind.OK:
+            # Only a signed statement may reset a repo: an unverifiable #sync moves nothing.
+            self._refuse_sync(f, f"signature cannot be checked: {kind.value}")
             return
         if self.gate is not None and self.gate.hold(f.did, self.source, f):
             return
-        if f.data_cid is not None and f.data_cid == state.data_cid:
+        if bogus is None and f.data_cid is not None and f.data_cid == state.data_cid:
             new = ChainState(f.rev, f.data_cid, state.sync_status, state.reason)
         else:
-            new = ChainState(f.rev, f.data_cid, "desynchronized", "#sync: repo state reset upstream")
+            new = ChainState(f.rev, f.data_cid, "desynchronized", bogus or "#sync: repo state reset upstream")
             metrics.DESYNC.labels("sync").inc()
             events.append(RepoEvent(f.did, "sync", {"data_cid": f.data_cid}, self.source, f.seq, f.rev))
         touched[f.did] = new
+
+    def _refuse_sync(self, f: SyncFrame, why: str) -> None:
+        metrics.SYNC_REFUSED.labels(why.split(":")[0]).inc()
+        log.warning("ingest.sync_refused", did=f.did, rev=f.rev[:40], reason=why, source=self.source)
