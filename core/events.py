@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Action = Literal["create", "update", "delete"]
-RepoEventKind = Literal["identity", "account", "sync", "desync", "forged"]
+RepoEventKind = Literal["identity", "account", "sync", "desync", "forged", "resync"]
 
 # Collections we index: plyr's own and teal.fm's (plays, now-playing status). The scope check is a
 # prefix test so that the decode fast path and the op filter agree. A `fm.teal.*` collection we

@@ -12,6 +12,18 @@ from core.blobstore.settings import BlobSettings
 class IngesterSettings(BlobSettings):
     # Comma-separated: a relay (wss://bsky.network) or PDS hosts followed directly.
     firehose_hosts: str = Field(default="wss://bsky.network")
+    # Which followed hosts are relays (trusted as relays); every other host is a PDS, whose #account,
+    # #identity and #sync count only for the DIDs it hosts. Configured, never detected (README "What we
+    # trust from whom").
+    firehose_relays: str = "bsky.network,relay1.us-east.bsky.network,relay1.us-west.bsky.network"
+    # No rev (commit, #sync, getRepo snapshot) further ahead of our clock than this is accepted.
+    rev_future_skew_s: float = 300.0
+    # Identity resolution off the hot path: total deadline of one DID's resolution (document + handle),
+    # concurrent resolutions per host (per did:web host, per PLC), parked bytes per repo and in all.
+    identity_deadline_s: float = 5.0
+    identity_per_host: int = 8
+    park_max_repo_bytes: int = 1 << 20
+    park_max_bytes: int = 64 << 20
     # Comma-separated Jetstream hosts (e.g. wss://jetstream.us-east.bsky.network); empty: none. Their events
     # are unverified: set PROJECT_UNVERIFIED to serve them (FIREHOSE_HOSTS="" for a Jetstream-only ingester).
     jetstream_urls: str = ""
@@ -47,6 +59,10 @@ class IngesterSettings(BlobSettings):
     @property
     def labeler_list(self) -> list[str]:
         return [x.strip() for x in self.labelers.split(",") if x.strip()]
+
+    @property
+    def relays(self) -> list[str]:
+        return [h.strip() for h in self.firehose_relays.split(",") if h.strip()]
 
     @property
     def hosts(self) -> list[str]:
