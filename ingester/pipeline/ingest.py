@@ -369,7 +369,7 @@ class Ingest:
         cached = self.resolver.peek(did)
         if cached is not None:
             return cached, False
-        if r is not None:  # e.g. a deadline: the resolver does not cache timeouts, but we wait no more
+        if r is not None and r.info is None:  # a deadline: the resolver does not cache those; we wait no more
             return r.known, False
         raise _Park(False)
 
