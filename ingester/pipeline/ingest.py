@@ -181,8 +181,8 @@ class Ingest:
         # Who we follow. The service always says; without it the upstream is trusted as a relay.
         self.upstream = upstream or Upstream.trusted_relay()
         self._own_resolutions = resolutions is None
-        self.resolutions = resolutions or Resolutions(resolver, handles)
-        self.parking = parking or ParkingLot()
+        self.resolutions = resolutions if resolutions is not None else Resolutions(resolver, handles)
+        self.parking = parking if parking is not None else ParkingLot()
         self.rev_skew_s = rev_skew_s
         self._serial = asyncio.Lock()  # the source's batches and `run_parked`'s flushes, one at a time
         self._wake = asyncio.Event()
