@@ -161,8 +161,8 @@ async def test_a_dripping_did_web_host_delays_only_its_own_repo(conn: psycopg.As
         stop.set()
         await flusher
     assert not len(ingest.parking)
-    r = resolutions.result(slow.did)
-    assert r is not None and r.error is not None and r.error.reason == "timeout"
+    resolved = resolutions.result(slow.did)
+    assert resolved is not None and resolved.error is not None and resolved.error.reason == "timeout"
     assert await rows(conn, "SELECT rkey, verified FROM record_event WHERE did = %s ORDER BY seq", slow.did) == [
         ("3kaaaaaaaaa22", False), ("3kaaaaaaaab22", False), ("3kaaaaaaaac22", False)]
     assert await rows(conn, "SELECT count(*) FROM repo_state WHERE did = %s", slow.did) == [(0,)]
