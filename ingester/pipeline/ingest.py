@@ -207,6 +207,9 @@ class Ingest:
                 self.parking.restore(saved)  # the source retries the batch: park nothing twice, lose nothing
                 raise
         metrics.PARKED.labels(self.source).set(out.parked)
+        # A batch whose frames are all parked does no I/O: without a turn here, a source whose queue is full
+        # would starve the very resolutions its repos wait for.
+        await asyncio.sleep(0)
         return out
 
     async def drain(self) -> BatchOutcome:

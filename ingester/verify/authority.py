@@ -7,8 +7,8 @@ for the accounts it hosts, i.e. whose DID document names it as `#atproto_pds`; o
 down, or bring back, anybody's account.
 
 Which hosts are relays is configuration (`FIREHOSE_RELAYS`), never detection: any host can answer
-`com.atproto.sync.listHosts`, so a hostile PDS could claim to be a relay to be trusted like one. Detection
-is only used to warn about a host that looks misfiled (`describe`).
+`com.atproto.sync.listHosts`, so a hostile PDS could claim to be a relay to be trusted like one. A host we are
+not told is a relay is held to the stricter PDS rule.
 """
 
 from __future__ import annotations
