@@ -381,8 +381,7 @@ class Ingest:
         r = self.resolutions.result(did)
         if r is not None and (not force or r.requested_at >= item.arrived):
             if r.info is None:
-                return error_payload(r.known if isinstance(r.known, ResolveError) else ResolveError(did, "timeout"),
-                                     hint)
+                return error_payload(r.error or ResolveError(did, "timeout"), hint)
             return identity_payload(r.info, r.handle or hint)
         if not force and self.handles is None:
             cached = self.resolver.peek(did)
