@@ -256,16 +256,17 @@ class Backfiller:
         counts = {a: sum(1 for c in changes if c.action == a) for a in ("create", "update", "delete")}
         # Resolved outside the lock, under a deadline (a handle check is a network round trip): every worker's
         # finish, and every live batch, waits on this lock.
-        doc = self.resolver.peek(did)
         ident = await self._identity(did)
+        doc = self.resolver.peek(did)  # the document `ident` was made from
         async with self.gate.lock:
             held, overflowed = self.gate.end(did)
             live, state = replay(ChainState(snap.rev, snap.data_cid, "synchronized"), held, overflowed,
                                  self.validator)
             if not self.gate.buffer_live:
                 live = []  # the live pipeline logged them already
-            # A live `#identity` re-resolved the DID meanwhile (and logged its own, newer identity): ours is stale.
-            stale = self.resolver.peek(did) is not doc and doc is not None
+            # The DID was re-resolved meanwhile (a live `#identity`, which logs its own, newer identity row): ours
+            # may be stale, and the log already has a newer one.
+            stale = doc is not None and self.resolver.peek(did) is not doc
             marker = RepoEvent(did, "resync", {"data_cid": snap.data_cid, "records": len(snap.records), **counts,
                                                "replayed": len(live)}, SOURCE, None, snap.rev)
             async with conn.transaction():
