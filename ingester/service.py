@@ -151,7 +151,12 @@ class Ingester:
             reset = any(e.error == "FutureCursor" for e in outcome.errors)
             return HandlerResult(outcome.last_seq, reset)
 
-        flusher = asyncio.create_task(ingest.run_parked(lambda: handler([]), stop), name=f"{name}:parked")
+        async def flush() -> None:
+            result = await handler([])
+            if result.last_seq is not None:  # the cursor a reconnect resumes from
+                source.cursor = result.last_seq
+
+        flusher = asyncio.create_task(ingest.run_parked(flush, stop), name=f"{name}:parked")
         try:
             await source.run(handler, stop)
         finally:

@@ -335,8 +335,10 @@ class Ingest:
             return self._committed
         low = self.parking.low_seq()
         cursor = received if low is None else min(received, low - 1)
-        if cursor < self._first or (self._committed is not None and cursor < self._committed):
-            return self._committed  # nothing new handled (below our first frame is what was committed before us)
+        if cursor < self._first - 1 or (self._committed is not None and cursor < self._committed):
+            # Below our first frame is what was committed before us. Just below it is still worth committing:
+            # it is where a reconnect must resume (a stream joined at its live tip has no cursor of its own).
+            return self._committed
         return cursor
 
     def _decode(self, raw: bytes, tracked: _Tracked) -> Frame | None:
