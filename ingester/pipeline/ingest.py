@@ -21,7 +21,6 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import psycopg
 import structlog
@@ -45,6 +44,7 @@ from ingester import metrics
 from ingester.decode.frames import FrameError, decode_frame
 from ingester.eventlog.append import AppendResult, RepoState, append_batch
 from ingester.pipeline.gate import ResyncGate
+from ingester.pipeline.lookups import IdentityLookups, Park, error_payload, identity_payload
 from ingester.pipeline.parking import Item, ParkingLot
 from ingester.pipeline.resolution import Resolutions
 from ingester.validate.records import UNSTORABLE, RecordValidator
@@ -53,6 +53,10 @@ from ingester.verify.chain import DEFAULT_FUTURE_SKEW_S, ChainState, advance, re
 from ingester.verify.signature import SignatureVerifier, VerdictKind
 
 log = structlog.get_logger(__name__)
+
+# `identity_payload` and `error_payload` live in `lookups` and are re-exported for the other pipelines.
+__all__ = ["BatchOutcome", "Ingest", "commit_events", "error_payload", "identity_event", "identity_payload",
+           "note_append"]
 
 
 @dataclass
@@ -87,19 +91,6 @@ def _age_seconds(time: str) -> float:
         return 0.0
 
 
-def error_payload(error: ResolveError, handle: str | None = None) -> dict[str, Any]:
-    return {"handle": handle, "error": str(error)}
-
-
-def identity_payload(info: DidInfo, handle: str | None = None) -> dict[str, Any]:
-    return {
-        "handle": handle or info.handle,
-        "doc_handle": info.handle,
-        "pds": info.pds,
-        "signing_key": info.signing_key.did_key if info.signing_key else None,
-    }
-
-
 def commit_events(c: Commit, source: str, validator: RecordValidator, *, verified: bool) -> list[RecordEvent]:
     """The log rows of a commit's in-scope ops, each validated (invalid ones are kept, marked rejected)."""
     out = []
@@ -126,18 +117,6 @@ async def identity_event(resolver: IdentityResolver, handles: HandleResolver | N
     except ResolveError as e:
         payload = error_payload(e, handle)
     return RepoEvent(did, "identity", payload, source, seq)
-
-
-class _Park(Exception):  # noqa: N818 - control flow, not an error
-    """The frame needs an identity resolution first (`force`: a fresh fetch, not the cache).
-
-    Raised before the frame has changed anything, so parking it and processing it later is the same as
-    processing it now with the resolution at hand.
-    """
-
-    def __init__(self, force: bool) -> None:
-        super().__init__(force)
-        self.force = force
 
 
 class _Tracked:
@@ -183,6 +162,7 @@ class Ingest:
         self._own_resolutions = resolutions is None
         self.resolutions = resolutions if resolutions is not None else Resolutions(resolver, handles)
         self.parking = parking if parking is not None else ParkingLot()
+        self.lookups = IdentityLookups(resolver, handles, self.resolutions)
         self.rev_skew_s = rev_skew_s
         self._serial = asyncio.Lock()  # the source's batches and `run_parked`'s flushes, one at a time
         self._wake = asyncio.Event()
@@ -305,7 +285,7 @@ class Ingest:
                 elif isinstance(frame, ErrorFrame):
                     log.error("ingest.error_frame", source=self.source, error=frame.error, message=frame.message)
                     out.errors.append(frame)
-            except _Park as p:
+            except Park as p:
                 assert isinstance(did, str)
                 self._park(did, item, p.force, enrol)
         cursor = self._cursor(received)
@@ -365,39 +345,11 @@ class Ingest:
                         reason="parking bound reached; the repo is resynced instead")
             enrol[victim] = "parked frames dropped (identity too slow)"
 
-    def _doc(self, did: str, item: Item) -> tuple[DidInfo | ResolveError, bool]:
-        """The DID document (or why there is none) for a frame, and whether it was fetched after the frame
-        arrived; `_Park` when neither the cache nor a recent resolution has it."""
-        r = self.resolutions.result(did)
-        if r is not None and r.requested_at >= item.arrived:
-            return r.known, r.forced
-        cached = self.resolver.peek(did)
-        if cached is not None:
-            return cached, False
-        if r is not None and r.info is None:  # a deadline: the resolver does not cache those; we wait no more
-            return r.known, False
-        raise _Park(False)
-
-    def _identity_payload(self, did: str, item: Item, hint: str | None, *, force: bool) -> dict[str, Any]:
-        """The payload of an `identity` row (handle verified both ways when we can); `_Park` until resolved."""
-        r = self.resolutions.result(did)
-        if r is not None and (not force or r.requested_at >= item.arrived):
-            if r.info is None:
-                return error_payload(r.error or ResolveError(did, "timeout"), hint)
-            return identity_payload(r.info, r.handle or hint)
-        if not force and self.handles is None:
-            cached = self.resolver.peek(did)
-            if isinstance(cached, DidInfo):
-                return identity_payload(cached, hint)
-            if cached is not None:
-                return error_payload(cached, hint)
-        raise _Park(force)
-
     def _authorised(self, did: str, item: Item, kind: str) -> bool:
         """May our upstream tell us this about `did`? A relay may; a PDS only about the DIDs it hosts."""
         if self.upstream.relay:
             return True
-        known, refreshed = self._doc(did, item)
+        known, refreshed = self.lookups.doc(did, item)
         if isinstance(known, ResolveError):
             why = f"DID does not resolve: {known.reason}"
         else:
@@ -405,7 +357,7 @@ class Ingest:
             if hosted is None:
                 return True
             if not refreshed and self.verifier.may_refresh(did):
-                raise _Park(True)  # maybe the account just moved here and our copy of its document is stale
+                raise Park(True)  # maybe the account just moved here and our copy of its document is stale
             why = hosted
         metrics.UNAUTHORISED.labels(kind, why.split(":")[0]).inc()
         log.warning("ingest.not_authoritative", source=self.source, upstream=self.upstream.origin, did=did,
@@ -415,7 +367,7 @@ class Ingest:
     # --- frames ---------------------------------------------------------------------------------------
 
     def _identity(self, f: IdentityFrame, item: Item, events: list[RecordEvent | RepoEvent]) -> None:
-        payload = self._identity_payload(f.did, item, f.handle, force=True)  # #identity: re-resolve
+        payload = self.lookups.identity_payload(f.did, item, f.handle, force=True)  # #identity: re-resolve
         if self._authorised(f.did, item, "identity"):
             events.append(RepoEvent(f.did, "identity", payload, self.source, f.seq))
 
@@ -426,10 +378,10 @@ class Ingest:
         return state, (f"stored rev {state.rev[:20]!r} is implausible: {why}" if state and why else None)
 
     def _verdict(self, did: str, item: Item, signed: bytes, sig: bytes) -> VerdictKind:
-        known, refreshed = self._doc(did, item)
+        known, refreshed = self.lookups.doc(did, item)
         verdict = self.verifier.judge(did, known, signed, sig, refreshed=refreshed)
         if verdict is None:
-            raise _Park(True)  # fails on a document that may be stale: refresh it (off the hot path) first
+            raise Park(True)  # fails on a document that may be stale: refresh it (off the hot path) first
         return verdict.kind
 
     def _forged(self, did: str, rev: str, seq: int, reason: str, events: list[RecordEvent | RepoEvent]) -> None:
@@ -464,7 +416,7 @@ class Ingest:
             log.warning("ingest.unverified_commit", did=c.did, rev=c.rev, reason=kind.value, source=self.source)
             self._append_ops(c, events, verified=False)
             return
-        first = None if state is not None else self._identity_payload(c.did, item, None, force=False)
+        first = None if state is not None else self.lookups.identity_payload(c.did, item, None, force=False)
         if self.gate is not None and self.gate.hold(c.did, self.source, c):
             # Being resynced: the chain check waits for the snapshot (replay). The ops are logged now unless
             # the gate buffers them: the rev guard makes either order converge.
