@@ -293,3 +293,37 @@ def test_parking_lot_low_seq_and_global_bound() -> None:
         assert [i.seq for i in lot.take_ready()] == [5, 7] and lot.low_seq() is None and lot.size == 0
 
     asyncio.run(main())
+
+
+async def test_the_flusher_retries_a_failed_flush(conn: psycopg.AsyncConnection) -> None:
+    """A flush that fails (the database went away) is retried with backoff; nothing parked is lost."""
+    net = Net()
+    alice = net.repo("alice.test")
+    resolver = GatedResolver({alice.did: alice.doc()})
+    ingest = Ingest(conn, source=SOURCE, resolver=resolver, verifier=SignatureVerifier(resolver),
+                    validator=VALIDATOR)
+    await ingest.handle([alice.commit([("create", T + "3kaaaaaaaaa22", track("a1"))])])
+    assert len(ingest.parking) == 1
+    calls = 0
+
+    async def flush() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OSError("database unavailable")
+        await ingest.handle([])
+
+    stop = asyncio.Event()
+    flusher = asyncio.create_task(ingest.run_parked(flush, stop))
+    resolver.gates[alice.did].set()
+    try:
+        for _ in range(400):
+            if not len(ingest.parking):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await flusher
+    assert calls == 2 and not len(ingest.parking)
+    assert await rows(conn, "SELECT rkey, verified FROM record_event") == [("3kaaaaaaaaa22", True)]
+    await resolver.aclose()
