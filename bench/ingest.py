@@ -99,6 +99,7 @@ async def run_ours(url: str, w: Workload, batch: int, validator: RecordValidator
     frames = w.frames
     if warm:
         await ingest.handle([f for i, f in enumerate(w.frames) if i in w.first])
+        await ingest.drain()
         await projector.catch_up(pconn)
         frames = [f for i, f in enumerate(w.frames) if i not in w.first]
     head = await projector.position(pconn)
@@ -111,6 +112,7 @@ async def run_ours(url: str, w: Workload, batch: int, validator: RecordValidator
         s0 = await meter.snap()
         for i in range(0, len(frames), batch):
             head += (await ingest.handle(frames[i:i + batch])).appended
+            head += (await ingest.drain()).appended  # first sights wait for their (instant) DID docs
         s1 = await meter.snap()
         if follower is None:
             await projector.catch_up(pconn)
@@ -155,6 +157,7 @@ async def capture(url: str, w: Workload, batch: int, validator: RecordValidator)
                             verifier=SignatureVerifier(resolver), validator=validator)
             for i in range(0, len(w.frames), batch):
                 await ingest.handle(w.frames[i:i + batch])
+                await ingest.drain()
     finally:
         pipeline.append_batch = real  # type: ignore[assignment]
         await resolver.aclose()

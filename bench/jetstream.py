@@ -77,6 +77,7 @@ async def ingest_firehose(url: str, frames: list[bytes], docs: dict, batch: int,
         t0 = time.perf_counter()
         for i in range(0, len(frames), batch):
             await ingest.handle(frames[i:i + batch])
+            await ingest.drain()
         took = time.perf_counter() - t0
     await resolver.aclose()
     return took

@@ -185,6 +185,11 @@ class IdentityResolver:
         # shield: one caller being cancelled must not cancel the fetch the others are waiting for
         return await asyncio.shield(task)
 
+    def peek(self, did: str) -> DidInfo | ResolveError | None:
+        """The cached outcome for `did` without any network (None: not cached, or expired)."""
+        entry = self._cache.get(did)
+        return entry[1] if entry is not None and entry[0] > self._clock() else None
+
     def invalidate(self, did: str) -> None:
         self._cache.pop(did, None)
 

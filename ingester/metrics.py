@@ -34,3 +34,10 @@ SEQ_ANOMALIES = Counter("ingest_seq_anomalies_total", "Frames whose seq was a du
 QUEUE_BYTES = Gauge("ingest_queue_bytes", "Bytes received and not yet committed, per source", ["source"])
 DUPLICATE_FRAMES = Counter("ingest_duplicate_frames_total", "Frames dropped: seq not above the last accepted one",
                            ["source"])
+# Authority and per-repo scheduling (README "What we trust from whom").
+UNAUTHORISED = Counter("ingest_unauthorised_total",
+                       "#account/#identity/#sync from a directly followed PDS that does not host the DID",
+                       ["kind", "reason"])
+SYNC_REFUSED = Counter("ingest_sync_refused_total", "#sync frames that may not move a rev", ["reason"])
+PARKED = Gauge("ingest_parked_frames", "Frames parked until their DID's identity is resolved", ["source"])
+PARKED_DROPPED = Counter("ingest_parked_dropped_total", "Parked frames dropped for a resync (bounds)", ["source"])

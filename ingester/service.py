@@ -24,6 +24,8 @@ from ingester.pipeline.gate import ResyncGate
 from ingester.pipeline.ingest import BatchOutcome, Ingest
 from ingester.pipeline.jetstream import JetstreamIngest
 from ingester.pipeline.labels import LabelIngest
+from ingester.pipeline.parking import ParkingLot
+from ingester.pipeline.resolution import Resolutions
 from ingester.projection.runner import Projector
 from ingester.settings import IngesterSettings
 from ingester.sources.firehose import FirehoseSource, HandlerResult, source_name
@@ -35,6 +37,7 @@ from ingester.sources.repos import RepoFetcher
 from ingester.sources.start import StartCursors
 from ingester.supervisor import Component, Probe, Supervisor
 from ingester.validate.records import RecordValidator
+from ingester.verify.authority import Upstream
 from ingester.verify.chain import ChainState
 from ingester.verify.labels import LabelVerifier
 from ingester.verify.signature import SignatureVerifier
@@ -68,6 +71,8 @@ class Ingester:
         self.projector = Projector(batch_size=settings.projector_batch,
                                    project_unverified=settings.project_unverified)
         self.handles = HandleResolver(self.resolver)
+        self.resolutions = Resolutions(self.resolver, self.handles, deadline_s=settings.identity_deadline_s,
+                                       per_host=settings.identity_per_host)
         self.gate = ResyncGate(buffer_live=settings.resync_buffer_live) if settings.resync_enabled else None
         self.backfiller = make_backfiller(settings, url, self.resolver, self.handles, self.repos, self.gate)
         self.start = StartCursors(firehose=settings.firehose_start_cursor, jetstream=settings.jetstream_start_cursor)
@@ -141,6 +146,7 @@ class Ingester:
             if store is not None:
                 await store.aclose()
             await self.backfiller.fetcher.aclose()
+            await self.resolutions.aclose()
             await self.handles.aclose()
             await self.resolver.aclose()
 
@@ -163,13 +169,19 @@ class Ingester:
     async def _follow_once(self, host: str, stop: asyncio.Event) -> None:
         name = source_name(host)
         conn = await connect(self.url)
+        flusher: asyncio.Task[None] | None = None
         try:
+            s = self.settings
             ingest = Ingest(conn, source=name, resolver=self.resolver, verifier=self.verifier,
-                            validator=self.validator, repos=self.repos, gate=self.gate, handles=self.handles)
+                            validator=self.validator, repos=self.repos, gate=self.gate, handles=self.handles,
+                            upstream=Upstream.of(host, s.relays), resolutions=self.resolutions,
+                            parking=ParkingLot(max_repo_bytes=s.park_max_repo_bytes, max_bytes=s.park_max_bytes),
+                            rev_skew_s=s.rev_future_skew_s)
+            log.info("source.upstream", host=host, role=ingest.upstream.role)
             await ingest.load_tracked()
             source = FirehoseSource(host, cursor=self.start.pick("firehose", name, await committed_cursor(conn, name)),
-                                    batch_max=self.settings.ingest_batch_max,
-                                    queue_bytes=self.settings.ingest_queue_bytes, guard=ingest.guard)
+                                    batch_max=s.ingest_batch_max, queue_bytes=s.ingest_queue_bytes,
+                                    guard=ingest.guard)
             self._register(source)
             ingest.on_gap = lambda src, why: self.gaps.gap(src, why, host=host, cursor=source.cursor)
             ingest.on_active = self.gaps.reactivated
@@ -182,8 +194,18 @@ class Ingester:
                 reset = any(e.error == "FutureCursor" for e in outcome.errors)
                 return HandlerResult(outcome.last_seq, reset)
 
+            async def flush() -> None:
+                # Parked frames whose identity arrived: processed between batches, in their DID's order.
+                result = await handler([])
+                if result.last_seq is not None:  # the cursor a reconnect resumes from
+                    source.cursor = result.last_seq
+
+            flusher = asyncio.create_task(ingest.run_parked(flush, stop), name=f"{name}:parked")
             await source.run(handler, stop)
         finally:
+            if flusher is not None:
+                flusher.cancel()
+                await asyncio.gather(flusher, return_exceptions=True)
             await conn.close()
 
     async def _follow_jetstream_once(self, url: str, stop: asyncio.Event) -> None:
@@ -242,7 +264,8 @@ def make_backfiller(settings: IngesterSettings, url: str, resolver: IdentityReso
                           allow_private=settings.outbound_allow_private, max_repo_bytes=settings.getrepo_max_bytes)
     return Backfiller(url, resolver=resolver, verifier=SignatureVerifier(resolver), validator=RecordValidator(),
                       fetcher=fetcher, gate=gate, handles=handles, repos=repos,
-                      concurrency=settings.backfill_concurrency)
+                      concurrency=settings.backfill_concurrency, rev_skew_s=settings.rev_future_skew_s,
+                      identity_deadline_s=settings.identity_deadline_s)
 
 
 async def backfill_once(settings: IngesterSettings, url: str, *, dids: Sequence[str] = (),

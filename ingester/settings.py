@@ -15,6 +15,18 @@ DAY_S = 86400.0
 class IngesterSettings(BlobSettings):
     # Comma-separated: a relay (wss://bsky.network) or PDS hosts followed directly.
     firehose_hosts: Annotated[str, AfterValidator(url_list("wss", "ws", bare_host=True))] = "wss://bsky.network"
+    # Which followed hosts are relays (trusted as relays); every other host is a PDS, whose #account,
+    # #identity and #sync count only for the DIDs it hosts. Configured, never detected (README "What we
+    # trust from whom").
+    firehose_relays: str = "bsky.network,relay1.us-east.bsky.network,relay1.us-west.bsky.network"
+    # No rev (commit, #sync, getRepo snapshot) further ahead of our clock than this is accepted.
+    rev_future_skew_s: float = Field(default=300.0, ge=0, le=30 * 86400.0)
+    # Identity resolution off the hot path: total deadline of one DID's resolution (document + handle),
+    # concurrent resolutions per host (per did:web host, per PLC), parked bytes per repo and in all.
+    identity_deadline_s: float = Field(default=5.0, gt=0, le=600)
+    identity_per_host: int = Field(default=8, ge=1, le=1024)
+    park_max_repo_bytes: int = Field(default=1 << 20, ge=1024, le=1 << 34)
+    park_max_bytes: int = Field(default=64 << 20, ge=1024, le=1 << 40)
     # Comma-separated Jetstream hosts (e.g. wss://jetstream.us-east.bsky.network); empty: none. Their events
     # are unverified: set PROJECT_UNVERIFIED to serve them (FIREHOSE_HOSTS="" for a Jetstream-only ingester).
     jetstream_urls: Annotated[str, AfterValidator(url_list("wss", "ws", bare_host=True))] = ""
@@ -61,6 +73,10 @@ class IngesterSettings(BlobSettings):
     @property
     def labeler_list(self) -> list[str]:
         return _unique(split_list(self.labelers))
+
+    @property
+    def relays(self) -> list[str]:
+        return [h.strip() for h in self.firehose_relays.split(",") if h.strip()]
 
     @property
     def hosts(self) -> list[str]:

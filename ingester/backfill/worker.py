@@ -26,10 +26,10 @@ from ingester.backfill.replay import replay
 from ingester.decode.repo import RepoError, RepoSnapshot, load_repo
 from ingester.eventlog.append import RepoState, append_batch
 from ingester.pipeline.gate import ResyncGate
-from ingester.pipeline.ingest import commit_events, identity_event
+from ingester.pipeline.ingest import commit_events, error_payload, identity_event
 from ingester.sources.repos import FetchError, RepoFetcher
 from ingester.validate.records import UNSTORABLE, RecordValidator
-from ingester.verify.chain import ChainState, tid_micros, too_far_in_future
+from ingester.verify.chain import DEFAULT_FUTURE_SKEW_S, ChainState, rev_error
 from ingester.verify.signature import SignatureVerifier, VerdictKind
 
 log = structlog.get_logger(__name__)
@@ -72,6 +72,8 @@ class Backfiller:
         handles: HandleResolver | None = None,
         repos: dict[str, ChainState] | None = None,
         concurrency: int = 8,
+        rev_skew_s: float = DEFAULT_FUTURE_SKEW_S,
+        identity_deadline_s: float = 10.0,
     ) -> None:
         self.url = url
         self.resolver, self.verifier, self.validator = resolver, verifier, validator
@@ -79,6 +81,7 @@ class Backfiller:
         self.gate = gate or ResyncGate()
         self.repos: dict[str, ChainState] = {} if repos is None else repos
         self.concurrency = max(1, concurrency)
+        self.rev_skew_s, self.identity_deadline_s = rev_skew_s, identity_deadline_s
         self.counters = Counters()
         self.on_outcome: Callable[[Outcome], None] | None = None
         self._queue: asyncio.Queue[str] = asyncio.Queue()
@@ -168,7 +171,11 @@ class Backfiller:
         begun = False
         try:
             try:
-                info = await self.resolver.resolve(did)
+                # One total deadline: a did:web host dripping bytes must not hold a worker forever.
+                async with asyncio.timeout(self.identity_deadline_s):
+                    info = await self.resolver.resolve(did)
+            except TimeoutError as e:
+                raise JobFailed(f"DID does not resolve: timeout ({self.identity_deadline_s:g} s)") from e
             except ResolveError as e:
                 raise JobFailed(f"DID does not resolve: {e.reason}" + (f" ({e.detail})" if e.detail else "")) from e
             pds = info.pds
@@ -206,8 +213,8 @@ class Backfiller:
             snap = load_repo(car, did)
         except RepoError as e:
             raise JobFailed(f"bad repo: {e}") from e
-        if tid_micros(snap.rev) is None or too_far_in_future(snap.rev):
-            raise JobFailed(f"bad rev {snap.rev[:40]!r}")
+        if (why := rev_error(snap.rev, self.rev_skew_s)) is not None:
+            raise JobFailed(f"bad rev {snap.rev[:40]!r}: {why}")
         verdict = await self.verifier.verify(did, snap.signed_bytes, snap.sig)
         if verdict.kind is VerdictKind.BAD_SIGNATURE:
             metrics.FORGED.inc()
@@ -217,7 +224,14 @@ class Backfiller:
             raise JobFailed(f"cannot verify the commit: {verdict.kind.value}{detail}")
         current = self.repos.get(did)
         if current is not None and current.rev > snap.rev:
-            raise JobFailed(f"snapshot rev {snap.rev} is older than our chain ({current.rev})")
+            # A verified snapshot older than a plausible chain is stale (a lagging mirror): refused. Older than
+            # an implausible one (not a TID, or past the future-skew rule: no commit we accepted can have it),
+            # it is the repair: the stored chain is bogus, and the snapshot replaces it.
+            if (bogus := rev_error(current.rev, self.rev_skew_s)) is None:
+                raise JobFailed(f"snapshot rev {snap.rev} is older than our chain ({current.rev})")
+            metrics.RESYNCS.labels("bogus_chain_repaired").inc()
+            log.warning("backfill.bogus_chain_repaired", did=did, stored_rev=current.rev[:40], reason=bogus,
+                        snapshot_rev=snap.rev)
         return snap
 
     def _events(self, snap: RepoSnapshot, changes: Iterable[Change]) -> list[RecordEvent]:
@@ -240,21 +254,23 @@ class Backfiller:
                       changes: list[Change]) -> None:
         events: list[RecordEvent | RepoEvent] = list(self._events(snap, changes))
         counts = {a: sum(1 for c in changes if c.action == a) for a in ("create", "update", "delete")}
-        # Warm the DID and handle caches outside the lock (a handle check is a network round trip): every
-        # worker's finish, and every live batch, waits on this lock.
-        await identity_event(self.resolver, self.handles, did, None, SOURCE, None, force=False)
+        # Resolved outside the lock, under a deadline (a handle check is a network round trip): every worker's
+        # finish, and every live batch, waits on this lock.
+        ident = await self._identity(did)
+        doc = self.resolver.peek(did)  # the document `ident` was made from
         async with self.gate.lock:
             held, overflowed = self.gate.end(did)
             live, state = replay(ChainState(snap.rev, snap.data_cid, "synchronized"), held, overflowed,
                                  self.validator)
             if not self.gate.buffer_live:
                 live = []  # the live pipeline logged them already
-            # Resolved under the lock: a `#identity` handled by a live batch is either before it or after it.
-            ident = await identity_event(self.resolver, self.handles, did, None, SOURCE, None, force=False)
+            # The DID was re-resolved meanwhile (a live `#identity`, which logs its own, newer identity row): ours
+            # may be stale, and the log already has a newer one.
+            stale = doc is not None and self.resolver.peek(did) is not doc
             marker = RepoEvent(did, "resync", {"data_cid": snap.data_cid, "records": len(snap.records), **counts,
                                                "replayed": len(live)}, SOURCE, None, snap.rev)
             async with conn.transaction():
-                await append_batch(conn, [ident, marker, *events, *live], repo_states=[
+                await append_batch(conn, [*([] if stale else [ident]), marker, *events, *live], repo_states=[
                     RepoState(did, state.rev, state.data_cid, state.sync_status, state.reason)])
                 async with conn.cursor() as cur:
                     await jobs.done(cur, did, pds, snap.rev, len(snap.records), len(changes))
@@ -264,6 +280,15 @@ class Backfiller:
             metrics.RESYNCS.labels("gap").inc()
             await jobs.enqueue(conn, [did], f"resync: {state.reason}", reset=True)
             self._again[did] = f"resync: {state.reason}"  # runs again once this run is over
+
+    async def _identity(self, did: str, source: str = SOURCE) -> RepoEvent:
+        """The repo's `identity` row, resolved under the identity deadline (an error payload past it)."""
+        try:
+            async with asyncio.timeout(self.identity_deadline_s):
+                return await identity_event(self.resolver, self.handles, did, None, source, None, force=False)
+        except TimeoutError:
+            error = ResolveError(did, "timeout", f"identity resolution exceeded {self.identity_deadline_s:g} s")
+            return RepoEvent(did, "identity", error_payload(error), source, None)
 
     async def _failed(self, conn: psycopg.AsyncConnection, did: str, pds: str | None, reason: str,
                       begun: bool) -> Outcome:
@@ -288,8 +313,7 @@ class Backfiller:
                 if state is not None and f.rev <= state.rev:
                     continue
                 if state is None:
-                    events.append(await identity_event(self.resolver, self.handles, did, None, h.source, None,
-                                                       force=False))
+                    events.append(await self._identity(did, h.source))
                 if not hasattr(f, "ops"):
                     state = ChainState(f.rev, f.data_cid, "desynchronized", "#sync while resync failed")
                     continue

@@ -27,19 +27,9 @@ from ingester.decode.jetstream import JetstreamCommit, JetstreamError, Jetstream
 from ingester.decode.jetstream import decode_jetstream as decode
 from ingester.eventlog.append import append_batch, record_rejects
 from ingester.pipeline.gate import ResyncGate
-from ingester.pipeline.ingest import (
-    ActiveHook,
-    BatchOutcome,
-    GapHook,
-    admit,
-    identity_payload,
-    merge_outcomes,
-    note_append,
-    replayed,
-    settle,
-    socket_rejects,
-)
+from ingester.pipeline.ingest import ActiveHook, BatchOutcome, GapHook, identity_payload, merge_outcomes, note_append
 from ingester.pipeline.isolation import bisect
+from ingester.pipeline.seqs import admit, replayed, settle, socket_rejects
 from ingester.sources.envelope import Reject, SeqCheck, SeqGuard, Verdict
 from ingester.sources.jetstream import jetstream_guard
 from ingester.validate.records import UNSTORABLE, RecordValidator

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 _B32 = "234567abcdefghijklmnopqrstuvwxyz"
 _B32_INDEX = {c: i for i, c in enumerate(_B32)}
-# Commits stamped further ahead than this are refused: a rev from the future would freeze the
-# repo's rev guard for everything written before that time.
-MAX_CLOCK_SKEW_US = 5 * 60 * 1_000_000
+# Revs stamped further ahead than this are refused: a rev from the future would freeze the repo's rev
+# guard for everything written before that time. The default of `REV_FUTURE_SKEW_S`.
+DEFAULT_FUTURE_SKEW_S = 300.0
+MAX_CLOCK_SKEW_US = int(DEFAULT_FUTURE_SKEW_S * 1_000_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +37,24 @@ def tid_micros(tid: str) -> int | None:
     return n >> 10
 
 
-def too_far_in_future(rev: str, now_us: int | None = None) -> bool:
+def too_far_in_future(rev: str, now_us: int | None = None, skew_s: float = DEFAULT_FUTURE_SKEW_S) -> bool:
     ts = tid_micros(rev)
     now = now_us if now_us is not None else time.time_ns() // 1000
-    return ts is not None and ts > now + MAX_CLOCK_SKEW_US
+    return ts is not None and ts > now + int(skew_s * 1_000_000)
+
+
+def rev_error(rev: str, skew_s: float = DEFAULT_FUTURE_SKEW_S, now_us: int | None = None) -> str | None:
+    """Why `rev` cannot be accepted (as a commit's, a #sync's or a snapshot's rev), or None.
+
+    The one rule for every rev that may move a repo's chain: a TID, at most `skew_s` ahead of our clock.
+    A stored rev that fails it is implausible: it can only come from an earlier bug or a since-lowered
+    setting (a rev we accepted was at most `skew_s` ahead then, so it is even less ahead now).
+    """
+    if tid_micros(rev) is None:
+        return "rev is not a TID"
+    if too_far_in_future(rev, now_us, skew_s):
+        return f"rev is more than {skew_s:g} s in the future"
+    return None
 
 
 def advance(state: ChainState | None, rev: str, since: str | None, prev_data: str | None,

@@ -92,6 +92,29 @@ class SignatureVerifier:
             return Verdict(VerdictKind.OK, refreshed=True)
         return self._fail(info, refreshed=True)
 
+    def judge(self, did: str, known: DidInfo | ResolveError, signed_bytes: bytes, sig: bytes, *,
+              refreshed: bool) -> Verdict | None:
+        """`verify` without the network, on the DID document at hand (`refreshed`: freshly fetched).
+
+        None means: the signature fails on a document that may be stale and a refresh is allowed now;
+        the caller fetches the document again (force) and asks once more, with `refreshed=True`.
+        """
+        if isinstance(known, ResolveError):
+            return self._unresolvable(known, refreshed=refreshed)
+        if _check(known, signed_bytes, sig):
+            self.verified += 1
+            return Verdict(VerdictKind.OK, refreshed=refreshed)
+        if not refreshed:
+            if self.may_refresh(did):
+                self.refreshed += 1
+                return None
+            self.refresh_skipped += 1
+        return self._fail(known, refreshed=refreshed)
+
+    def may_refresh(self, did: str) -> bool:
+        """Whether a forced DID-document refresh of `did` is allowed now (and, if so, counts it as done)."""
+        return self._may_refresh(did)
+
     # --- helpers ----------------------------------------------------------------------------------
 
     def _may_refresh(self, did: str) -> bool:

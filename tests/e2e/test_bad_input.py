@@ -120,7 +120,9 @@ def expected_records(frames: list[bytes], dids: set[str]) -> dict[str, list[tupl
 
 @asynccontextmanager
 async def ingester_following(db_url: str, url: str, resolver: StaticResolver) -> AsyncIterator[Ingester]:
-    settings = IngesterSettings(database_url=db_url, firehose_hosts=url, plc_url=PLC_URL, ingest_batch_max=500)
+    # a relay: trusted for every account's #account/#identity (the repos' documents name another PDS)
+    settings = IngesterSettings(database_url=db_url, firehose_hosts=url, firehose_relays=url, plc_url=PLC_URL,
+                                ingest_batch_max=500)
     ingester = Ingester(settings, db_url, resolver=resolver)
     stop = asyncio.Event()
     task = asyncio.create_task(ingester.run(stop))

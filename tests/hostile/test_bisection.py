@@ -64,6 +64,7 @@ async def test_poison_frame_is_bisected_out_and_the_rest_lands(rig: Rig) -> None
         rig.commit(title=f"t{i}") for i in range(3, 7)]
 
     out = await rig.ingest.handle(frames)
+    out = out.merge(await rig.ingest.drain())  # first-seen repos wait for their identity (per-repo scheduling)
 
     assert out.last_seq == seq_of(frames[-1])
     assert sorted(t for (t,) in await rig.rows("SELECT record->>'title' FROM record_event")) == [
@@ -123,6 +124,8 @@ async def test_random_bytes_between_valid_frames(rig: Rig, plan: list[tuple[bool
         after = await rig.rows("SELECT cursor FROM source_cursor")
         assert not before or after[0][0] >= before[0][0]  # monotone
         before = after
+    await rig.ingest.drain()  # first-seen repos wait for their identity (per-repo scheduling)
+    before = await rig.rows("SELECT cursor FROM source_cursor")
     titles = {t for (t,) in await rig.rows("SELECT record->>'title' FROM record_event")}
     assert {t for _, t in valid} <= titles
     assert before == [(max(s for s, _ in valid),)]

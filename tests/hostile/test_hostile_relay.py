@@ -38,8 +38,9 @@ R1, R2, R3, R4, RF = (f"{T}3k{c * 9}22" for c in "abcdf")
 
 @asynccontextmanager
 async def following(db_url: str, url: str, resolver: StaticResolver) -> AsyncIterator[Ingester]:
-    settings = IngesterSettings(database_url=db_url, firehose_hosts=url, plc_url=PLC_URL, ingest_batch_max=500,
-                                labelers="", blob_mirror=False, resync_enabled=False)
+    # A relay (listed as one: a relay speaks for every account's #identity/#account), however hostile.
+    settings = IngesterSettings(database_url=db_url, firehose_hosts=url, firehose_relays=url, plc_url=PLC_URL,
+                                ingest_batch_max=500, labelers="", blob_mirror=False, resync_enabled=False)
     ingester = Ingester(settings, db_url, resolver=resolver)
     stop = asyncio.Event()
     task = asyncio.create_task(ingester.run(stop))
@@ -99,4 +100,6 @@ async def test_every_valid_frame_survives_the_junk(db_url: str, q: Query, inclus
     assert (REGISTRY.get_sample_value("ingest_duplicate_frames_total", {"source": source}) or 0) >= 1
     assert (REGISTRY.get_sample_value("ingest_rejects_total", {"reason": "too_big"}) or 0) >= 1
     # the 50 MB frame: hit live, hit again from the cursor just before it, then skipped (cursor = its seq)
-    assert relay.cursors == [None, huge_seq - 1, huge_seq + inclusive]
+    # (one more hit from the cursor before it when frames were still parked at the first hit)
+    assert relay.cursors[0] is None and relay.cursors[-2:] == [huge_seq - 1, huge_seq + inclusive]
+    assert len(relay.cursors) <= 4

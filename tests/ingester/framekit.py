@@ -263,6 +263,7 @@ class Repo:
         self.data: bytes | None = None  # last MST root (binary CID)
         self.cids: dict[str, bytes] = {}  # path → current record CID: the MST's contents
         self.mst = Mst({})
+        self.pds = PDS_URL  # the `#atproto_pds` its DID document names
 
     # --- identity
 
@@ -273,7 +274,7 @@ class Repo:
             "alsoKnownAs": [f"at://{self.handle}"],
             "verificationMethod": [{"id": f"{self.did}#atproto", "type": "Multikey", "controller": self.did,
                                     "publicKeyMultibase": multikey(self.key)}],
-            "service": [{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": PDS_URL}],
+            "service": [{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": self.pds}],
         }
 
     @property
@@ -355,14 +356,15 @@ class Repo:
         """A well-chained commit signed by somebody else's key; the repo's own chain does not move."""
         return self.commit(ops, seq=seq, key=coincurve.PrivateKey(), advance=False)
 
-    def sync(self, *, seq: int | None = None, data: bytes | None = None, advance: bool = True) -> bytes:
+    def sync(self, *, seq: int | None = None, data: bytes | None = None, advance: bool = True,
+             rev: str | None = None, key: coincurve.PrivateKey | None = None) -> bytes:
         """A `#sync` frame: a signed commit (no ops) declaring the repo's current state.
 
         `data` defaults to the current MST root (nothing changed); pass another CID for a reset.
         """
-        rev = self.net.next_tid()
+        rev = rev or self.net.next_tid()
         data = data or self.data or self.mst.root
-        ccid, cblock = self._commit_block(rev, data, None)
+        ccid, cblock = self._commit_block(rev, data, key)
         body = {"seq": self.net.next_seq() if seq is None else seq, "did": self.did, "rev": rev,
                 "blocks": car([ccid], [(ccid, cblock)]), "time": now_iso()}
         if advance:

@@ -68,7 +68,9 @@ class Rig:
         return r
 
     async def handle(self, *frames: bytes) -> BatchOutcome:
-        return await self.ingest.handle(frames)
+        """One batch, then the batches that process what it parked (the service's `run_parked`)."""
+        out = await self.ingest.handle(frames)
+        return out.merge(await self.ingest.drain())
 
     async def project(self) -> int:
         return await Projector().catch_up(self.conn)
@@ -313,7 +315,7 @@ def test_garbage_frames_never_escape_and_valid_frames_commit(
             ingest = Ingest(conn, source=source, resolver=resolver, verifier=SignatureVerifier(resolver),
                             validator=VALIDATOR)
             before = _frame_errors(source)
-            out = await ingest.handle(batch)
+            out = (await ingest.handle(batch)).merge(await ingest.drain())
             await resolver.aclose()
             assert _frame_errors(source) - before == len(garbage)
             assert out.last_seq == seq_of(valid[-1])

@@ -21,6 +21,11 @@ from ingester.verify.signature import SignatureVerifier
 from tests.ingester.framekit import Mst, Net, Repo, car, cid_of, record_block, track
 
 VALIDATOR = RecordValidator()
+
+
+async def handle(ingest: Ingest, frames: list[bytes]) -> None:
+    await ingest.handle(frames)
+    await ingest.drain()
 SOURCE = "firehose:relay.test"
 T = "fm.plyr.track/"
 
@@ -63,13 +68,13 @@ async def test_sync_resets_through_resync_with_deletes_and_held_commits(conn: ps
         records[path] = track(title or rkey)
         return alice.commit([(action, path, records[path])])  # type: ignore[list-item]
 
-    await ingest.handle([write("create", "3kaaaaaaaaa22", "one"), write("create", "3kaaaaaaaab22", "two")])
+    await handle(ingest, [write("create", "3kaaaaaaaaa22", "one"), write("create", "3kaaaaaaaab22", "two")])
     assert repos[alice.did].sync_status == "synchronized"
 
     async def serve(did: str) -> bytes:
         snapshot = current_snapshot(alice, records)
         # a live commit arrives while the snapshot is in flight: held, then replayed on top of it
-        await ingest.handle([write("create", "3kaaaaaaaad22", "four")])
+        await handle(ingest, [write("create", "3kaaaaaaaad22", "four")])
         return snapshot
 
     backfiller = Backfiller(db_url, resolver=resolver, verifier=verifier, validator=VALIDATOR,
@@ -81,7 +86,7 @@ async def test_sync_resets_through_resync_with_deletes_and_held_commits(conn: ps
     records[T + "3kaaaaaaaac22"] = track("three")
     alice.cids = {p: cid_of(record_block(r)) for p, r in records.items()}
     alice.mst = Mst(alice.cids)
-    await ingest.handle([alice.sync(data=alice.mst.root)])
+    await handle(ingest, [alice.sync(data=alice.mst.root)])
     assert repos[alice.did].sync_status == "desynchronized" and backfiller.queued == 1  # enrolled
 
     async with await connect(db_url) as work:
@@ -115,10 +120,10 @@ async def test_a_failed_resync_logs_the_held_commits_as_they_are(conn: psycopg.A
     gate, repos = ResyncGate(buffer_live=buffer_live), dict[str, ChainState]()
     ingest = Ingest(conn, source=SOURCE, resolver=resolver, verifier=verifier, validator=VALIDATOR,
                     repos=repos, gate=gate)
-    await ingest.handle([bob.commit([("create", T + "3kaaaaaaaaa22", track("one"))])])
+    await handle(ingest, [bob.commit([("create", T + "3kaaaaaaaaa22", track("one"))])])
 
     async def serve(did: str) -> bytes:
-        await ingest.handle([bob.commit([("create", T + "3kaaaaaaaab22", track("two"))])])
+        await handle(ingest, [bob.commit([("create", T + "3kaaaaaaaab22", track("two"))])])
         raise FetchError("RepoTakendown")
 
     backfiller = Backfiller(db_url, resolver=resolver, verifier=verifier, validator=VALIDATOR,
@@ -148,7 +153,7 @@ async def test_a_held_commit_that_does_not_stack_triggers_another_resync(conn: p
     ingest = Ingest(conn, source=SOURCE, resolver=resolver, verifier=verifier, validator=VALIDATOR,
                     repos=repos, gate=gate)
     records = {T + "3kaaaaaaaaa22": track("one")}
-    await ingest.handle([carol.commit([("create", T + "3kaaaaaaaaa22", records[T + "3kaaaaaaaaa22"])])])
+    await handle(ingest, [carol.commit([("create", T + "3kaaaaaaaaa22", records[T + "3kaaaaaaaaa22"])])])
     served = 0
 
     async def serve(did: str) -> bytes:
@@ -159,7 +164,7 @@ async def test_a_held_commit_that_does_not_stack_triggers_another_resync(conn: p
             carol.commit([("create", T + "3kaaaaaaaab22", track("lost"))])
             records[T + "3kaaaaaaaab22"] = track("lost")
             records[T + "3kaaaaaaaac22"] = track("three")
-            await ingest.handle([carol.commit([("create", T + "3kaaaaaaaac22", records[T + "3kaaaaaaaac22"])])])
+            await handle(ingest, [carol.commit([("create", T + "3kaaaaaaaac22", records[T + "3kaaaaaaaac22"])])])
         return snapshot
 
     backfiller = Backfiller(db_url, resolver=resolver, verifier=verifier, validator=VALIDATOR,
