@@ -126,6 +126,7 @@ async def test_the_gap_is_recorded_before_the_batch_past_it_commits(db_url: str,
     alice = net.repo()
     ingest.resolver.publish(alice)  # type: ignore[attr-defined]
     await ingest.handle([alice.commit([("create", f"{TRACK}/3kaaaaaaaaa22", track())])])
+    await ingest.drain()  # a first-seen repo waits for its identity (per-repo scheduling)
     seen: list[tuple[str, str, list[tuple[object, ...]]]] = []
     gap_store = Gaps(db_url, RepoFetcher())
 

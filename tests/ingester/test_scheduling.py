@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from core.identity import DidInfo, IdentityResolver
+from core.outbound import Outbound
 from ingester.pipeline.gate import ResyncGate
 from ingester.pipeline.ingest import Ingest
 from ingester.pipeline.parking import Item, ParkingLot
@@ -94,7 +95,8 @@ class _Routed(httpx.AsyncBaseTransport):
 class NetResolver(StaticResolver):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._client = httpx.AsyncClient(transport=_Routed(httpx.MockTransport(self._serve)))
+        # loopback (the drip server) is a private address: the dev switch, as for the local PDS
+        self._client = Outbound(transport=_Routed(httpx.MockTransport(self._serve)), allow_private=True)
 
 
 @pytest.fixture
