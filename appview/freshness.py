@@ -21,6 +21,7 @@ class ProjectionWatcher:
     def __init__(self, database_url: str) -> None:
         self.url = libpq_url(database_url)
         self.position: int | None = None
+        self.failing = False  # the listener lost its connection (as opposed to still starting)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -41,16 +42,17 @@ class ProjectionWatcher:
                     cur = await conn.execute("SELECT coalesce(max(position), 0) FROM projection_cursor")
                     row = await cur.fetchone()
                     self.position = int(row[0]) if row else 0
+                    self.failing = False
                     backoff.reset()
                     async for note in conn.notifies():
                         self.position = max(self.position or 0, int(note.payload))
             except (OSError, psycopg.Error, ValueError) as e:
-                self.position = None
+                self.position, self.failing = None, True
                 delay = backoff.next_delay()
                 log.warning("freshness.listener_down", error=str(e), retry_in_s=round(delay, 2))
                 await asyncio.sleep(delay)
             except Exception:  # a bug must not leave a stale position trusted by the cache: log, retry
-                self.position = None
+                self.position, self.failing = None, True
                 delay = backoff.next_delay()
                 log.exception("freshness.listener_failed", retry_in_s=round(delay, 2))
                 await asyncio.sleep(delay)

@@ -132,7 +132,7 @@ def health_router(settings: AppviewSettings) -> APIRouter:
         body: dict[str, Any] = {}
         degraded = False
         watcher = getattr(request.app.state, "watcher", None)
-        if watcher is not None and watcher.position is None:
+        if watcher is not None and watcher.position is None and watcher.failing:  # not merely still starting
             body["api"] = {"projection-watcher": "down: responses are not cached"}
             degraded = True
         if isinstance(got, str):
