@@ -177,7 +177,12 @@ class BlobMirror:
             return
         try:
             check_url(pds, allow_private=self.settings.outbound_allow_private)
-        except RefusedAddress:
+        except RefusedAddress as e:
+            # The usual cause in development: a local PDS over plain http. Say what to set (rate-limited by
+            # the log's repeat filter: one line per PDS, not per blob).
+            log.warning("blobs.pds_refused", pds=_host(pds), reason=str(e)[:200],
+                        hint="a PDS on a private address or over plain http is refused; for a local development "
+                             "PDS set OUTBOUND_ALLOW_PRIVATE=true (never in production)")
             await self._fail(conn, due, "failed", "refused_address", MAX_RETRY)
             return
         host = _host(pds)
