@@ -32,7 +32,8 @@ from core.settings import CoreSettings, SettingsError, load_settings
 from ingester.process import tune_gc
 from ingester.projection.digest import digest
 from ingester.projection.rebuild import rebuild
-from ingester.service import Ingester, backfill_once
+from ingester.leadership import run_ingester
+from ingester.service import backfill_once
 from ingester.settings import IngesterSettings
 from ingester.validate.records import load_record_lexicons
 from ingester.validate.revalidate import revalidate
@@ -162,9 +163,9 @@ async def _run(args: argparse.Namespace) -> int:
             tasks.append(supervise(child_env(url, port), stop))
         if args.command == "ingest":
             tune_gc()
-            writer = Ingester(ingest_settings, url)
-            writer.start.force(firehose=args.cursor, jetstream=args.jetstream_cursor)
-            tasks += [writer.run(stop), watch_parent(stop)]
+            # One leader per database (ingester/leadership.py): this instance stands by until it leads.
+            tasks += [run_ingester(ingest_settings, url, stop, firehose_cursor=args.cursor,
+                                   jetstream_cursor=args.jetstream_cursor), watch_parent(stop)]
         if args.command in ("run", "serve"):
             tasks.append(_serve(api_settings, url, stop))
         if getattr(args, "demo", None) is not None:

@@ -51,6 +51,11 @@ class IngesterSettings(BlobSettings):
     supervisor_backoff_cap_s: float = Field(default=60.0, gt=0, le=3600)  # longest wait before a restart
     supervisor_healthy_after_s: float = Field(default=60.0, gt=0, le=DAY_S)  # a run this long resets the backoff
     health_heartbeat_s: float = Field(default=5.0, gt=0, le=3600)  # component_health upsert period
+    # Leadership (ingester/leadership.py): a leader renews its lease every third of INGEST_LEASE_S; a standby
+    # checks every INGEST_STANDBY_POLL_S. A dead leader's session frees its lock at once (takeover within a
+    # poll); a paused or cut-off one is taken over once its lease ran out: within lease + poll.
+    ingest_lease_s: float = Field(default=6.0, ge=1, le=600)
+    ingest_standby_poll_s: float = Field(default=1.0, ge=0.05, le=60)
 
     # Blob mirror (S3_* / store settings are in BlobSettings).
     blob_mirror: bool = True

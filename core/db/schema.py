@@ -485,3 +485,4 @@ PROJECTION_TABLES: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (actor_status, ("indexed_at",)),
 )
 from core.db import album_slugs, frame_reject, health_schema  # noqa: E402, F401, I001  (0008, 0009, 0014)
+from core.db import leader_schema  # noqa: E402, F401, I001  (0015)

@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 
 from core.db.connect import LOG_APPEND_LOCK, NOTIFY_CHANNEL
 from core.events import RecordEvent, RepoEvent
+from ingester.eventlog.fence import check_fence
 from ingester.eventlog.staging import ensure_stage, forget_stages
 from ingester.sources.envelope import Reject
 
@@ -105,6 +106,7 @@ async def _append(
     heads: list[int] = []
     async with conn.transaction(), conn.cursor() as cur:
         await cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOG_APPEND_LOCK,))
+        await check_fence(cur)  # a leader that lost its lease appends nothing (ingester/leadership.py)
         if events:
             await cur.execute("SELECT nextval('event_seq')")
             first = (await cur.fetchone())[0]  # type: ignore[index]
