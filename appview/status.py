@@ -13,6 +13,8 @@ from datetime import datetime
 from psycopg import AsyncConnection
 from pydantic import BaseModel
 
+from appview.leader_status import IngestStatus, read_ingest_status
+
 MAX_FAILURES_SHOWN = 100
 # "<stage>: <first words>" — the words stop at the first bracket, colon or anything but plain characters.
 _WORDS = re.compile(r"[A-Za-z0-9_ .#-]{1,48}")
@@ -73,6 +75,7 @@ class Status(BaseModel):
     sources: list[SourceStatus]
     repos: dict[str, int]
     backfill: BackfillStatus
+    ingest: IngestStatus | None = None  # ingester leadership: the leader and every instance's role
 
 
 async def read_backfill(conn: AsyncConnection) -> BackfillStatus:
@@ -114,4 +117,5 @@ async def read_status(conn: AsyncConnection) -> Status:
         await cur.execute("SELECT sync_status, count(*) FROM repo_state GROUP BY sync_status")
         repos = {s: int(n) for s, n in await cur.fetchall()}
     return Status(log_head=head, projector_position=position, projector_lag_events=max(0, head - position),
-                  sources=sources, repos=repos, backfill=await read_backfill(conn))
+                  sources=sources, repos=repos, backfill=await read_backfill(conn),
+                  ingest=await read_ingest_status(conn))

@@ -49,6 +49,8 @@ def load(cls: type[BaseSettings], env: dict[str, str]) -> Any:
     ("BLOB_FETCH_TIMEOUT_S", "0", "must be a number > 0 and ≤ 86400"),  # timeouts > 0
     ("BACKFILL_TIMEOUT_S", "nan", "must be a number > 0"),
     ("HEALTH_TIMEOUT_S", "inf", "must be a number > 0"),
+    ("INGEST_LEASE_S", "0.5", "must be a number ≥ 1 and ≤ 600"),  # failover: a lease shorter than a renewal round
+    ("INGEST_STANDBY_POLL_S", "0", "must be a number ≥ 0.05 and ≤ 60"),
     ("PORT", "70000", "must be an integer from 1 to 65535"),  # ports
     ("METRICS_PORT", "0", "must be an integer from 1 to 65535 (or empty for unset)"),
     ("PROJECTOR_BATCH", "lots", "must be an integer"),
