@@ -68,11 +68,20 @@ SELECT pid, pg_terminate_backend(pid) FROM pg_locks
 WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND classid = %s::oid AND objid = %s::oid AND objsubid = 1 AND granted AND pid <> pg_backend_pid()
 """
+_TERMINATE_INSTANCE = """
+SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity
+WHERE datname = current_database() AND application_name = ANY(%s) AND pid <> pg_backend_pid()
+"""
 _STALE_INSTANCES = "DELETE FROM ingest_instance WHERE seen_at < now() - interval '1 hour'"
 
 
 def instance_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def session_names(instance: str) -> tuple[str, str]:
+    """The `application_name`s of an instance's sessions: its work, and its lease session (≤ 63 bytes)."""
+    return f"appview-ingest {instance}"[:63], f"appview-ingest {instance} lease"[:63]
 
 
 class LeaseLost(Exception):
@@ -156,11 +165,21 @@ class Leadership:
         async with conn.transaction(), conn.cursor() as cur:
             await cur.execute("INSERT INTO ingest_lease (name) VALUES (%s) ON CONFLICT DO NOTHING", (LEASE,))
             await self._unblocked(conn, cur.execute(
-                "SELECT epoch FROM ingest_lease WHERE name = %s FOR UPDATE", (LEASE,)))
+                "SELECT holder FROM ingest_lease WHERE name = %s FOR UPDATE", (LEASE,)))
+            old = await cur.fetchone()
             await cur.execute(_TAKE, {"me": self.instance, "lease": self.lease_s, "name": LEASE})
             row = await cur.fetchone()
             assert row is not None
             await cur.execute(_SEEN, (self.instance, "leader", int(row[0]), self.host, os.getpid()))
+        holder = old[0] if old else None
+        if holder is not None and holder != self.instance:
+            # The deposed leader may be stopped inside a transaction that holds the log's append lock or the
+            # projector's lock, before its fence check: end every session it has, or we would wait on them.
+            async with conn.cursor() as cur:
+                await cur.execute(_TERMINATE_INSTANCE, (list(session_names(holder)),))
+                ended = [int(r[0]) for r in await cur.fetchall()]
+            if ended:
+                log.warning("leader.deposed_sessions_terminated", instance=self.instance, deposed=holder, pids=ended)
         return int(row[0])
 
     async def _unblocked(self, conn: psycopg.AsyncConnection, query: Coroutine[Any, Any, T]) -> T:
@@ -248,7 +267,7 @@ class Leadership:
     async def _connection(self) -> psycopg.AsyncConnection:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = await connect(self.url, autocommit=True, connect_timeout=max(2, int(self.lease_s)),
-                                       application_name=f"appview-ingest {self.instance} lease"[:63])
+                                       application_name=session_names(self.instance)[1])
         return self._conn
 
     async def _seen(self, conn: psycopg.AsyncConnection, role: str, epoch: int | None) -> None:
@@ -314,8 +333,9 @@ async def run_ingester(settings: IngesterSettings, url: str, stop: asyncio.Event
     from ingester.service import Ingester  # the composition root, imported where it is used
 
     leadership = Leadership(url, lease_s=settings.ingest_lease_s, poll_s=settings.ingest_standby_poll_s)
-    # Every session of this process names the instance (pg_stat_activity), unless the URL names one.
-    os.environ.setdefault("PGAPPNAME", f"appview-ingest {leadership.instance}"[:63])
+    # Every session of this process names the instance (pg_stat_activity), unless the URL names one: a
+    # takeover ends the deposed instance's sessions by this name.
+    os.environ["PGAPPNAME"] = session_names(leadership.instance)[0]
     forced = {"firehose": firehose_cursor, "jetstream": jetstream_cursor}
 
     async def term(term_stop: asyncio.Event) -> None:

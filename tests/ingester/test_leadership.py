@@ -14,7 +14,7 @@ from core.db.connect import connect
 from ingester.eventlog import append
 from ingester.eventlog.append import append_batch
 from ingester.eventlog.fence import FENCE, Fence, Fenced, check_fence
-from ingester.leadership import LEADER_LOCK, Leadership
+from ingester.leadership import LEADER_LOCK, Leadership, session_names
 from tests.ingester import events as ev
 
 A = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
@@ -177,6 +177,42 @@ async def test_a_paused_leader_between_statements_is_terminated_and_appends_noth
         FENCE.reset(token)
         await old.close()
         await holder.close()
+
+
+async def test_a_leader_paused_holding_the_append_lock_before_its_fence_check_cannot_stall_the_next(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Stopped after taking the log's append lock but before locking the lease row: the takeover does not wait
+    # for it, and ends the deposed instance's sessions (by name) so that the new leader's appends proceed.
+    async with await connect(db_url, autocommit=True) as c:
+        await c.execute("UPDATE ingest_lease SET epoch = 1, holder = 'ghost', expires_at = clock_timestamp()")
+    paused, resume = asyncio.Event(), asyncio.Event()
+    real = append.check_fence
+
+    async def pause_then_check(cur: psycopg.AsyncCursor) -> None:
+        if FENCE.get() is not None and FENCE.get().epoch == 1:  # type: ignore[union-attr]
+            paused.set()
+            await resume.wait()
+        await real(cur)
+
+    monkeypatch.setattr(append, "check_fence", pause_then_check)
+    old = await connect(db_url, application_name=session_names("ghost")[0])
+    token = FENCE.set(Fence(1))
+    try:
+        stalled = asyncio.create_task(append_batch(old, [put(1)]))
+        await paused.wait()
+    finally:
+        FENCE.reset(token)
+    standby = Instance(db_url, "b")
+    standby.start()
+    try:
+        await until(lambda: standby.written >= 2)  # not stuck behind the ghost's append lock
+    finally:
+        resume.set()
+        await standby.close()
+        with pytest.raises(psycopg.OperationalError):
+            await stalled
+        await old.close()
+    assert await count(db_url) == standby.written
 
 
 async def _dead(conn: psycopg.AsyncConnection) -> bool:
