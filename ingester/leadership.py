@@ -12,6 +12,8 @@ Safety never rests on timing: the epoch is the fencing token that every append t
 row lock (ingester/eventlog/fence.py). The takeover's `SELECT … FOR UPDATE` on the lease row waits for the
 append transactions of the old epoch in flight (terminating them if they stall, e.g. a SIGSTOP'd leader
 between statements), so an old leader's transaction either committed before the takeover or is refused.
+The takeover then ends every session of the deposed instance (named `appview-ingest <host:pid>`): one stopped
+while holding the log's append lock or the projector's lock, before any fence check, would stall us.
 
 A term runs the whole ingester (sources, projector, backfill, blob mirror, heartbeat): standbys run
 nothing but this loop. A term ends when the lease is lost, the lease session fails (step down at once:
@@ -32,7 +34,7 @@ import psycopg
 import structlog
 
 from core.db.connect import connect
-from core.retry import pause
+from core.retry import Backoff, pause
 from ingester.eventlog.fence import FENCE, LEASE, Fence
 from ingester.metrics import LEADER, LEADER_EPOCH, LEADERSHIP, ROLE
 from ingester.settings import IngesterSettings
@@ -101,12 +103,16 @@ class Leadership:
 
     async def run(self, stop: asyncio.Event, term: Term) -> None:
         """Stand by until this instance leads, run `term` while it leads, and again, until `stop`."""
+        crashes = Backoff(base_s=self.poll_s, cap_s=60.0)
         try:
             while not stop.is_set():
                 taken = await self._stand_by(stop)
                 if taken is None:
                     return
-                await self._lead(*taken, stop, term)
+                if await self._lead(*taken, stop, term):
+                    crashes.reset()
+                else:  # the term itself died: let another instance lead first, and never spin
+                    await pause(stop, crashes.next_delay())
         finally:
             await self._close("stopped")
 
@@ -202,7 +208,8 @@ class Leadership:
 
     # --- leader ---
 
-    async def _lead(self, epoch: int, taken_at: float, stop: asyncio.Event, term: Term) -> None:
+    async def _lead(self, epoch: int, taken_at: float, stop: asyncio.Event, term: Term) -> bool:
+        """Run `term` while we lead; False when the term ended by itself (a crash), not by a loss or `stop`."""
         valid_until = taken_at + self.lease_s  # by our clock, never later than the lease's own expiry
         fence = Fence(epoch)
         self._set_role("leader", epoch)
@@ -225,7 +232,7 @@ class Leadership:
                     reason = "fenced"
                     break
                 if task.done():
-                    reason = f"term ended: {task.exception()!r}" if not task.cancelled() else "term cancelled"
+                    reason = f"term ended: {task.exception()!r}" if not task.cancelled() else "term ended: cancelled"
                     break
                 started = time.monotonic()
                 if started > valid_until:  # we were paused or starved past the lease: it may be someone else's
@@ -250,6 +257,7 @@ class Leadership:
                 LEADERSHIP.labels("lost").inc()
                 log.warning("leader.lost", instance=self.instance, epoch=epoch, reason=reason)
             self._set_role("standby", None)
+        return not reason.startswith("term ended")
 
     async def _renew(self, epoch: int) -> None:
         conn = self._conn
