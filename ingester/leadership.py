@@ -56,9 +56,11 @@ _RENEW = """
 UPDATE ingest_lease SET renewed_at = clock_timestamp(), expires_at = clock_timestamp() + make_interval(secs => %(lease)s)
 WHERE name = %(name)s AND epoch = %(epoch)s AND holder = %(me)s RETURNING epoch
 """
+# Lease and lock in one statement: a standby that finds the lock free takes over without judging the lease.
 _RELEASE = """
-UPDATE ingest_lease SET holder = NULL, expires_at = clock_timestamp()
-WHERE name = %(name)s AND epoch = %(epoch)s AND holder = %(me)s
+WITH released AS (UPDATE ingest_lease SET holder = NULL, expires_at = clock_timestamp()
+                  WHERE name = %(name)s AND epoch = %(epoch)s AND holder = %(me)s RETURNING 1)
+SELECT pg_advisory_unlock(%(lock)s), (SELECT count(*) FROM released)
 """
 _SEEN = """
 INSERT INTO ingest_instance (instance, role, epoch, host, pid) VALUES (%s, %s, %s, %s, %s)
@@ -247,16 +249,20 @@ class Leadership:
                 valid_until = started + self.lease_s
         finally:
             term_stop.set()
-            await asyncio.gather(task, return_exceptions=True)
             if reason == "shutdown":
+                await asyncio.gather(task, return_exceptions=True)  # its last heartbeat still under our fence
                 await self._close("stopped", epoch)
                 LEADERSHIP.labels("released").inc()
                 log.info("leader.released", instance=self.instance, epoch=epoch)
+                self._set_role("standby", None)
             else:
+                # The lease may be someone else's already: say so at once; the term winds down after (its
+                # writes are refused meanwhile, and in a partition its queries may take a while to give up).
                 await self._drop()
+                self._set_role("standby", None)
                 LEADERSHIP.labels("lost").inc()
                 log.warning("leader.lost", instance=self.instance, epoch=epoch, reason=reason)
-            self._set_role("standby", None)
+                await asyncio.gather(task, return_exceptions=True)
         return not reason.startswith("term ended")
 
     async def _renew(self, epoch: int) -> None:
@@ -296,7 +302,8 @@ class Leadership:
             try:
                 async with asyncio.timeout(3):
                     if epoch is not None:
-                        await conn.execute(_RELEASE, {"name": LEASE, "epoch": epoch, "me": self.instance})
+                        await conn.execute(_RELEASE, {"name": LEASE, "epoch": epoch, "me": self.instance,
+                                                      "lock": LEADER_LOCK})
                     await self._seen(conn, role, None)
             except (psycopg.Error, OSError, TimeoutError) as e:
                 log.warning("leader.release_failed", instance=self.instance, error=str(e)[:300])
