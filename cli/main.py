@@ -29,10 +29,10 @@ from core.db.migrate import upgrade
 from core.lexicon import LexiconsMissing
 from core.logs import configure_logging
 from core.settings import CoreSettings, SettingsError, load_settings
+from ingester.leadership import run_ingester
 from ingester.process import tune_gc
 from ingester.projection.digest import digest
 from ingester.projection.rebuild import rebuild
-from ingester.leadership import run_ingester
 from ingester.service import backfill_once
 from ingester.settings import IngesterSettings
 from ingester.validate.records import load_record_lexicons

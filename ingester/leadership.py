@@ -53,7 +53,8 @@ UPDATE ingest_lease SET epoch = epoch + 1, holder = %(me)s, acquired_at = clock_
 WHERE name = %(name)s RETURNING epoch
 """
 _RENEW = """
-UPDATE ingest_lease SET renewed_at = clock_timestamp(), expires_at = clock_timestamp() + make_interval(secs => %(lease)s)
+UPDATE ingest_lease
+SET renewed_at = clock_timestamp(), expires_at = clock_timestamp() + make_interval(secs => %(lease)s)
 WHERE name = %(name)s AND epoch = %(epoch)s AND holder = %(me)s RETURNING epoch
 """
 # Lease and lock in one statement: a standby that finds the lock free takes over without judging the lease.
@@ -227,7 +228,7 @@ class Leadership:
         reason = "shutdown"
         try:
             while True:
-                await _first(stop.wait(), fence.lost.wait(), task, timeout=self.renew_s)
+                await _first(stop.wait(), fence.lost.wait(), task, within=self.renew_s)
                 if stop.is_set():
                     break
                 if fence.lost.is_set():
@@ -317,26 +318,26 @@ class Leadership:
             ROLE.labels(self.instance, r).set(1 if r == role else 0)
 
 
-async def _first(*waits: Awaitable[Any], timeout: float) -> None:
-    """Until any of `waits` finishes or `timeout`; the others are cancelled (tasks passed in are left alone)."""
+async def _first(*waits: Awaitable[Any], within: float) -> None:
+    """Until any of `waits` finishes or `within` seconds; the others are cancelled (tasks passed in are left alone)."""
     futures = [asyncio.ensure_future(w) for w in waits]
     try:
-        await asyncio.wait(futures, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(futures, timeout=within, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for f, w in zip(futures, waits, strict=True):
             if f is not w:
                 f.cancel()
 
 
-async def _bounded(coro: Coroutine[Any, Any, T], timeout: float) -> T:
-    """`coro` within `timeout`, else TimeoutError at once — even if the query underneath cannot be cancelled
+async def _bounded(coro: Coroutine[Any, Any, T], within: float) -> T:
+    """`coro` within `within` seconds, else TimeoutError at once — even if the query underneath cannot be cancelled
     promptly (a partitioned network): the task is cancelled and abandoned, its connection dropped by the caller."""
     task = asyncio.ensure_future(coro)
-    done, _ = await asyncio.wait({task}, timeout=timeout)
+    done, _ = await asyncio.wait({task}, timeout=within)
     if not done:
         task.cancel()
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        raise TimeoutError(f"no answer within {timeout:.1f} s")
+        raise TimeoutError(f"no answer within {within:.1f} s")
     return task.result()
 
 

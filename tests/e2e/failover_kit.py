@@ -127,6 +127,16 @@ class Writer:
         self.ops = 0  # one record event each
         self.live: dict[str, str] = {}  # uri → title
         self.stop = asyncio.Event()
+        self._progress = asyncio.Condition()
+
+    async def reached(self, ops: int) -> None:
+        async with self._progress:
+            await self._progress.wait_for(lambda: self.ops >= ops)
+
+    async def _count(self) -> None:
+        self.ops += 1
+        async with self._progress:
+            self._progress.notify_all()
 
     async def run(self) -> None:
         i = 0
@@ -135,17 +145,17 @@ class Writer:
             title = f"t{i} {uuid.uuid4().hex[:4]}"
             made = await self.xrpc.create(a, TRACK, track(title))
             self.live[made["uri"]] = title
-            self.ops += 1
+            await self._count()
             if i % 3 == 2:  # an update
                 title += " (edit)"
                 await self.xrpc.put(a, TRACK, made["uri"].rsplit("/", 1)[1], track(title))
                 self.live[made["uri"]] = title
-                self.ops += 1
+                await self._count()
             if i % 5 == 4:  # a delete of the oldest of this account's tracks
                 victim = next(u for u in self.live if f"/{a.did}/" in u)
                 await self.xrpc.delete(a, TRACK, victim.rsplit("/", 1)[1])
                 del self.live[victim]
-                self.ops += 1
+                await self._count()
             i += 1
 
 

@@ -52,8 +52,7 @@ async def test_kill_9_of_the_leader_during_writes(localnet: Localnet, xrpc: Xrpc
         assert await b.metric("ingester_component_up") is None
         writer = await _write(xrpc)
         writing = asyncio.create_task(writer.run())
-        while writer.ops < 15:
-            await asyncio.sleep(0.05)
+        await writer.reached(15)
         epoch = (await leader_of(db_url, [a]))[1]
         a.signal(signal.SIGKILL)
         killed = time.monotonic()
@@ -61,8 +60,7 @@ async def test_kill_9_of_the_leader_during_writes(localnet: Localnet, xrpc: Xrpc
         took = time.monotonic() - killed
         print(f"kill -9: standby led after {took:.2f} s (epoch {epoch} → {new_epoch})")
         assert took < BOUND_S
-        while writer.ops < 40:
-            await asyncio.sleep(0.05)
+        await writer.reached(40)
         writer.stop.set()
         await writing
         await assert_exactly_once(db_url, writer)
@@ -84,8 +82,7 @@ async def test_a_paused_leader_is_taken_over_and_fenced_when_it_resumes(
     try:
         writer = await _write(xrpc)
         writing = asyncio.create_task(writer.run())
-        while writer.ops < 15:
-            await asyncio.sleep(0.05)
+        await writer.reached(15)
         epoch = (await leader_of(db_url, [a]))[1]
         a.signal(signal.SIGSTOP)  # its sessions stay open in the server, its lock held: only the lease runs out
         paused = time.monotonic()
@@ -93,12 +90,10 @@ async def test_a_paused_leader_is_taken_over_and_fenced_when_it_resumes(
         took = time.monotonic() - paused
         print(f"SIGSTOP: standby led after {took:.2f} s")
         assert took < BOUND_S
-        while writer.ops < 35:
-            await asyncio.sleep(0.05)
+        await writer.reached(35)
         a.signal(signal.SIGCONT)  # it wakes up believing it leads, with frames in hand
         await until_role(db_url, a, "standby")
-        while writer.ops < 50:
-            await asyncio.sleep(0.05)
+        await writer.reached(50)
         writer.stop.set()
         await writing
         await assert_exactly_once(db_url, writer)
@@ -117,8 +112,7 @@ async def test_the_leaders_sessions_terminated_by_the_server(
     try:
         writer = await _write(xrpc)
         writing = asyncio.create_task(writer.run())
-        while writer.ops < 15:
-            await asyncio.sleep(0.05)
+        await writer.reached(15)
         epoch = (await leader_of(db_url, [a]))[1]
         name = f"appview-ingest {socket.gethostname()}:{a.pid}"
         started = time.monotonic()
@@ -130,8 +124,7 @@ async def test_the_leaders_sessions_terminated_by_the_server(
                 await asyncio.sleep(0.1)
         await leader_of(db_url, [b], after_epoch=epoch, timeout=BOUND_S)
         await until_role(db_url, a, "standby")  # it reconnected and stands by
-        while writer.ops < 40:
-            await asyncio.sleep(0.05)
+        await writer.reached(40)
         writer.stop.set()
         await writing
         await assert_exactly_once(db_url, writer)

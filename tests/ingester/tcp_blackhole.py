@@ -1,5 +1,5 @@
-"""A loopback TCP proxy that can be partitioned: while `frozen`, bytes go nowhere in either direction and no
-connection is closed — what a leader sees when the network to Postgres drops packets."""
+"""A loopback TCP proxy that can be partitioned: once `freeze()`d (until `heal()`), bytes go nowhere in either
+direction and no connection is closed — what a leader sees when the network to Postgres drops packets."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ class Blackhole:
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
         self.url, self.host, self.port = url, parts.hostname or "127.0.0.1", parts.port or 5432
-        self.frozen = False
+        self.flowing = asyncio.Event()
+        self.flowing.set()
         self.server: asyncio.Server | None = None
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -23,6 +24,12 @@ class Blackhole:
         netloc = parts.netloc.rsplit("@", 1)
         hostport = f"127.0.0.1:{port}"
         return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{hostport}" if len(netloc) == 2 else hostport))
+
+    def freeze(self) -> None:
+        self.flowing.clear()
+
+    def heal(self) -> None:
+        self.flowing.set()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -38,8 +45,7 @@ class Blackhole:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
-                while self.frozen:  # hold it: neither delivered nor refused
-                    await asyncio.sleep(0.02)
+                await self.flowing.wait()  # while frozen, hold it: neither delivered nor refused
                 writer.write(data)
                 await writer.drain()
         except (OSError, asyncio.IncompleteReadError):

@@ -131,7 +131,8 @@ async def test_a_terminated_lease_session_hands_over_and_the_old_epoch_is_fenced
             with pytest.raises(Fenced):
                 await append_batch(conn, [put(999)])
             async with await connect(db_url, autocommit=True) as c:
-                row = await (await c.execute("SELECT count(*) FROM record_event WHERE rkey = '3kaaaaaaaaa999'")).fetchone()
+                cur = await c.execute("SELECT count(*) FROM record_event WHERE rkey = '3kaaaaaaaaa999'")
+                row = await cur.fetchone()
             assert row == (0,)
         finally:
             FENCE.reset(token)
@@ -229,7 +230,7 @@ async def test_a_partitioned_leader_steps_down_and_a_standby_takes_over(db_url: 
         await until(lambda: a.leadership.role == "leader")
         b.start()
         await until(lambda: a.written >= 3)
-        hole.frozen = True
+        hole.freeze()
         cut, written = time.monotonic(), a.written
         await until(lambda: a.leadership.role == "standby", timeout=LEASE_S + 2)  # by its own clock
         await until(lambda: b.leadership.role == "leader", timeout=LEASE_S + 5)
@@ -237,10 +238,10 @@ async def test_a_partitioned_leader_steps_down_and_a_standby_takes_over(db_url: 
         assert took < LEASE_S + 1.0 + 10 * POLL_S
         await until(lambda: b.written >= 3)
         assert a.written <= written + 1  # at most the append in flight when the network went
-        hole.frozen = False
+        hole.heal()
         await until(lambda: b.written >= 6)
     finally:
-        hole.frozen = False
+        hole.heal()
         await asyncio.gather(a.close(), b.close())
         await hole.close()
     assert await count(db_url) == a.written + b.written  # every acknowledged append, once; nothing else
