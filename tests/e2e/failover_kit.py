@@ -32,7 +32,7 @@ class IngestProcess:
         self.name, self.metrics_port = name, free_port()
         self.log_path = log_dir / f"ingest-{name}.log"
         self.env = dict(os.environ, DATABASE_URL=db_url, FIREHOSE_HOSTS=localnet.ws_url, PLC_URL=localnet.plc_url,
-                        LABELERS="", JETSTREAM_URLS="", BLOB_MIRROR="false", FIREHOSE_START_CURSOR="0",
+                        LABELERS="", JETSTREAM_URLS="", BLOB_MIRROR="false",
                         METRICS_PORT=str(self.metrics_port), HOST="127.0.0.1", LOG_FORMAT="json",
                         LOG_LEVEL="info", APPVIEW_DATA_DIR=str(log_dir), INGEST_BATCH_MAX="50", **env)
         self.env.pop("PGAPPNAME", None)

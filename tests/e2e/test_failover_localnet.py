@@ -37,10 +37,18 @@ async def _pair(db_url: str, localnet: Localnet, tmp_path: Path, **env: str) -> 
     return a, b
 
 
-async def _write(xrpc: Xrpc) -> Writer:
+async def _write(xrpc: Xrpc, db_url: str) -> Writer:
+    """Accounts to write with, once the leader (which started at the PDS's live tip) committed a cursor: from
+    then on, whoever leads resumes from a committed cursor and every write below is seen."""
     accounts = [await xrpc.create_account(handle(f"fo{i}")) for i in range(2)]
-    writer = Writer(xrpc, accounts)
-    return writer
+    async with await connect(db_url, autocommit=True) as conn:
+        for _ in range(1200):
+            if await (await conn.execute("SELECT 1 FROM source_cursor")).fetchone():
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the leader committed no cursor in 60 s")
+    return Writer(xrpc, accounts)
 
 
 async def test_kill_9_of_the_leader_during_writes(localnet: Localnet, xrpc: Xrpc, db_url: str, tmp_path: Path) -> None:
@@ -50,7 +58,7 @@ async def test_kill_9_of_the_leader_during_writes(localnet: Localnet, xrpc: Xrpc
         assert await a.metric("ingester_leader") == 1.0
         # A standby runs no component: no source, projector, backfill or mirror.
         assert await b.metric("ingester_component_up") is None
-        writer = await _write(xrpc)
+        writer = await _write(xrpc, db_url)
         writing = asyncio.create_task(writer.run())
         await writer.reached(15)
         epoch = (await leader_of(db_url, [a]))[1]
@@ -80,7 +88,7 @@ async def test_a_paused_leader_is_taken_over_and_fenced_when_it_resumes(
         localnet: Localnet, xrpc: Xrpc, db_url: str, tmp_path: Path) -> None:
     a, b = await _pair(db_url, localnet, tmp_path, INGEST_LEASE_S="4", INGEST_STANDBY_POLL_S="0.5")
     try:
-        writer = await _write(xrpc)
+        writer = await _write(xrpc, db_url)
         writing = asyncio.create_task(writer.run())
         await writer.reached(15)
         epoch = (await leader_of(db_url, [a]))[1]
@@ -110,7 +118,7 @@ async def test_the_leaders_sessions_terminated_by_the_server(
         localnet: Localnet, xrpc: Xrpc, db_url: str, tmp_path: Path) -> None:
     a, b = await _pair(db_url, localnet, tmp_path, INGEST_STANDBY_POLL_S="0.5")
     try:
-        writer = await _write(xrpc)
+        writer = await _write(xrpc, db_url)
         writing = asyncio.create_task(writer.run())
         await writer.reached(15)
         epoch = (await leader_of(db_url, [a]))[1]
