@@ -67,11 +67,14 @@ _SEEN = """
 INSERT INTO ingest_instance (instance, role, epoch, host, pid) VALUES (%s, %s, %s, %s, %s)
 ON CONFLICT (instance) DO UPDATE SET role = EXCLUDED.role, epoch = EXCLUDED.epoch, seen_at = now()
 """
-# A paused or partitioned leader's session still holds the lock in the server: ended once its lease is over.
+# A paused or partitioned leader's lease session still holds the lock in the server: ended once its lease is
+# over. Only that session (by name): the lock may also be another standby's, busy taking over — unless the
+# lease has been over so long (2 leases) that whatever holds the lock is stuck too.
 _TERMINATE_HOLDERS = """
-SELECT pid, pg_terminate_backend(pid) FROM pg_locks
-WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND classid = %s::oid AND objid = %s::oid AND objsubid = 1 AND granted AND pid <> pg_backend_pid()
+SELECT l.pid, pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.classid = %(hi)s::oid AND l.objid = %(lo)s::oid AND l.objsubid = 1 AND l.granted
+  AND l.pid <> pg_backend_pid() AND (%(stuck)s OR a.application_name = %(name)s)
 """
 _TERMINATE_INSTANCE = """
 SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity
@@ -139,12 +142,17 @@ class Leadership:
 
     async def _try_take(self, conn: psycopg.AsyncConnection) -> int | None:
         if not await self._try_lock(conn):
-            if not await self._expired(conn):
+            expired, holder, stuck = await self._expired(conn)
+            if not expired:
                 return None
             async with conn.cursor() as cur:
-                await cur.execute(_TERMINATE_HOLDERS, (LEADER_LOCK >> 32, LEADER_LOCK & 0xFFFFFFFF))
+                await cur.execute(_TERMINATE_HOLDERS, {"hi": LEADER_LOCK >> 32, "lo": LEADER_LOCK & 0xFFFFFFFF,
+                                                       "stuck": stuck,
+                                                       "name": session_names(holder)[1] if holder else ""})
                 ended = [int(r[0]) for r in await cur.fetchall()]
-            log.warning("leader.expired_holder_terminated", instance=self.instance, pids=ended)
+            if not ended:
+                return None
+            log.warning("leader.expired_holder_terminated", instance=self.instance, holder=holder, pids=ended)
             for _ in range(20):  # the terminated backend frees the lock as it exits
                 await asyncio.sleep(0.05)
                 if await self._try_lock(conn):
@@ -163,11 +171,14 @@ class Leadership:
             row = await cur.fetchone()
         return bool(row and row[0])
 
-    async def _expired(self, conn: psycopg.AsyncConnection) -> bool:
+    async def _expired(self, conn: psycopg.AsyncConnection) -> tuple[bool, str | None, bool]:
+        """(the lease is over, its holder, it has been over for two leases)."""
         async with conn.cursor() as cur:
-            await cur.execute("SELECT expires_at < clock_timestamp() FROM ingest_lease WHERE name = %s", (LEASE,))
+            await cur.execute("SELECT expires_at < clock_timestamp(), holder,"
+                              " expires_at < clock_timestamp() - make_interval(secs => %s)"
+                              " FROM ingest_lease WHERE name = %s", (2 * self.lease_s, LEASE))
             row = await cur.fetchone()
-        return row is None or bool(row[0])
+        return (True, None, True) if row is None else (bool(row[0]), row[1], bool(row[2]))
 
     async def _take(self, conn: psycopg.AsyncConnection) -> int:
         """Bump the epoch. Waits for the old epoch's append transactions; ends those that stall."""

@@ -155,7 +155,8 @@ async def test_a_paused_leader_between_statements_is_terminated_and_appends_noth
         await resume.wait()
 
     monkeypatch.setattr(append, "check_fence", check_then_pause)
-    holder = await connect(db_url, autocommit=True)  # the ghost's lock session (still alive in the server)
+    # The ghost's lease session, still alive in the server.
+    holder = await connect(db_url, autocommit=True, application_name=session_names("ghost")[1])
     await holder.execute("SELECT pg_advisory_lock(%s)", (LEADER_LOCK,))
     old = await connect(db_url)
     token = FENCE.set(Fence(1))
@@ -245,6 +246,25 @@ async def test_a_partitioned_leader_steps_down_and_a_standby_takes_over(db_url: 
         await asyncio.gather(a.close(), b.close())
         await hole.close()
     assert await count(db_url) == a.written + b.written  # every acknowledged append, once; nothing else
+
+
+async def test_a_standby_busy_taking_over_is_not_terminated_unless_stuck(db_url: str) -> None:
+    # The lease ran out; the lock is held by another standby (not the lease's holder) that is taking over.
+    async with await connect(db_url, autocommit=True) as c:
+        await c.execute("UPDATE ingest_lease SET epoch = 1, holder = 'old', expires_at = clock_timestamp()")
+    other = await connect(db_url, autocommit=True, application_name=session_names("x")[1])
+    await other.execute("SELECT pg_advisory_lock(%s)", (LEADER_LOCK,))
+    b = Instance(db_url, "b")
+    try:
+        b.start()
+        await asyncio.sleep(1.0)  # well within two leases of the expiry
+        assert b.leadership.role == "standby" and not await _dead(other)
+        took = await until(lambda: b.leadership.role == "leader", timeout=4 * LEASE_S)  # it is stuck, then
+        assert took > 0.5
+        assert await _dead(other)
+    finally:
+        await b.close()
+        await other.close()
 
 
 async def _dead(conn: psycopg.AsyncConnection) -> bool:
