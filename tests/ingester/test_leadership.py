@@ -20,6 +20,8 @@ from tests.ingester.tcp_blackhole import Blackhole
 
 A = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
 LEASE_S, POLL_S = 1.5, 0.1
+LONG_LEASE_S = 20.0
+SLACK_S = 6.0  # bounds here are loose (a shared CI machine); the e2e tests check the real 10 s bound
 
 
 def put(n: int) -> object:
@@ -43,9 +45,9 @@ async def lease(url: str) -> tuple[int, str | None]:
 class Instance:
     """A Leadership whose term appends one event per tick under its fence, until told to stop."""
 
-    def __init__(self, url: str, name: str) -> None:
+    def __init__(self, url: str, name: str, lease_s: float = LEASE_S) -> None:
         self.url = url
-        self.leadership = Leadership(url, lease_s=LEASE_S, poll_s=POLL_S, instance=name)
+        self.leadership = Leadership(url, lease_s=lease_s, poll_s=POLL_S, instance=name)
         self.offset = 10_000 * (ord(name[0]) - ord("a"))  # distinct records per instance
         self.terms: list[int] = []
         self.written = 0
@@ -79,7 +81,8 @@ class Instance:
 
 @pytest.fixture
 async def pair(db_url: str) -> AsyncIterator[tuple[Instance, Instance]]:
-    a, b = Instance(db_url, "a"), Instance(db_url, "b")
+    # A long lease: these takeovers must come from the freed lock, long before the lease could run out.
+    a, b = Instance(db_url, "a", LONG_LEASE_S), Instance(db_url, "b", LONG_LEASE_S)
     yield a, b
     await asyncio.gather(a.close(), b.close())
 
@@ -102,7 +105,7 @@ async def test_one_leads_and_a_standby_takes_over_on_release(pair: tuple[Instanc
     await until(lambda: a.written >= 3)
     await a.close()  # releases its lease
     took = await until(lambda: b.leadership.role == "leader")
-    assert took < 1.0 + 5 * POLL_S  # within a poll or so, not a lease
+    assert took < LONG_LEASE_S / 2  # a poll or so, not a lease
     epoch, holder = await lease(db_url)
     assert (holder, epoch) == ("b", a.terms[0] + 1)
     await until(lambda: b.written >= 3)
@@ -122,7 +125,7 @@ async def test_a_terminated_lease_session_hands_over_and_the_old_epoch_is_fenced
         await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
                             "AND objid = %s::oid AND granted", (LEADER_LOCK & 0xFFFFFFFF,))
     took = await until(lambda: b.leadership.role == "leader")
-    assert took < LEASE_S  # the freed lock, not the lease's expiry
+    assert took < LONG_LEASE_S / 2  # the freed lock, not the lease's expiry
     await until(lambda: a.leadership.role == "standby")
     epoch, _ = await lease(db_url)
     async with await connect(db_url) as conn:  # whatever a's old term still tries is refused
@@ -173,7 +176,7 @@ async def test_a_paused_leader_between_statements_is_terminated_and_appends_noth
             await stalled
         assert holder.broken or holder.closed or await _dead(holder)
         assert (await lease(db_url))[0] == 2
-        assert took < 1.0 + LEASE_S + 10 * POLL_S
+        assert took < LEASE_S + SLACK_S
         await until(lambda: standby.written >= 2)
         assert standby.refused == 0
         await standby.close()
@@ -233,10 +236,10 @@ async def test_a_partitioned_leader_steps_down_and_a_standby_takes_over(db_url: 
         await until(lambda: a.written >= 3)
         hole.freeze()
         cut, written = time.monotonic(), a.written
-        await until(lambda: a.leadership.role == "standby", timeout=LEASE_S + 2)  # by its own clock
-        await until(lambda: b.leadership.role == "leader", timeout=LEASE_S + 5)
+        await until(lambda: a.leadership.role == "standby", timeout=LEASE_S + SLACK_S)  # by its own clock
+        await until(lambda: b.leadership.role == "leader", timeout=LEASE_S + SLACK_S)
         took = time.monotonic() - cut
-        assert took < LEASE_S + 1.0 + 10 * POLL_S
+        assert took < LEASE_S + SLACK_S
         await until(lambda: b.written >= 3)
         assert a.written <= written + 1  # at most the append in flight when the network went
         hole.heal()
