@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
+
+import pytest
+import yaml
 
 from tests.deploy.common import DEPLOY, ROOT
 
@@ -71,3 +77,16 @@ def test_the_metric_reference_check_is_not_vacuous() -> None:
     assert referenced_metrics("sum(rate(appview_http_requests_totl[1m]))") - defined_metrics() == \
         {"appview_http_requests_totl"}
     assert "appview_http_requests_total" in defined_metrics()
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (Debian package prometheus)")
+def test_every_query_is_valid_promql(tmp_path: Path) -> None:
+    # Grafana's variables as Grafana would expand them; each query becomes a recording rule promtool parses.
+    exprs = [e.replace("$__rate_interval", "5m").replace("$job", ".*")
+             for e in _exprs(json.loads(DASHBOARD.read_text()))]
+    rules = {"groups": [{"name": "dashboard", "rules": [{"record": f"dashboard:q{i}", "expr": e}
+                                                        for i, e in enumerate(exprs)]}]}
+    path = tmp_path / "rules.yml"
+    path.write_text(yaml.safe_dump(rules))
+    done = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and f"{len(exprs)} rules found" in done.stdout, done.stdout + done.stderr
