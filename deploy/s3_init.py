@@ -2,7 +2,7 @@
 
 Reads the AppView's own settings (S3_BUCKET, S3_ENDPOINT_URL, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_REGION),
 so the bucket it makes is the one the ingesters write and the API redirects to. Exits 0 when the bucket exists
-(made now or before), 1 when the store did not answer within S3_INIT_TIMEOUT_S.
+(made now or before), 1 when the store gave no usable answer (down, refused our key) within S3_INIT_TIMEOUT_S.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def main() -> int:
         except BotoCoreError as e:  # not listening yet
             why = f"{e}"
         if time.monotonic() > deadline:
-            print(f"s3-init: the store did not answer: {why}", file=sys.stderr)
+            print(f"s3-init: no usable answer from the store about bucket {bucket}: {why}", file=sys.stderr)
             return 1
         time.sleep(backoff.next_delay())
 

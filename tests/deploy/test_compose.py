@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from typing import Any
@@ -97,6 +98,8 @@ def test_the_blob_mirror_is_shared_and_readable_through_the_proxy() -> None:
 def test_the_proxy_and_prometheus_find_every_replica_by_dns() -> None:
     caddyfile = (DEPLOY / "Caddyfile").read_text()
     assert "dynamic a {" in caddyfile and "name api" in caddyfile and "port 8080" in caddyfile
+    # /metrics is not proxied, and in a `handle` of its own (a bare `respond` loses to the catch-all `handle`)
+    assert re.search(r"handle /metrics \{\s*respond 404\s*\}", caddyfile)
     prom = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
     targets = {job["job_name"]: job["dns_sd_configs"][0] for job in prom["scrape_configs"]}
     assert targets["appview-api"] == {"names": ["api"], "type": "A", "port": 8080, "refresh_interval": "15s"}
