@@ -28,6 +28,7 @@ def test_every_part_of_the_topology_is_there() -> None:
     for name in APP:
         assert _services()[name]["build"]["dockerfile"] == "deploy/Dockerfile"
         assert (DEPLOY.parent / _services()[name]["build"]["dockerfile"]).is_file()
+        assert _services()[name]["init"] is True
 
 
 def test_migrate_is_a_one_shot_job_everything_else_waits_for() -> None:
