@@ -74,7 +74,7 @@ class Replica:
     pool: AsyncConnectionPool | None = None  # only while it answers
     up: bool = False
     serving: bool = False  # up and not too far behind: requests may be sent here
-    error: str | None = None
+    error: str | None = "not checked yet"
     in_recovery: bool | None = None
     paused: bool | None = None
     position: int | None = None  # projector position as of the last poll (never newer than its data)
