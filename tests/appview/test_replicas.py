@@ -208,7 +208,10 @@ async def test_a_dead_or_hung_replica_does_not_stall_requests(cluster: Cluster, 
             await until(lambda: _tracks_with(c, "written with replicas down"), "the primary serving")
             s = await until(lambda: _all_down(c), "both replicas shown down")
             assert all(x["error"] for x in s.values())
-            assert (await c.get("/health")).status_code == 200
+            health = await c.get("/health")
+            assert health.status_code == 200 and health.json()["status"] == "degraded"
+            assert set(health.json()["replicas"]) == {"replica-1", "replica-2"}
+            assert (await c.get("/ready")).status_code == 200  # replicas never make the API unready
             before = reads("primary")
             await c.get("/tracks/")
             assert reads("primary") == before + 1
