@@ -158,7 +158,7 @@ class ReplicaMonitor:
     # --- one replica ---
     async def _watch(self, r: Replica) -> None:
         conn: psycopg.AsyncConnection | None = None
-        delay, last_position = self.poll_s, None
+        delay, last_position, was_behind = self.poll_s, None, False
         while True:
             try:
                 if conn is None:
@@ -183,13 +183,13 @@ class ReplicaMonitor:
                 self.update_lag(r, time.monotonic())
             primary = self.primary_position()
             behind = r.up and r.position is not None and primary is not None and primary > r.position
-            if behind and r.position != last_position:
-                delay = FAST_POLL_S  # it is replaying: look again soon, the cache waits for this position
+            if behind and (not was_behind or r.position != last_position):
+                delay = FAST_POLL_S  # newly behind, or replaying: look again soon, the cache waits for it
             elif behind:
-                delay = min(self.poll_s, delay * 2)
+                delay = min(self.poll_s, delay * 2)  # stuck (replay paused, a long transaction): back off
             else:
                 delay = self.poll_s
-            last_position = r.position
+            last_position, was_behind = r.position, behind
             await self._nap(r, delay)
 
     async def _renew_pool(self, r: Replica) -> None:
