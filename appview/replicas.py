@@ -148,6 +148,8 @@ class ReplicaMonitor:
                     self.note_primary(row[0], int(row[1]))
             except DB_ERRORS as e:  # the primary's own health is /health's business; lag is then unknown
                 log.debug("replicas.primary_sample_failed", error=short_error(e))
+            except Exception:  # a bug: logged, and sampling goes on (lag would otherwise freeze)
+                log.exception("replicas.primary_sample_failed")
             await asyncio.sleep(self.poll_s)
 
     def note_primary(self, lsn: int | None, position: int, now: float | None = None) -> None:

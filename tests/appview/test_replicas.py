@@ -130,7 +130,7 @@ async def test_paused_replay_keeps_the_cache_honest_between_a_lagging_and_a_curr
     world.put(ART, TRACK, ev.track("before the pause"))
     await world.flush()
     async with client(world.db_url, database_read_url=read_urls, database_read_poll_s=0.2, response_cache=True,
-                      response_cache_stale_s=0, response_cache_ttl_s=3600) as c:
+                      response_cache_stale_s=0, response_cache_ttl_s=3600, database_read_max_lag_s=3) as c:
         await until(lambda: _serving(c, "replica-1", "replica-2"), "both replicas serving")
         await until(lambda: _tracks_with(c, "before the pause"), "the first track served")
         replica_sql(cluster, "SELECT pg_wal_replay_pause()")
@@ -160,11 +160,21 @@ async def test_paused_replay_keeps_the_cache_honest_between_a_lagging_and_a_curr
                     else None
 
             s = await until(lag_shown, "the paused replica's lag in /status")
-            assert s["serving"] and s["lag_events"] >= 1 and s["lag_bytes"] > 0 and s["lag_seconds"] > 0
+            assert s["lag_events"] >= 1 and s["lag_bytes"] > 0 and s["lag_seconds"] > 0
             assert (REGISTRY.get_sample_value("appview_replica_lag_bytes", {"replica": "replica-1"}) or 0) > 0
             assert (REGISTRY.get_sample_value("appview_replica_lag_events", {"replica": "replica-1"}) or 0) >= 1
             # A lagging replica is still honest about itself: it is the primary-as-replica that is current.
             assert (await replica_status(c))["replica-2"]["lag_events"] == 0
+
+            # Past DATABASE_READ_MAX_LAG_S it is no longer read from: every answer is then the current one.
+            async def out_of_use() -> dict[str, Any] | None:
+                one = (await replica_status(c))["replica-1"]
+                return one if one["up"] and not one["serving"] else None
+
+            await until(out_of_use, "the paused replica out of use once too far behind")
+            for _ in range(6):
+                assert "written while paused" in titles((await c.get("/tracks/")).json())
+            assert "behind" in (await c.get("/health")).json()["replicas"]["replica-1"]
         finally:
             replica_sql(cluster, "SELECT pg_wal_replay_resume()")
         # Once replayed, every answer is the new one: nothing stale was cached under a position it does not have.
