@@ -20,7 +20,7 @@ class LeaderStatus(BaseModel):
 
 
 class InstanceStatus(BaseModel):
-    instance: str  # host:pid
+    instance: str  # host:pid:nonce
     role: str  # leader | standby | stopped (as it last said)
     epoch: int | None
     started_at: datetime

@@ -12,8 +12,8 @@ Safety never rests on timing: the epoch is the fencing token that every append t
 row lock (ingester/eventlog/fence.py). The takeover's `SELECT … FOR UPDATE` on the lease row waits for the
 append transactions of the old epoch in flight (terminating them if they stall, e.g. a SIGSTOP'd leader
 between statements), so an old leader's transaction either committed before the takeover or is refused.
-The takeover then ends every session of the deposed instance (named `appview-ingest <host:pid>`): one stopped
-while holding the log's append lock or the projector's lock, before any fence check, would stall us.
+The takeover then ends every session of the deposed instance (named `appview-ingest <host:pid:nonce>`): one
+stopped while holding the log's append lock or the projector's lock, before any fence check, would stall us.
 
 A term runs the whole ingester (sources, projector, backfill, blob mirror, heartbeat): standbys run
 nothing but this loop. A term ends when the lease is lost, the lease session fails (step down at once:
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -84,7 +85,8 @@ _STALE_INSTANCES = "DELETE FROM ingest_instance WHERE seen_at < now() - interval
 
 
 def instance_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """host:pid:nonce — unique even where every container is pid 1 on a shared host name."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
 
 
 def session_names(instance: str) -> tuple[str, str]:

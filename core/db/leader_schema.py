@@ -28,7 +28,7 @@ ingest_lease = Table(
 ingest_instance = Table(
     "ingest_instance",
     metadata,
-    Column("instance", Text, primary_key=True),  # host:pid
+    Column("instance", Text, primary_key=True),  # host:pid:nonce
     Column("role", Text, nullable=False),  # leader | standby | stopped
     Column("epoch", BigInteger),  # the leader's epoch
     Column("host", Text, nullable=False),

@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import time
 from pathlib import Path
 
 from appview.status import read_status
 from core.db.connect import connect
+from ingester.leadership import session_names
 from tests.e2e.failover_kit import (
     IngestProcess,
     Writer,
     assert_exactly_once,
     assert_projections_equal_a_rebuild,
     leader_of,
+    lease,
     until_role,
 )
 from tests.e2e.test_ingest_localnet import handle
@@ -76,8 +77,8 @@ async def test_kill_9_of_the_leader_during_writes(localnet: Localnet, xrpc: Xrpc
         async with await connect(db_url, autocommit=True) as conn:
             status = await read_status(conn)
         assert status.ingest is not None and status.ingest.leader is not None
-        assert status.ingest.leader.instance.endswith(f":{b.pid}") and status.ingest.leader.epoch == new_epoch
-        assert {i.role for i in status.ingest.instances if i.instance.endswith(f":{b.pid}")} == {"leader"}
+        assert b.owns(status.ingest.leader.instance) and status.ingest.leader.epoch == new_epoch
+        assert {i.role for i in status.ingest.instances if b.owns(i.instance)} == {"leader"}
     finally:
         await a.stop()
         assert await b.stop() == 0
@@ -121,14 +122,15 @@ async def test_the_leaders_sessions_terminated_by_the_server(
         writer = await _write(xrpc, db_url)
         writing = asyncio.create_task(writer.run())
         await writer.reached(15)
-        epoch = (await leader_of(db_url, [a]))[1]
-        name = f"appview-ingest {socket.gethostname()}:{a.pid}"
+        epoch, holder = await lease(db_url)
+        assert holder is not None and a.owns(holder)
+        name, lease_session = session_names(holder)
         started = time.monotonic()
         async with await connect(db_url, autocommit=True) as admin:
             # Hostile: every session of the leader is cut, again and again, for 3 s (a flapping network).
             while time.monotonic() - started < 3:
                 await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                    "WHERE application_name = ANY(%s)", ([name, f"{name} lease"],))
+                                    "WHERE application_name = ANY(%s)", ([name, lease_session],))
                 await asyncio.sleep(0.1)
         await leader_of(db_url, [b], after_epoch=epoch, timeout=BOUND_S)
         await until_role(db_url, a, "standby")  # it reconnected and stands by
