@@ -186,7 +186,8 @@ async def assert_exactly_once(db_url: str, writer: Writer, timeout: float = 90.0
             await asyncio.sleep(0.2)
         doubles = await (await c.execute(
             "SELECT did, rkey, rev, array_agg(action || '/' || verified || '/' || source ORDER BY seq)"
-            " FROM record_event WHERE did = ANY(%s) AND collection = %s GROUP BY 1, 2, 3 HAVING count(*) > 1", (dids, TRACK))).fetchall()
+            " FROM record_event WHERE did = ANY(%s) AND collection = %s GROUP BY 1, 2, 3 HAVING count(*) > 1",
+            (dids, TRACK))).fetchall()
     assert row[0] == row[1], f"a firehose event was appended twice: {doubles}"
     assert row[0] == writer.ops, f"log has {row[0]} of the writer's {writer.ops} record events"
     assert dict(tracks) == writer.live
