@@ -19,6 +19,7 @@ from ingester.backfill.discovery import discover
 from ingester.backfill.gaps import Gaps
 from ingester.backfill.worker import Backfiller, Counters, Outcome
 from ingester.blobs.tasks import BlobTasks
+from ingester.eventlog.maintenance import log_maintenance
 from ingester.heartbeat import HEARTBEAT_COMPONENT, Heartbeat
 from ingester.pipeline.gate import ResyncGate
 from ingester.pipeline.ingest import BatchOutcome, Ingest
@@ -83,7 +84,9 @@ class Ingester:
     def components(self, blobs: BlobTasks | None) -> list[Component]:
         """Every long-running task of the ingester, each named as /health and the metrics name it."""
         s = self.settings
-        out = [self.projector.component(self.url)]
+        out = [self.projector.component(self.url),
+               Component("log-maintenance", "worker",
+                         partial(log_maintenance, self.url, s.log_partition_size, s.log_retention))]
         for host in s.hosts:
             out.append(Component(source_name(host), "source", partial(self._follow_once, host)))
         for url in s.jetstreams:

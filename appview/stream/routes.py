@@ -101,6 +101,7 @@ def stream_router(database_url: str, *, hydrator: Hydrator | None = None,
                 await check_cursor(conn, cursor)
                 head = await log_head(conn)
                 events, covered = await read_page(conn, cursor, head, f, limit)
+                await check_cursor(conn, cursor)  # again: a trim that ran meanwhile is an error, never a gap
             frames = await events_sender.frames(events)
         except XrpcError as e:
             return error_response(e)

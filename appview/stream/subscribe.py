@@ -136,14 +136,16 @@ async def _pump(ws: WebSocket, hub: LogHub, sender: EventSender, config: StreamC
             upto = hub.head if registered_at is None else registered_at
             if cursor < upto:
                 async with sender.pool.connection() as conn:
-                    floor = await retention_floor(conn)
-                    outdated = cursor < floor
-                    cursor = max(cursor, floor)
                     events, covered = await read_page(conn, cursor, upto, sub.filter, config.page_size)
-                if outdated:
+                    # Read after the page: a trim commits its drop and the floor together, so a page that
+                    # missed dropped rows is always followed by a floor above the cursor (then re-read).
+                    floor = await retention_floor(conn)
+                if cursor < floor:
                     await _send_info(ws, "OutdatedCursor", "the cursor is older than the retained log (events "
                                      f"up to seq {floor} were dropped); continuing from the oldest retained event",
                                      oldest=floor)
+                    cursor = floor
+                    continue
                 await _send(ws, sender, events, "replay")
                 cursor = covered
                 if len(events) == config.page_size:
