@@ -29,6 +29,7 @@ from ingester.pipeline.parking import ParkingLot
 from ingester.pipeline.resolution import Resolutions
 from ingester.projection.runner import Projector
 from ingester.settings import IngesterSettings
+from ingester.sources.budget import ByteQueue
 from ingester.sources.firehose import FirehoseSource, HandlerResult, source_name
 from ingester.sources.jetstream import JetstreamSource
 from ingester.sources.jetstream import source_name as jetstream_source_name
@@ -116,7 +117,11 @@ class Ingester:
             source = self._live.get(name)
             if source is None:
                 return "starting", {}
-            return ("up" if source.connected.is_set() else "connecting"), {"cursor": source.cursor}
+            # lag_s: the real lag of this source (/status): how long its oldest uncommitted frame has waited,
+            # 0 when everything received is committed (an idle, caught-up stream is not "behind").
+            queue = getattr(source, "queue", None)
+            lag = round(queue.pending_s(), 3) if isinstance(queue, ByteQueue) else None
+            return ("up" if source.connected.is_set() else "connecting"), {"cursor": source.cursor, "lag_s": lag}
         return probe
 
     def _register(self, source: FirehoseSource | LabelSource) -> None:
