@@ -3,9 +3,10 @@
 `record_event` is partitioned by seq range. A unique index of a partitioned table must contain the
 partition key, so the dedup key lives in `record_event_key`: one row per appended record event, never
 partitioned and never trimmed (a replay of an event whose partition retention dropped is still a
-duplicate). `log_partition` lists the partitions, [lo, hi) each; `record_event_ensure_partitions(upto)`
-(a database function, so that the migration and the ingester make them the same way) creates the
-missing ones until the highest bound is more than half a partition above `upto`.
+duplicate); a TRUNCATE of `record_event` empties it too (a trigger). The view `log_partition` (name, lo, hi)
+lists the partitions, [lo, hi) each, from the catalog; `record_event_ensure_partitions(upto)` (a database
+function, so that the migration and the ingester make them the same way) creates the missing ones until
+the highest bound is more than half a partition above `upto`. Views are not tables: not in this metadata.
 """
 
 from __future__ import annotations
@@ -26,12 +27,4 @@ record_event_key = Table(
     Column("verified", Boolean, nullable=False),
     Column("seq", BigInteger, nullable=False),
     PrimaryKeyConstraint("did", "collection", "rkey", "rev", "action", "verified", name="record_event_key_pkey"),
-)
-
-log_partition = Table(
-    "log_partition",
-    schema.metadata,
-    Column("name", Text, primary_key=True),
-    Column("lo", BigInteger, nullable=False),
-    Column("hi", BigInteger, nullable=False),  # exclusive
 )

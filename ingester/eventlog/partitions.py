@@ -15,7 +15,8 @@ import weakref
 import psycopg
 
 _known: weakref.WeakKeyDictionary[psycopg.AsyncConnection, tuple[int, int]] = weakref.WeakKeyDictionary()
-_READ = "SELECT coalesce((SELECT max(hi) FROM log_partition), 0), partition_size FROM log_retention"
+_READ = ("SELECT coalesce((SELECT max(hi) FROM log_partition), 0),"
+         " coalesce((SELECT partition_size FROM log_retention), 10000000)")
 
 
 async def ensure_partition_for(cur: psycopg.AsyncCursor, last_seq: int) -> None:
@@ -42,5 +43,6 @@ def forget_partitions(conn: psycopg.AsyncConnection) -> None:
 
 async def set_partition_size(conn: psycopg.AsyncConnection, size: int) -> None:
     """LOG_PARTITION_SIZE: the span of the partitions made from now on (existing ones keep theirs)."""
-    await conn.execute("UPDATE log_retention SET partition_size = %s", (size,))
+    await conn.execute("INSERT INTO log_retention (singleton, dropped_through, partition_size) VALUES (true, 0, %s)"
+                       " ON CONFLICT (singleton) DO UPDATE SET partition_size = EXCLUDED.partition_size", (size,))
     forget_partitions(conn)

@@ -66,11 +66,13 @@ async def trim_log(conn: psycopg.AsyncConnection, retention_s: float, *, lock_ti
                 break
             await cur.execute(f'ALTER TABLE record_event DETACH PARTITION "{name}"')
             await cur.execute(f'DROP TABLE "{name}"')
-            await cur.execute("DELETE FROM log_partition WHERE name = %s", (name,))
-            await cur.execute("UPDATE log_retention SET dropped_through = greatest(dropped_through, %s)", (hi - 1,))
+            await cur.execute("INSERT INTO log_retention (singleton, dropped_through) VALUES (true, %s)"
+                              " ON CONFLICT (singleton) DO UPDATE"
+                              " SET dropped_through = greatest(log_retention.dropped_through, EXCLUDED.dropped_through)",
+                              (hi - 1,))
             dropped.append(name)
             log.info("log.partition_dropped", partition=name, lo=lo, hi=hi, newest=str(newest))
     async with conn.cursor() as cur:
-        await cur.execute("SELECT dropped_through FROM log_retention")
+        await cur.execute("SELECT coalesce((SELECT dropped_through FROM log_retention), 0)")
         floor = int((await cur.fetchone())[0])  # type: ignore[index]
     return TrimResult(dropped, floor)

@@ -7,9 +7,10 @@ A unique index on a partitioned table must contain the partition key, so the ded
 (did, collection, rkey, rev, action, verified) can no longer be a unique index of `record_event`.
 It moves to `record_event_key` (one row per appended record event, never partitioned, never
 trimmed): the append inserts the key first (ON CONFLICT DO NOTHING) and only the rows whose key
-went in reach the log, in the same statement. Partitions are [lo, hi) ranges of seq, listed in
-`log_partition`; `record_event_ensure_partitions(upto)` creates them ahead of need (the ingester
-calls it in the append transaction, core/db/log_partitions.py). The table is converted in place:
+went in reach the log, in the same statement (a TRUNCATE of the log empties it too). Partitions are
+[lo, hi) ranges of seq, listed by the view `log_partition` (read from the catalog, so it can never
+disagree with it); `record_event_ensure_partitions(upto)` creates them ahead of need (the ingester
+calls it in the append transaction, ingester/eventlog/partitions.py). The table is converted in place:
 new partitioned table, rows moved, names swapped; `event_seq` is untouched.
 """
 from __future__ import annotations
@@ -22,6 +23,27 @@ branch_labels = None
 depends_on = None
 
 DEFAULT_PARTITION_SIZE = 10_000_000  # LOG_PARTITION_SIZE's default; the ingester sets the live value
+
+_PARTITIONS = r"""
+CREATE VIEW log_partition AS
+SELECT c.relname::text AS name,
+       substring(pg_get_expr(c.relpartbound, c.oid) FROM 'FROM \(''?(-?[0-9]+)''?\)')::bigint AS lo,
+       substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \(''?(-?[0-9]+)''?\)')::bigint AS hi
+FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'record_event'::regclass
+"""
+_TRUNCATE_KEYS = """
+CREATE FUNCTION record_event_truncate_keys() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- Already empty when one TRUNCATE named both tables (and truncating it again here would fail).
+    IF EXISTS (SELECT 1 FROM record_event_key) THEN
+        TRUNCATE record_event_key;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER record_event_truncate_keys AFTER TRUNCATE ON record_event
+    FOR EACH STATEMENT EXECUTE FUNCTION record_event_truncate_keys();
+"""
 
 _COLUMNS = """
     seq bigint NOT NULL DEFAULT nextval('event_seq'),
@@ -39,7 +61,7 @@ _ENSURE = r"""
 CREATE OR REPLACE FUNCTION record_event_ensure_partitions(upto bigint) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-    size_ bigint := (SELECT partition_size FROM log_retention);
+    size_ bigint := coalesce((SELECT partition_size FROM log_retention), 10000000);
     top_ bigint;
     hi_ bigint;
     name_ text;
@@ -52,7 +74,6 @@ BEGIN
         EXECUTE format('CREATE TABLE %I (LIKE record_event INCLUDING DEFAULTS)', name_);
         EXECUTE format('ALTER TABLE record_event ATTACH PARTITION %I FOR VALUES FROM (%s) TO (%s)',
                        name_, top_, hi_);
-        INSERT INTO log_partition (name, lo, hi) VALUES (name_, top_, hi_);
     END LOOP;
     RETURN top_;
 END $$
@@ -71,7 +92,8 @@ def upgrade() -> None:
         did text NOT NULL, collection text NOT NULL, rkey text NOT NULL, rev text NOT NULL, action text NOT NULL,
         verified boolean NOT NULL, seq bigint NOT NULL,
         CONSTRAINT record_event_key_pkey PRIMARY KEY (did, collection, rkey, rev, action, verified))""")
-    op.execute("CREATE TABLE log_partition (name text PRIMARY KEY, lo bigint NOT NULL, hi bigint NOT NULL)")
+    op.execute(_PARTITIONS)
+    op.execute(_TRUNCATE_KEYS)
     op.execute(f"ALTER TABLE log_retention ADD COLUMN partition_size bigint NOT NULL"
                f" DEFAULT {DEFAULT_PARTITION_SIZE} CHECK (partition_size > 0)")
     op.execute(_ENSURE)
@@ -100,8 +122,9 @@ def downgrade() -> None:
     for name, where in (("record_event_dedup_verified", "verified"), ("record_event_dedup_unverified", "NOT verified")):
         op.execute(f"CREATE UNIQUE INDEX {name} ON record_event (did, collection, rkey, rev, action) WHERE {where}")
     op.execute("CREATE INDEX record_event_did_seq ON record_event (did, seq)")
-    op.execute("DROP TABLE record_event_parted")  # its partitions go with it
+    op.execute("DROP VIEW log_partition")
+    op.execute("DROP TABLE record_event_parted")  # its partitions and the truncate trigger go with it
+    op.execute("DROP FUNCTION record_event_truncate_keys()")
     op.execute("DROP FUNCTION record_event_ensure_partitions(bigint)")
-    op.execute("DROP TABLE log_partition")
     op.execute("DROP TABLE record_event_key")
     op.execute("ALTER TABLE log_retention DROP COLUMN partition_size")

@@ -257,3 +257,18 @@ async def test_retention_never_drops_what_is_not_projected(db_url: str) -> None:
                            " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position")
         trimmed = await trim_log(conn, 3600)
         assert trimmed.dropped == ["record_event_p0", "record_event_p10000000"]  # not past the position
+
+
+async def test_truncating_everything_starts_over(db_url: str) -> None:
+    """What benchmarks and property tests do between runs: the same events then append again."""
+    from core.db.schema import metadata
+
+    events = workload(30)
+    async with await connect(db_url, autocommit=True) as conn:
+        first = await append_batch(conn, events)
+        await conn.execute("TRUNCATE record_event, repo_event")  # the key table follows the log
+        assert (await append_batch(conn, events)).records == first.records
+        await conn.execute(f"TRUNCATE {', '.join(repr(t.name).replace(chr(39), chr(34)) for t in metadata.sorted_tables)}")
+        await conn.execute("ALTER SEQUENCE event_seq RESTART")
+        again = await append_batch(conn, events)
+        assert again.records == first.records and again.head == first.head and await _misplaced(conn) == 0
