@@ -272,3 +272,26 @@ async def test_truncating_everything_starts_over(db_url: str) -> None:
         await conn.execute("ALTER SEQUENCE event_seq RESTART")
         again = await append_batch(conn, events)
         assert again.records == first.records and again.head == first.head and await _misplaced(conn) == 0
+
+
+async def test_downgrade_and_upgrade_again_keep_the_log(bare_db: str) -> None:
+    upgrade(bare_db)
+    events = workload(50)
+    async with await connect(bare_db, autocommit=True) as conn:
+        await set_partition_size(conn, 1000)
+        await conn.execute("SELECT setval('event_seq', 10000000 - 10)")  # rows on both sides of a bound
+        await append_batch(conn, events)
+        rows = await _log(conn)
+    from alembic import command
+
+    from core.db.migrate import alembic_config
+
+    command.downgrade(alembic_config(bare_db), "0014")
+    async with await connect(bare_db, autocommit=True) as conn:
+        assert await _log(conn) == rows
+        cur = await conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'record_event_dedup_%'")
+        assert (await cur.fetchone())[0] == 2  # type: ignore[index]
+    upgrade(bare_db)
+    async with await connect(bare_db, autocommit=True) as conn:
+        assert await _log(conn) == rows and await _misplaced(conn) == 0
+        assert (await append_batch(conn, events)).records == 0
