@@ -51,6 +51,10 @@ async def trim_log(conn: psycopg.AsyncConnection, retention_s: float, *, lock_ti
         async with conn.transaction(), conn.cursor() as cur:
             # DETACH takes an ACCESS EXCLUSIVE lock on record_event: never queue readers behind us for long.
             await cur.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
+            # One trimmer at a time (every ingester, leader or standby, runs log-maintenance); the others skip.
+            await cur.execute("SELECT pg_try_advisory_xact_lock(hashtext('record_event retention'))")
+            if not (await cur.fetchone())[0]:  # type: ignore[index]
+                break
             await cur.execute(_GUARDS, (retention_s,))
             position, head, cutoff = await cur.fetchone()  # type: ignore[misc]
             await cur.execute(_CANDIDATES)

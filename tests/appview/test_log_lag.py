@@ -128,3 +128,16 @@ async def test_log_and_projector_lag_metrics(db_url: str) -> None:
         text = (await http.get("/metrics")).text
         assert _gauge(text, "appview_projector_lag_events") == 0
         assert _gauge(text, "appview_projector_lag_seconds") == 0
+
+
+async def test_status_page_counts_the_partitioned_log(db_url: str) -> None:
+    from appview.pages.status_data import row_estimates
+
+    did = "did:plc:" + "n" * 24
+    async with await connect(db_url, autocommit=True) as conn:
+        await append_batch(conn, [put(did, "fm.plyr.track", f"k{i}", tid(i + 1), track()) for i in range(5)])
+        for _ in range(50):  # the statistics collector reports asynchronously
+            if (await row_estimates(conn)).get("record_event") == 5:
+                break
+            await asyncio.sleep(0.1)
+        assert (await row_estimates(conn)).get("record_event") == 5
