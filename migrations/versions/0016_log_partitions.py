@@ -81,7 +81,7 @@ END $$
 
 
 def upgrade() -> None:
-    # Nothing may append while the rows move (a running ingester waits here, then continues).
+    # Nothing may append while the rows move. Stop the old ingester first: its append predates record_event_key.
     op.execute("LOCK TABLE record_event IN ACCESS EXCLUSIVE MODE")
     op.execute("ALTER TABLE record_event RENAME TO record_event_old")
     op.execute("ALTER TABLE record_event_old RENAME CONSTRAINT record_event_pkey TO record_event_old_pkey")
