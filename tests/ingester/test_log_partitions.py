@@ -295,3 +295,30 @@ async def test_downgrade_and_upgrade_again_keep_the_log(bare_db: str) -> None:
     async with await connect(bare_db, autocommit=True) as conn:
         assert await _log(conn) == rows and await _misplaced(conn) == 0
         assert (await append_batch(conn, events)).records == 0
+
+
+async def test_log_maintenance_component_sets_the_size_and_trims(db_url: str) -> None:
+    import asyncio
+
+    from ingester.eventlog.maintenance import log_maintenance
+
+    async with await connect(db_url, autocommit=True) as conn:
+        await set_partition_size(conn, 10)
+        await conn.execute("SELECT setval('event_seq', 10000000 - 1)")
+        for b in range(3):
+            await append_batch(conn, workload(10, b * 10))
+        await conn.execute("UPDATE record_event SET received_at = now() - interval '3 days' WHERE seq < 10000010")
+        await conn.execute("UPDATE repo_event SET received_at = now() - interval '3 days' WHERE seq < 10000010")
+        await Projector(batch_size=100, lock=False).catch_up(conn)
+    stop = asyncio.Event()
+    task = asyncio.create_task(log_maintenance(db_url, 5000, 2 * 86400, stop, interval_s=0.05))
+    async with await connect(db_url, autocommit=True) as conn:
+        for _ in range(100):
+            cur = await conn.execute("SELECT dropped_through, partition_size FROM log_retention")
+            floor, size = await cur.fetchone()  # type: ignore[misc]
+            if floor:
+                break
+            await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert (floor, size) == (10000009, 5000)
