@@ -15,6 +15,7 @@ from appview.deps import PrimaryConn
 from appview.freshness import ProjectionWatcher
 from appview.health import health_router
 from appview.http_metrics import HttpMetrics
+from appview.log_metrics import refresh_log_metrics
 from appview.pages import docs
 from appview.pages.status_data import PlayabilityCache
 from appview.pages.status_page import status_page_router
@@ -82,6 +83,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics() -> Response:
+        await refresh_log_metrics(app.state.pool)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/status")

@@ -32,7 +32,7 @@ from core.settings import CoreSettings, SettingsError, load_settings
 from ingester.leadership import run_ingester
 from ingester.process import tune_gc
 from ingester.projection.digest import digest
-from ingester.projection.rebuild import rebuild
+from ingester.projection.rebuild import TrimmedLog, rebuild
 from ingester.service import backfill_once
 from ingester.settings import IngesterSettings
 from ingester.validate.records import load_record_lexicons
@@ -137,7 +137,11 @@ async def _run(args: argparse.Namespace) -> int:
             if args.revalidate:
                 async with await connect(url) as conn:
                     print((await revalidate(conn)).render())
-            await rebuild(url, batch_size=ingest_settings.projector_batch)
+            try:
+                await rebuild(url, batch_size=ingest_settings.projector_batch)
+            except TrimmedLog as e:
+                print(f"appview: rebuild refused: {e}", file=sys.stderr)
+                return 1
             async with await connect(url) as conn:
                 print((await digest(conn)).render())
             return 0
