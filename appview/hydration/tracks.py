@@ -12,7 +12,8 @@ from psycopg import AsyncConnection
 from appview.hydration.actors import INVALID_HANDLE, ActorBasic, actors, avatar_url
 from appview.playback import default_audio_hosts
 from appview.query.albums import TRACK_ALBUM_COLUMNS, TRACK_ALBUM_SQL
-from appview.query.moderation import EFFECTIVE, author_visible
+from appview.query.counters import track_plays
+from appview.query.moderation import EFFECTIVE
 from core.blobstore.playability import PLAYABILITY_SQL, host_patterns
 
 _TRACKS = f"""
@@ -20,9 +21,9 @@ SELECT t.id, t.uri, t.cid, t.did, t.rkey, t.title, t.artist, t.album, t.duration
        t.audio_url, t.audio_blob_cid, t.audio_blob_mime, t.audio_blob_size, t.image_url, t.description,
        t.features, t.support_gate, t.self_labels, t.created_at, t.sort_at, t.indexed_at,
        a.handle, a.pds, p.avatar, bp.display_name, bp.avatar_cid,
-       coalesce(sc.like_count, 0), coalesce(sc.comment_count, 0),
+       coalesce(tc.likes, 0), coalesce(tc.comments, 0),
        {TRACK_ALBUM_COLUMNS}, {PLAYABILITY_SQL},
-       (SELECT count(*) FROM play pl WHERE pl.track_uri = t.uri AND {author_visible('pl.did')}) AS plays,
+       {track_plays()} AS plays,
        (SELECT coalesce(array_agg(DISTINCT lab_.val ORDER BY lab_.val), '{{}}') FROM label lab_
          WHERE lab_.uri IN (t.uri, t.did) AND {EFFECTIVE}) AS operator_labels
 FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS page(id, ord)
@@ -30,7 +31,7 @@ JOIN track t ON t.id = page.id
 LEFT JOIN actor a ON a.did = t.did
 LEFT JOIN artist_profile p ON p.did = t.did
 LEFT JOIN bsky_profile bp ON bp.did = t.did
-LEFT JOIN subject_count sc ON sc.subject_uri = t.uri
+LEFT JOIN track_counter tc ON tc.uri = t.uri
 LEFT JOIN blob b ON b.cid = t.audio_blob_cid
 LEFT JOIN audio_url_check u ON u.url = t.audio_url
 {TRACK_ALBUM_SQL}ORDER BY page.ord
