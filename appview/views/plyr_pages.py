@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from psycopg import AsyncConnection
 
 from appview.errors import NotFound
 from appview.hydration.actors import ActorBasic
 from appview.hydration.tracks import hydrate
+from appview.hydration.tracks import page as hydrate_page
 from appview.query import albums as album_q
 from appview.query.albums import AlbumRow
 from appview.query.lists import ListRow
@@ -18,12 +22,20 @@ from appview.views.plyr_models import (
     TrackResponse,
     UserSummary,
 )
-from appview.views.plyr_tracks import track_response
+from appview.views.plyr_tracks import track_dict, track_response
 
 
 async def tracks(conn: AsyncConnection, ids: list[int], viewer: str | None, *, with_record_url: bool = False,
                  ) -> list[TrackResponse]:
     return [track_response(t, viewer, with_record_url=with_record_url) for t in await hydrate(conn, ids, viewer)]
+
+
+async def feed_page_json(conn: AsyncConnection, where: str, params: dict[str, Any], cursor: str | None, limit: int,
+                         viewer: str | None) -> bytes:
+    """A `TracksListResponse` page as JSON bytes: one statement, no model validation, orjson (the hot path)."""
+    items, nxt = await hydrate_page(conn, where, params, cursor, limit, viewer)
+    return orjson.dumps({"tracks": [track_dict(t, viewer, with_record_url=True) for t in items],
+                         "next_cursor": nxt, "has_more": nxt is not None})
 
 
 def user(a: ActorBasic) -> UserSummary:
