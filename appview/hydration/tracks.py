@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+import orjson
 from psycopg import AsyncConnection
 
 from appview.hydration.actors import ACTOR_COLUMNS, ACTOR_JOINS, INVALID_HANDLE, ActorBasic, actors, avatar_url, basic
@@ -23,9 +25,9 @@ _COLUMNS = f"""t.id, t.uri, t.cid, t.did, t.rkey, t.title, t.artist, t.album, t.
        a.handle, a.pds, p.avatar, bp.display_name, bp.avatar_cid,
        coalesce(tc.likes, 0), coalesce(tc.comments, 0),
        {TRACK_ALBUM_COLUMNS}, {PLAYABILITY_SQL},
-       {track_plays()} AS plays,
+       {track_plays()},
        (SELECT coalesce(array_agg(DISTINCT lab_.val ORDER BY lab_.val), '{{}}') FROM label lab_
-         WHERE lab_.uri IN (t.uri, t.did) AND {EFFECTIVE}) AS operator_labels"""
+         WHERE lab_.uri IN (t.uri, t.did) AND {EFFECTIVE})"""
 _JOINS = f"""LEFT JOIN actor a ON a.did = t.did
 LEFT JOIN artist_profile p ON p.did = t.did
 LEFT JOIN bsky_profile bp ON bp.did = t.did
@@ -48,21 +50,45 @@ _FEATURED = f"""CASE WHEN jsonb_typeof(t.features) = 'array' AND t.features <> '
 _LIKED = 'EXISTS (SELECT 1 FROM "like" vl_ WHERE vl_.did = %(viewer)s AND vl_.subject_uri = t.uri)'
 
 
-def page_sql(where: str, *, keyset: bool, viewer: bool) -> str:
+def page_sql(where: str, *, limit: int, keyset: bool, viewer: bool) -> str:
     """One statement for a whole feed page: the keyset skeleton (`where` over track `t`, plus one row to
-    tell whether there is more), hydrated, with featured artists and the viewer's likes."""
+    tell whether there is more), each track hydrated into one JSON array (its `card`: every column the view
+    needs, featured artists included), and the viewer's like and ownership.
+
+    The limit is part of the text, not a parameter: with `LIMIT $n` the generic plan of the prepared
+    statement assumes a tenth of the table comes back, so Postgres would replan it on every execution."""
     after = " AND (t.sort_at, t.id) < (%(c_at)s, %(c_id)s)" if keyset else ""
+    mine = "t.did = %(viewer)s" if viewer else "false"
     return f"""
 WITH page AS MATERIALIZED (
-    SELECT t.id FROM track t WHERE {where}{after} ORDER BY t.sort_at DESC, t.id DESC LIMIT %(n)s
+    SELECT t.id FROM track t WHERE {where}{after} ORDER BY t.sort_at DESC, t.id DESC LIMIT {int(limit) + 1}
 )
-SELECT {_COLUMNS}, {_FEATURED}, {_LIKED if viewer else "false"}
+SELECT t.id, t.sort_at, json_build_array({_COLUMNS}, {_FEATURED})::text, {_LIKED if viewer else "false"}, {mine}
 FROM page JOIN track t ON t.id = page.id
 {_JOINS}ORDER BY t.sort_at DESC, t.id DESC
 """
 
 
 _VIEWER_LIKES = 'SELECT DISTINCT subject_uri FROM "like" WHERE did = %s AND subject_uri = ANY(%s)'
+
+
+@dataclass(frozen=True, slots=True)
+class PageRow:
+    id: int
+    sort_at: datetime
+    card: str  # JSON: the `_COLUMNS` of the track, then its featured artists' `ACTOR_COLUMNS` rows (or null)
+    liked: bool  # by the viewer
+    owned: bool  # by the viewer
+
+
+def track_from_card(card: str, liked: bool) -> TrackData:
+    """The TrackData a page row's card describes (what `hydrate` builds from its own queries)."""
+    row = orjson.loads(card)
+    t = _track(tuple(row[:-1]))
+    t.features = _features(t.features_raw, {b.did: b for b in map(basic, row[-1] or ())})
+    t.is_liked = liked
+    t.labels = sorted(set(t.self_labels) | set(t.operator_labels))
+    return t
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,22 +209,14 @@ async def hydrate(conn: AsyncConnection, ids: list[int], viewer: str | None) -> 
 
 
 async def page(conn: AsyncConnection, where: str, params: dict[str, Any], cursor: str | None, limit: int,
-               viewer: str | None) -> tuple[list[TrackData], str | None]:
-    """A hydrated feed page in one round trip: its tracks, and the cursor of the next page (None: last)."""
+               viewer: str | None) -> tuple[list[PageRow], str | None]:
+    """A feed page in one round trip: its rows, and the cursor of the next page (None: the last)."""
     c = cursors.decode(cursor)
-    sql = page_sql(where, keyset=c is not None, viewer=viewer is not None)
-    args = {**params, "n": limit + 1, "viewer": viewer, "audio_hosts": _hosts()}
+    sql = page_sql(where, limit=limit, keyset=c is not None, viewer=viewer is not None)
+    args = {**params, "viewer": viewer, "audio_hosts": _hosts()}
     if c is not None:
         args |= {"c_at": c.at, "c_id": c.id}
-    rows = await (await conn.execute(sql, args)).fetchall()
+    rows = [PageRow(*r) for r in await (await conn.execute(sql, args)).fetchall()]
     more = len(rows) > limit
-    tracks: list[TrackData] = []
-    for row in rows[:limit]:
-        t = _track(row[:-2])
-        known = {b.did: b for b in map(basic, row[-2] or ())}
-        t.features = _features(t.features_raw, known)
-        t.is_liked = bool(row[-1])
-        t.labels = sorted(set(t.self_labels) | set(t.operator_labels))
-        tracks.append(t)
-    nxt = cursors.encode(tracks[-1].sort_at, tracks[-1].id) if more and tracks else None
-    return tracks, nxt
+    rows = rows[:limit]
+    return rows, cursors.encode(rows[-1].sort_at, rows[-1].id) if more and rows else None

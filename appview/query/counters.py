@@ -40,21 +40,22 @@ class PlatformCounts:
 
 
 _PLATFORM = f"""
-WITH hl AS MATERIALIZED ({HIDDEN_SUBJECTS}),
+WITH hl AS MATERIALIZED (SELECT DISTINCT uri FROM ({HIDDEN_SUBJECTS}) s_),
 -- counted tracks an operator label hides (on the track, or on its account)
 ht AS MATERIALIZED (
     SELECT t.uri, t.did, least(greatest(coalesce(t.duration, 0), 0), 86400) AS duration_s, tc.plays
-    FROM track t JOIN track_counter tc ON tc.uri = t.uri
+    FROM (SELECT t.id FROM hl JOIN track t ON t.uri = hl.uri
+          UNION SELECT t.id FROM hl JOIN track t ON t.did = hl.uri) k
+    JOIN track t ON t.id = k.id JOIN track_counter tc ON tc.uri = t.uri
     JOIN artist_counter ac ON ac.did = t.did AND ac.counted
-    WHERE (t.uri IN (SELECT uri FROM hl) OR t.did IN (SELECT uri FROM hl))
-      AND NOT (t.self_labels ?| ARRAY[{", ".join(f"'{v}'" for v in HIDE_EVERYWHERE)}]::text[])
+    WHERE NOT (t.self_labels ?| ARRAY[{", ".join(f"'{v}'" for v in HIDE_EVERYWHERE)}]::text[])
 ),
 -- plays of label-hidden (but active) listeners on counted tracks that stay visible
 hp AS (
-    SELECT count(*) AS n FROM play p JOIN track_counter tc ON tc.uri = p.track_uri
+    SELECT count(*) AS n FROM hl JOIN play p ON p.did = hl.uri JOIN track_counter tc ON tc.uri = p.track_uri
     JOIN artist_counter ac ON ac.did = tc.did AND ac.counted
     JOIN track t ON t.uri = tc.uri
-    WHERE p.did IN (SELECT uri FROM hl) AND {_ACTIVE.format('p.did')}
+    WHERE {_ACTIVE.format('p.did')}
       AND NOT EXISTS (SELECT 1 FROM ht WHERE ht.uri = tc.uri)
       AND NOT (t.self_labels ?| ARRAY[{", ".join(f"'{v}'" for v in HIDE_EVERYWHERE)}]::text[])
 ),
