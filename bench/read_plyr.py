@@ -74,7 +74,7 @@ async def seed(url: str, dataset: Path) -> float:
 
 def wrk(url: str, conns: int, seconds: float) -> tuple[float, float, float]:
     """(req/s, p50 ms, p99 ms) of one wrk run; non-2xx answers make the run fail."""
-    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds:g}s", "--latency", url],
+    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds:g}s", "--timeout", "30s", "--latency", url],
                          capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out:
         raise SystemExit(f"non-2xx answers from {url}:\n{out}")
@@ -138,7 +138,7 @@ async def main() -> None:
                     peer = wrk(a.plyr_url + path, c, a.seconds)
                     load = os.getloadavg()[0]
                     print(f"{path:22} {c:5d} {ours[0]:10.1f} {ours[1]:6.1f} {ours[2]:6.1f}   {peer[0]:13.1f} "
-                          f"{peer[1]:6.1f} {peer[2]:7.1f}   {ours[0] / peer[0]:5.1f}x  {load:.1f}", flush=True)
+                          f"{peer[1]:6.1f} {peer[2]:7.1f}   {ours[0] / max(peer[0], 1e-9):5.1f}x  {load:.1f}", flush=True)
         finally:
             server.terminate()
             server.wait(10)
