@@ -99,7 +99,7 @@ def wait_up(base: str) -> None:
     raise SystemExit(f"{base} did not come up")
 
 
-async def main() -> None:
+def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--database-url", "--url", dest="url", default=DEFAULT_URL)
     ap.add_argument("--dataset", type=Path, required=True)
@@ -108,7 +108,8 @@ async def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--conns", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--paths", nargs="+", default=list(PATHS))
-    ap.add_argument("--ours", type=Path, default=HERE.parent, help="serve this checkout (e.g. the code before a change)")
+    ap.add_argument("--ours", type=Path, default=HERE.parent,
+                    help="serve this checkout (e.g. the code before a change)")
     a = ap.parse_args()
     root = server_url(a.url)
     name = a.db or f"bench_read_plyr_{os.getpid()}"
@@ -119,9 +120,9 @@ async def main() -> None:
     url = with_database(root, name)
     try:
         upgrade(url)
-        print(await server_line(url))
+        print(asyncio.run(server_line(url)))
         if fresh:
-            print(f"seeded {a.dataset.name} through append+project in {await seed(url, a.dataset):.0f} s")
+            print(f"seeded {a.dataset.name} through append+project in {asyncio.run(seed(url, a.dataset)):.0f} s")
         port = free_port()
         server = subprocess.Popen([sys.executable, str(a.ours / "bench" / "read_server.py"), url, str(port), "nocache"])
         base = f"http://127.0.0.1:{port}"
@@ -137,8 +138,9 @@ async def main() -> None:
                     ours = wrk(base + path, c, a.seconds)
                     peer = wrk(a.plyr_url + path, c, a.seconds)
                     load = os.getloadavg()[0]
+                    ratio = ours[0] / max(peer[0], 1e-9)
                     print(f"{path:22} {c:5d} {ours[0]:10.1f} {ours[1]:6.1f} {ours[2]:6.1f}   {peer[0]:13.1f} "
-                          f"{peer[1]:6.1f} {peer[2]:7.1f}   {ours[0] / max(peer[0], 1e-9):5.1f}x  {load:.1f}", flush=True)
+                          f"{peer[1]:6.1f} {peer[2]:7.1f}   {ratio:5.1f}x  {load:.1f}", flush=True)
         finally:
             server.terminate()
             server.wait(10)
@@ -149,4 +151,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -25,7 +25,7 @@ _COLUMNS = f"""t.id, t.uri, t.cid, t.did, t.rkey, t.title, t.artist, t.album, t.
        a.handle, a.pds, p.avatar, bp.display_name, bp.avatar_cid,
        coalesce(tc.likes, 0), coalesce(tc.comments, 0),
        {TRACK_ALBUM_COLUMNS}, {PLAYABILITY_SQL},
-       {track_plays()},
+       {track_plays('t', 'tc')},
        (SELECT coalesce(array_agg(DISTINCT lab_.val ORDER BY lab_.val), '{{}}') FROM label lab_
          WHERE lab_.uri IN (t.uri, t.did) AND {EFFECTIVE})"""
 _JOINS = f"""LEFT JOIN actor a ON a.did = t.did

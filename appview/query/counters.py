@@ -23,11 +23,13 @@ HIDDEN_SUBJECTS = f"SELECT lab_.uri FROM label lab_ WHERE {_HIDE_IN} AND {EFFECT
 _ACTIVE = "NOT EXISTS (SELECT 1 FROM actor ma WHERE ma.did = {} AND NOT ma.active)"
 
 
-def track_plays(track: str = "t") -> str:
-    """Plays of the track row `track` as every view counts them: its counter, less the plays of listeners an
-    operator label hides (found through `label_hide`, so nearly free while there are none)."""
-    return (f"(coalesce((SELECT tc_.plays FROM track_counter tc_ WHERE tc_.uri = {track}.uri), 0)"
-            f" - (SELECT count(*) FROM play hp_ WHERE hp_.track_uri = {track}.uri"
+def track_plays(track: str = "t", counter: str | None = None) -> str:
+    """Plays of the track row `track` as every view counts them: its counter (`counter`, an alias of its
+    joined `track_counter` row, else looked up), less the plays of listeners an operator label hides (found
+    through `label_hide`, so nearly free while there are none)."""
+    plays = (f"{counter}.plays" if counter
+             else f"(SELECT tc_.plays FROM track_counter tc_ WHERE tc_.uri = {track}.uri)")
+    return (f"(coalesce({plays}, 0) - (SELECT count(*) FROM play hp_ WHERE hp_.track_uri = {track}.uri"
             f" AND hp_.did IN ({HIDDEN_SUBJECTS}) AND {_ACTIVE.format('hp_.did')}))")
 
 
@@ -98,7 +100,7 @@ class ArtistCounts:
 _ARTIST = f"""
 WITH t AS MATERIALIZED (
     SELECT t.id, t.title, least(greatest(coalesce(t.duration, 0), 0), 86400) AS duration_s,
-           coalesce(tc.likes, 0) AS likes, coalesce(tc.comments, 0) AS comments, {track_plays('t')} AS plays
+           coalesce(tc.likes, 0) AS likes, coalesce(tc.comments, 0) AS comments, {track_plays('t', 'tc')} AS plays
     FROM track t LEFT JOIN track_counter tc ON tc.uri = t.uri
     WHERE t.did = %(did)s AND {track_visible('t')}
 ),
