@@ -5,7 +5,7 @@ append + projector, serves it with `read_server.py` (one uvicorn worker, respons
 both servers with `wrk` (Debian package) over the same paths, alternating, at each concurrency. plyr.fm
 runs as peers.md §1 describes (seeded by `seed_plyr.py` from the same JSONL); pass its base URL.
 
-  python bench/read_plyr.py --dataset dataset-10k.jsonl --plyr-url http://127.0.0.1:8001 \\
+  python bench/read_plyr.py --dataset dataset-10k.jsonl --plyr-url http://127.0.0.1:8001 [--before ../old-checkout] \\
       [--database-url postgresql://…] [--seconds 10] [--conns 1 8] [--db NAME to reuse a seeded database]
 """
 
@@ -108,8 +108,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--conns", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--paths", nargs="+", default=list(PATHS))
-    ap.add_argument("--ours", type=Path, default=HERE.parent,
-                    help="serve this checkout (e.g. the code before a change)")
+    ap.add_argument("--before", type=Path,
+                    help="also serve this checkout (the code before a change) and print it in the same run")
     a = ap.parse_args()
     root = server_url(a.url)
     name = a.db or f"bench_read_plyr_{os.getpid()}"
@@ -118,33 +118,38 @@ def main() -> None:
         if fresh:
             admin.execute(f'CREATE DATABASE "{name}"')
     url = with_database(root, name)
+    servers: list[subprocess.Popen[bytes]] = []
     try:
         upgrade(url)
         print(asyncio.run(server_line(url)))
         if fresh:
             print(f"seeded {a.dataset.name} through append+project in {asyncio.run(seed(url, a.dataset)):.0f} s")
-        port = free_port()
-        server = subprocess.Popen([sys.executable, str(a.ours / "bench" / "read_server.py"), url, str(port), "nocache"])
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_up(base)
-            time.sleep(0.5)
-            print(f"\n{'path':22} {'conns':>5} {'ours req/s':>10} {'p50':>6} {'p99':>6}   {'plyr.fm req/s':>13} "
-                  f"{'p50':>6} {'p99':>7}   {'ratio':>6}  load")
-            for path in a.paths:
-                for c in a.conns:
+        bases = {}
+        for label, checkout in (("ours", HERE.parent), ("before", a.before)):
+            if checkout is None:
+                continue
+            port = free_port()
+            servers.append(subprocess.Popen([sys.executable, str(checkout / "bench" / "read_server.py"), url,
+                                             str(port), "nocache"]))
+            bases[label] = f"http://127.0.0.1:{port}"
+            wait_up(bases[label])
+        bases["plyr.fm"] = a.plyr_url
+        time.sleep(0.5)
+        print(f"\n{'path':20} {'conns':>5} " + " ".join(f"{k + ' req/s':>14} {'p50':>6} {'p99':>7}" for k in bases)
+              + "   ratios to plyr.fm   load")
+        for path in a.paths:
+            for c in a.conns:
+                for base in bases.values():
                     wrk(base + path, c, 1)  # warm-up: connections, prepared statements, caches
-                    wrk(a.plyr_url + path, c, 1)
-                    ours = wrk(base + path, c, a.seconds)
-                    peer = wrk(a.plyr_url + path, c, a.seconds)
-                    load = os.getloadavg()[0]
-                    ratio = ours[0] / max(peer[0], 1e-9)
-                    print(f"{path:22} {c:5d} {ours[0]:10.1f} {ours[1]:6.1f} {ours[2]:6.1f}   {peer[0]:13.1f} "
-                          f"{peer[1]:6.1f} {peer[2]:7.1f}   {ratio:5.1f}x  {load:.1f}", flush=True)
-        finally:
+                got = {k: wrk(base + path, c, a.seconds) for k, base in bases.items()}
+                peer = got["plyr.fm"][0]
+                ratios = ", ".join(f"{k} {v[0] / max(peer, 1e-9):.1f}x" for k, v in got.items() if k != "plyr.fm")
+                print(f"{path:20} {c:5d} " + " ".join(f"{v[0]:14.1f} {v[1]:6.1f} {v[2]:7.1f}" for v in got.values())
+                      + f"   {ratios}   {os.getloadavg()[0]:.1f}", flush=True)
+    finally:
+        for server in servers:
             server.terminate()
             server.wait(10)
-    finally:
         if not a.db:
             with psycopg.connect(root, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
