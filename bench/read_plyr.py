@@ -140,7 +140,7 @@ def main() -> None:
         for path in a.paths:
             for c in a.conns:
                 for base in bases.values():
-                    wrk(base + path, c, 1)  # warm-up: connections, prepared statements, caches
+                    wrk(base + path, c, 3)  # warm-up: connections, prepared statements, caches
                 got = {k: wrk(base + path, c, a.seconds) for k, base in bases.items()}
                 peer = got["plyr.fm"][0]
                 ratios = ", ".join(f"{k} {v[0] / max(peer, 1e-9):.1f}x" for k, v in got.items() if k != "plyr.fm")

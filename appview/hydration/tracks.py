@@ -216,7 +216,8 @@ async def page(conn: AsyncConnection, where: str, params: dict[str, Any], cursor
     args = {**params, "viewer": viewer, "audio_hosts": _hosts()}
     if c is not None:
         args |= {"c_at": c.at, "c_id": c.id}
-    rows = [PageRow(*r) for r in await (await conn.execute(sql, args)).fetchall()]
+    # Prepared at once (not after psycopg's 5 plain runs): the plan of this statement costs more than running it.
+    rows = [PageRow(*r) for r in await (await conn.execute(sql, args, prepare=True)).fetchall()]
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, cursors.encode(rows[-1].sort_at, rows[-1].id) if more and rows else None
