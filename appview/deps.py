@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,18 +12,31 @@ from psycopg import AsyncConnection
 from appview.auth import OptionalViewerDid
 
 
+def read_connection(request: Request) -> AbstractAsyncContextManager[AsyncConnection]:
+    """A connection to the database this request reads from: its replica, or the primary (appview/reads.py)."""
+    return request.app.state.reads.connection(request.scope)  # type: ignore[no-any-return]
+
+
 async def _conn(request: Request) -> AsyncIterator[AsyncConnection]:
+    async with read_connection(request) as conn:
+        yield conn
+
+
+async def _primary_conn(request: Request) -> AsyncIterator[AsyncConnection]:
     async with request.app.state.pool.connection() as conn:
         yield conn
 
 
+# Reads for the public surfaces: from the request's read target (a replica when DATABASE_READ_URL is set).
 Conn = Annotated[AsyncConnection, Depends(_conn)]
+# Operations views (/status, the status page): the primary's own account of itself.
+PrimaryConn = Annotated[AsyncConnection, Depends(_primary_conn)]
 
 
 async def _read_conn(request: Request) -> AsyncIterator[AsyncConnection]:
-    """For routes that read in one statement or a few independent ones: autocommit, so a request costs no
-    BEGIN and no ROLLBACK round trip; the pool gets the connection back as it lent it."""
-    async with request.app.state.pool.connection() as conn:
+    """`Conn` for routes that read in one statement or a few independent ones: autocommit, so a request costs
+    no BEGIN and no ROLLBACK round trip; the pool gets the connection back as it lent it."""
+    async with read_connection(request) as conn:
         await conn.set_autocommit(True)
         try:
             yield conn

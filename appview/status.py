@@ -66,6 +66,19 @@ class BackfillStatus(BaseModel):
     open_by_reason: dict[str, int] = {}
 
 
+class ReplicaStatus(BaseModel):
+    name: str  # replica-N, in DATABASE_READ_URL order (hosts are in the logs, not here)
+    up: bool
+    serving: bool  # reads go to it: up and at most DATABASE_READ_MAX_LAG_S behind
+    error: str | None = None
+    in_recovery: bool | None = None  # a hot standby
+    replay_paused: bool | None = None
+    projector_position: int | None = None
+    lag_events: int | None = None  # the primary's projector position minus this replica's
+    lag_bytes: int | None = None  # WAL not replayed yet
+    lag_seconds: float | None = None  # since the primary wrote the oldest WAL not replayed yet (0: caught up)
+
+
 class Status(BaseModel):
     log_head: int
     projector_position: int
@@ -73,6 +86,7 @@ class Status(BaseModel):
     sources: list[SourceStatus]
     repos: dict[str, int]
     backfill: BackfillStatus
+    replicas: list[ReplicaStatus] = []  # DATABASE_READ_URL; this status itself is read from the primary
 
 
 async def read_backfill(conn: AsyncConnection) -> BackfillStatus:

@@ -25,7 +25,7 @@ from appview.settings import AppviewSettings
 from cli.database import AlreadyRunning, hold_ingest_lock, resolve_database
 from cli.supervise import child_env, fold_child_metrics, free_port, supervise, watch_parent
 from core.db.connect import connect
-from core.db.migrate import upgrade
+from core.db.migrate import SchemaNotAtHead, upgrade, wait_for_head
 from core.lexicon import LexiconsMissing
 from core.logs import configure_logging
 from core.settings import CoreSettings, SettingsError, load_settings
@@ -119,8 +119,12 @@ async def _run(args: argparse.Namespace) -> int:
     if args.command in ("run", "ingest", "serve", "backfill") or getattr(args, "revalidate", False):
         load_record_lexicons()  # before anything starts: LexiconsMissing names the folder it looked in
     url, server = resolve_database(ingest_settings)
-    upgrade(url)
     try:
+        if args.command == "migrate" or ingest_settings.migrate_on_start:
+            upgrade(url)
+        else:  # a separate job migrates (compose, Kubernetes): wait for it, never run DDL from a replica
+            wait_for_head(url, ingest_settings.migrate_wait_s,
+                          lambda why: log.info("migrations.waiting", reason=why, command=args.command))
         if args.command == "migrate":
             log.info("migrations.applied")
             return 0
@@ -233,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except LexiconsMissing as e:  # a start-up error: never run on without the lexicons
+        print(f"appview: {e}", file=sys.stderr)
+        return 2
+    except SchemaNotAtHead as e:  # MIGRATE_ON_START=false and the migrate job did not (or cannot) bring it to head
         print(f"appview: {e}", file=sys.stderr)
         return 2
 
