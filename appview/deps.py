@@ -31,5 +31,20 @@ async def _primary_conn(request: Request) -> AsyncIterator[AsyncConnection]:
 Conn = Annotated[AsyncConnection, Depends(_conn)]
 # Operations views (/status, the status page): the primary's own account of itself.
 PrimaryConn = Annotated[AsyncConnection, Depends(_primary_conn)]
+
+
+async def _read_conn(request: Request) -> AsyncIterator[AsyncConnection]:
+    """`Conn` for routes that read in one statement or a few independent ones: autocommit, so a request costs
+    no BEGIN and no ROLLBACK round trip; the pool gets the connection back as it lent it."""
+    async with read_connection(request) as conn:
+        await conn.set_autocommit(True)
+        try:
+            yield conn
+        finally:
+            if not conn.broken:
+                await conn.set_autocommit(False)
+
+
+ReadConn = Annotated[AsyncConnection, Depends(_read_conn)]
 # The viewer's DID from a verified service-auth JWT; None for anonymous requests (appview/auth).
 Viewer = OptionalViewerDid

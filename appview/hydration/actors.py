@@ -9,6 +9,7 @@ URL of the plyr profile record (`fm.plyr.actor.profile` `avatar`). Description: 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from psycopg import AsyncConnection
@@ -45,29 +46,34 @@ def avatar_url(pds: str | None, did: str, cid: str | None) -> str | None:
     return f"{pds.rstrip('/')}/xrpc/com.atproto.sync.getBlob?{urlencode({'did': did, 'cid': cid})}"
 
 
-_SQL = """
-SELECT d.did, a.handle, a.pds, p.avatar, a.did IS NOT NULL, coalesce(a.active, true),
+# One actor's basics; needs `d.did` (the DID asked about). The page queries embed it for featured artists.
+ACTOR_COLUMNS = """d.did, a.handle, a.pds, p.avatar, a.did IS NOT NULL, coalesce(a.active, true),
        b.display_name, b.avatar_cid, b.description,
-       (SELECT t.artist FROM track t WHERE t.did = d.did ORDER BY t.sort_at DESC, t.id DESC LIMIT 1)
-FROM unnest(%s::text[]) AS d(did)
-LEFT JOIN actor a ON a.did = d.did
+       (SELECT t.artist FROM track t WHERE t.did = d.did ORDER BY t.sort_at DESC, t.id DESC LIMIT 1)"""
+ACTOR_JOINS = """LEFT JOIN actor a ON a.did = d.did
 LEFT JOIN artist_profile p ON p.did = d.did
-LEFT JOIN bsky_profile b ON b.did = d.did
+LEFT JOIN bsky_profile b ON b.did = d.did"""
+_SQL = f"""
+SELECT {ACTOR_COLUMNS}
+FROM unnest(%s::text[]) AS d(did)
+{ACTOR_JOINS}
 """
+
+
+def basic(row: tuple[Any, ...] | list[Any]) -> ActorBasic:
+    """An `ACTOR_COLUMNS` row as the views show it."""
+    did, handle, pds, plyr_avatar, known, active, bsky_name, avatar_cid, description, artist = row
+    if not active:
+        # An account that is not active never appears with its handle, name or avatar (surfaces hide
+        # its own content; this covers places that merely mention it, e.g. a featured artist).
+        return ActorBasic(did, INVALID_HANDLE, INVALID_HANDLE, None, bool(known), False)
+    h = handle or INVALID_HANDLE
+    return ActorBasic(did, h, bsky_name or artist or (handle or did),
+                      avatar_url(pds, did, avatar_cid) or plyr_avatar, bool(known), description=description)
 
 
 async def actors(conn: AsyncConnection, dids: list[str]) -> dict[str, ActorBasic]:
     if not dids:
         return {}
     rows = await (await conn.execute(_SQL, (sorted(set(dids)),))).fetchall()
-    out: dict[str, ActorBasic] = {}
-    for did, handle, pds, plyr_avatar, known, active, bsky_name, avatar_cid, description, artist in rows:
-        if not active:
-            # An account that is not active never appears with its handle, name or avatar (surfaces hide
-            # its own content; this covers places that merely mention it, e.g. a featured artist).
-            out[did] = ActorBasic(did, INVALID_HANDLE, INVALID_HANDLE, None, bool(known), False)
-            continue
-        h = handle or INVALID_HANDLE
-        out[did] = ActorBasic(did, h, bsky_name or artist or (handle or did),
-                              avatar_url(pds, did, avatar_cid) or plyr_avatar, bool(known), description=description)
-    return out
+    return {row[0]: basic(row) for row in rows}

@@ -5,38 +5,90 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+import orjson
 from psycopg import AsyncConnection
 
-from appview.hydration.actors import INVALID_HANDLE, ActorBasic, actors, avatar_url
+from appview.hydration.actors import ACTOR_COLUMNS, ACTOR_JOINS, INVALID_HANDLE, ActorBasic, actors, avatar_url, basic
 from appview.playback import default_audio_hosts
+from appview.query import cursor as cursors
 from appview.query.albums import TRACK_ALBUM_COLUMNS, TRACK_ALBUM_SQL
-from appview.query.moderation import EFFECTIVE, author_visible
+from appview.query.counters import track_plays
+from appview.query.moderation import EFFECTIVE
 from core.blobstore.playability import PLAYABILITY_SQL, host_patterns
 
-_TRACKS = f"""
-SELECT t.id, t.uri, t.cid, t.did, t.rkey, t.title, t.artist, t.album, t.duration, t.file_type,
+_COLUMNS = f"""t.id, t.uri, t.cid, t.did, t.rkey, t.title, t.artist, t.album, t.duration, t.file_type,
        t.audio_url, t.audio_blob_cid, t.audio_blob_mime, t.audio_blob_size, t.image_url, t.description,
        t.features, t.support_gate, t.self_labels, t.created_at, t.sort_at, t.indexed_at,
        a.handle, a.pds, p.avatar, bp.display_name, bp.avatar_cid,
-       coalesce(sc.like_count, 0), coalesce(sc.comment_count, 0),
+       coalesce(tc.likes, 0), coalesce(tc.comments, 0),
        {TRACK_ALBUM_COLUMNS}, {PLAYABILITY_SQL},
-       (SELECT count(*) FROM play pl WHERE pl.track_uri = t.uri AND {author_visible('pl.did')}) AS plays,
+       {track_plays('t', 'tc')},
        (SELECT coalesce(array_agg(DISTINCT lab_.val ORDER BY lab_.val), '{{}}') FROM label lab_
-         WHERE lab_.uri IN (t.uri, t.did) AND {EFFECTIVE}) AS operator_labels
-FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS page(id, ord)
-JOIN track t ON t.id = page.id
-LEFT JOIN actor a ON a.did = t.did
+         WHERE lab_.uri IN (t.uri, t.did) AND {EFFECTIVE})"""
+_JOINS = f"""LEFT JOIN actor a ON a.did = t.did
 LEFT JOIN artist_profile p ON p.did = t.did
 LEFT JOIN bsky_profile bp ON bp.did = t.did
-LEFT JOIN subject_count sc ON sc.subject_uri = t.uri
+LEFT JOIN track_counter tc ON tc.uri = t.uri
 LEFT JOIN blob b ON b.cid = t.audio_blob_cid
 LEFT JOIN audio_url_check u ON u.url = t.audio_url
-{TRACK_ALBUM_SQL}ORDER BY page.ord
+{TRACK_ALBUM_SQL}"""
+_TRACKS = f"""
+SELECT {_COLUMNS}
+FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS page(id, ord)
+JOIN track t ON t.id = page.id
+{_JOINS}ORDER BY page.ord
+"""
+# The actor basics of a track's featured artists, in the same statement (None when it features nobody).
+_FEATURED = f"""CASE WHEN jsonb_typeof(t.features) = 'array' AND t.features <> '[]'::jsonb THEN (
+    SELECT json_agg(json_build_array({ACTOR_COLUMNS}))
+    FROM (SELECT DISTINCT f_->>'did' AS did FROM jsonb_array_elements(t.features) f_
+          WHERE jsonb_typeof(f_->'did') = 'string') d
+    {ACTOR_JOINS}) END"""
+_LIKED = 'EXISTS (SELECT 1 FROM "like" vl_ WHERE vl_.did = %(viewer)s AND vl_.subject_uri = t.uri)'
+
+
+def page_sql(where: str, *, limit: int, keyset: bool, viewer: bool) -> str:
+    """One statement for a whole feed page: the keyset skeleton (`where` over track `t`, plus one row to
+    tell whether there is more), each track hydrated into one JSON array (its `card`: every column the view
+    needs, featured artists included), and the viewer's like and ownership.
+
+    The limit is part of the text, not a parameter: with `LIMIT $n` the generic plan of the prepared
+    statement assumes a tenth of the table comes back, so Postgres would replan it on every execution."""
+    after = " AND (t.sort_at, t.id) < (%(c_at)s, %(c_id)s)" if keyset else ""
+    mine = "t.did = %(viewer)s" if viewer else "false"
+    return f"""
+WITH page AS MATERIALIZED (
+    SELECT t.id FROM track t WHERE {where}{after} ORDER BY t.sort_at DESC, t.id DESC LIMIT {int(limit) + 1}
+)
+SELECT t.id, t.sort_at, json_build_array({_COLUMNS}, {_FEATURED})::text, {_LIKED if viewer else "false"}, {mine}
+FROM page JOIN track t ON t.id = page.id
+{_JOINS}ORDER BY t.sort_at DESC, t.id DESC
 """
 
+
 _VIEWER_LIKES = 'SELECT DISTINCT subject_uri FROM "like" WHERE did = %s AND subject_uri = ANY(%s)'
+
+
+@dataclass(frozen=True, slots=True)
+class PageRow:
+    id: int
+    sort_at: datetime
+    card: str  # JSON: the `_COLUMNS` of the track, then its featured artists' `ACTOR_COLUMNS` rows (or null)
+    liked: bool  # by the viewer
+    owned: bool  # by the viewer
+
+
+def track_from_card(card: str, liked: bool) -> TrackData:
+    """The TrackData a page row's card describes (what `hydrate` builds from its own queries)."""
+    row = orjson.loads(card)
+    t = _track(tuple(row[:-1]))
+    t.features = _features(t.features_raw, {b.did: b for b in map(basic, row[-1] or ())})
+    t.is_liked = liked
+    t.labels = sorted(set(t.self_labels) | set(t.operator_labels))
+    return t
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,3 +206,18 @@ async def hydrate(conn: AsyncConnection, ids: list[int], viewer: str | None) -> 
         t.is_liked = t.uri in liked
         t.labels = sorted(set(t.self_labels) | set(t.operator_labels))
     return tracks
+
+
+async def page(conn: AsyncConnection, where: str, params: dict[str, Any], cursor: str | None, limit: int,
+               viewer: str | None) -> tuple[list[PageRow], str | None]:
+    """A feed page in one round trip: its rows, and the cursor of the next page (None: the last)."""
+    c = cursors.decode(cursor)
+    sql = page_sql(where, limit=limit, keyset=c is not None, viewer=viewer is not None)
+    args = {**params, "viewer": viewer, "audio_hosts": _hosts()}
+    if c is not None:
+        args |= {"c_at": c.at, "c_id": c.id}
+    # Prepared at once (not after psycopg's 5 plain runs): the plan of this statement costs more than running it.
+    rows = [PageRow(*r) for r in await (await conn.execute(sql, args, prepare=True)).fetchall()]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, cursors.encode(rows[-1].sort_at, rows[-1].id) if more and rows else None

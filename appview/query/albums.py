@@ -29,7 +29,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from appview.query.moderation import author_visible, record_visible, track_visible
+from appview.query.counters import track_plays
+from appview.query.moderation import record_visible, track_visible
 
 SLUG_MAX = 100
 UNTITLED = "untitled"
@@ -81,7 +82,7 @@ SELECT m.did, m.slug, coalesce(min(meta.id), min(m.id)) AS id,
        coalesce(min(meta.sort_at), min(m.sort_at)),
        count(*) AS track_count,
        (array_agg(m.image_url ORDER BY {order}) FILTER (WHERE m.image_url IS NOT NULL))[1] AS image_url,
-       sum((SELECT count(*) FROM play p WHERE p.track_uri = m.uri AND {plays_visible})) AS plays
+       sum({plays}) AS plays
 FROM m LEFT JOIN meta ON meta.did = m.did AND meta.slug = m.slug
 GROUP BY m.did, m.slug
 ORDER BY lower(coalesce(nullif(min(meta.name), ''), (array_agg(m.album ORDER BY m.sort_at, m.id)
@@ -106,7 +107,7 @@ class AlbumRow:
 
 async def _albums(conn: AsyncConnection, where_li: str, where_t: str, params: dict[str, Any]) -> list[AlbumRow]:
     sql = _ALBUMS.format(members=_members(where_li, where_t), order=_ORDER, untitled=UNTITLED,
-                         plays_visible=author_visible("p.did"))
+                         plays=track_plays("m"))
     rows = await (await conn.execute(sql, params)).fetchall()
     return [AlbumRow(r[0], r[1], int(r[2]), r[3], r[4], r[5], r[6], r[7], int(r[8]), r[9], int(r[10] or 0))
             for r in rows]

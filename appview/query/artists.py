@@ -7,7 +7,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from appview.query.moderation import author_visible, track_visible
+from appview.query import counters
+from appview.query.counters import PlatformCounts
 
 # Aggregates must stay sane whatever valid records say: a record may claim any int64 duration, so each
 # track contributes at most MAX_TRACK_DURATION_S to a sum, and every total leaves as an int64 at most.
@@ -61,45 +62,10 @@ class ArtistStats:
 
 
 async def stats(conn: AsyncConnection, did: str) -> ArtistStats:
-    sql = f"""
-        WITH t AS (SELECT t.id, t.uri, t.title, t.duration FROM track t WHERE t.did = %(did)s AND {track_visible('t')}),
-             lk AS (SELECT t.id, t.title, c.like_count AS n FROM t JOIN subject_count c ON c.subject_uri = t.uri
-                    WHERE c.like_count > 0),
-             pl AS (SELECT t.id, t.title, count(*) AS n FROM t JOIN play p ON p.track_uri = t.uri
-                    WHERE {author_visible('p.did')} GROUP BY t.id, t.title),
-             ranked AS (SELECT t.did, count(*) AS n FROM play p JOIN track t ON t.uri = p.track_uri
-                        WHERE {author_visible('p.did')} AND {track_visible('t')}
-                        GROUP BY t.did ORDER BY n DESC, t.did LIMIT 10)
-        SELECT (SELECT count(*) FROM t), (SELECT coalesce(sum({bounded_duration('t')}), 0) FROM t),
-               (SELECT coalesce(sum(n), 0) FROM lk),
-               (SELECT coalesce(sum(c.comment_count), 0) FROM t JOIN subject_count c ON c.subject_uri = t.uri),
-               (SELECT row(id, title, n) FROM lk ORDER BY n DESC, id DESC LIMIT 1),
-               (SELECT coalesce(sum(n), 0) FROM pl),
-               (SELECT row(id, title, n) FROM pl ORDER BY n DESC, id DESC LIMIT 1),
-               (SELECT r FROM (SELECT did, row_number() OVER (ORDER BY n DESC, did) AS r FROM ranked) x
-                 WHERE x.did = %(did)s)"""
-    row = await (await conn.execute(sql, {"did": did})).fetchone()
-    assert row is not None
-    top, played = row[4], row[6]
-    return ArtistStats(int64(row[0]), int64(row[1]), int64(row[2]), int64(row[3]),
-                       (int(top[0]), str(top[1]), int64(top[2])) if top else None, int64(row[5]),
-                       (int(played[0]), str(played[1]), int64(played[2])) if played else None,
-                       int(row[7]) if row[7] is not None else None)
-
-
-@dataclass(frozen=True, slots=True)
-class PlatformCounts:
-    tracks: int
-    artists: int
-    duration_s: int
-    plays: int = 0
+    """From the counters (appview/query/counters.py): no play, like or comment row is counted here."""
+    c = await counters.artist(conn, did)
+    return ArtistStats(c.tracks, c.duration_s, c.likes, c.comments, c.top_liked, c.plays, c.top_played, c.rank)
 
 
 async def platform(conn: AsyncConnection) -> PlatformCounts:
-    sql = f"""SELECT count(*), count(DISTINCT t.did), coalesce(sum({bounded_duration('t')}), 0),
-                     coalesce(sum((SELECT count(*) FROM play p WHERE p.track_uri = t.uri
-                                   AND {author_visible('p.did')})), 0)
-              FROM track t WHERE {track_visible('t')}"""
-    row = await (await conn.execute(sql)).fetchone()
-    assert row is not None
-    return PlatformCounts(int64(row[0]), int64(row[1]), int64(row[2]), int64(row[3]))
+    return await counters.platform(conn)

@@ -7,7 +7,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from appview.query.moderation import author_visible, record_visible, track_visible
+from appview.query.counters import track_plays
+from appview.query.moderation import record_visible, track_visible
 
 _COLS = "li.id, li.uri, li.cid, li.did, li.rkey, li.name, li.list_type, li.created_at, li.updated_at, li.sort_at"
 # Tracks of a list that we can show, with the first cover among them.
@@ -21,8 +22,8 @@ _STATS = f"""
         SELECT DISTINCT ON (t.image_url) t.image_url, i.position FROM list_item i JOIN track t ON t.uri = i.subject_uri
         WHERE i.list_uri = li.uri AND t.image_url IS NOT NULL AND {track_visible('t')}
         ORDER BY t.image_url, i.position) x) AS images,
-    (SELECT count(*) FROM list_item i JOIN track t ON t.uri = i.subject_uri JOIN play p ON p.track_uri = t.uri
-      WHERE i.list_uri = li.uri AND {track_visible('t')} AND {author_visible('p.did')}) AS plays
+    (SELECT coalesce(sum({track_plays('t')}), 0) FROM list_item i JOIN track t ON t.uri = i.subject_uri
+      WHERE i.list_uri = li.uri AND {track_visible('t')}) AS plays
 """
 
 

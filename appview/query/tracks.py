@@ -36,14 +36,24 @@ async def _keyset(conn: AsyncConnection, where: str, params: dict[str, Any], cur
     return Page([r[0] for r in rows], cursors.encode(rows[-1][1], rows[-1][0]) if more and rows else None)
 
 
+def latest_where() -> str:
+    """The discovery feed's condition over track `t` (LIST context; parameter `viewer`)."""
+    return track_listable("t")
+
+
+def artist_where() -> str:
+    """An artist page's condition over track `t` (VIEW context: adult tracks shown; parameter `did`)."""
+    return f"t.did = %(did)s AND {track_visible('t')}"
+
+
 async def latest(conn: AsyncConnection, viewer: str | None, cursor: str | None, limit: int) -> Page:
     """The discovery feed: newest first, LIST context."""
-    return await _keyset(conn, track_listable("t"), {"viewer": viewer}, cursor, limit)
+    return await _keyset(conn, latest_where(), {"viewer": viewer}, cursor, limit)
 
 
 async def by_artist(conn: AsyncConnection, did: str, cursor: str | None, limit: int) -> Page:
     """An artist page: VIEW context (adult tracks shown, as on plyr.fm)."""
-    return await _keyset(conn, f"t.did = %(did)s AND {track_visible('t')}", {"did": did}, cursor, limit)
+    return await _keyset(conn, artist_where(), {"did": did}, cursor, limit)
 
 
 async def top(conn: AsyncConnection, viewer: str | None, period: str, limit: int) -> list[int]:

@@ -7,7 +7,7 @@ import re
 
 from fastapi import APIRouter, Query
 
-from appview.deps import Conn, Viewer
+from appview.deps import Conn, ReadConn, Viewer
 from appview.errors import BadParam, NotFound
 from appview.hydration.actors import actors
 from appview.hydration.tracks import hydrate
@@ -34,7 +34,7 @@ SITE = "https://plyr.fm"
 
 
 @router.get("/stats")
-async def platform_stats(conn: Conn) -> PlatformStats:
+async def platform_stats(conn: ReadConn) -> PlatformStats:
     c = await artist_q.platform(conn)
     return PlatformStats(total_plays=c.plays, total_tracks=c.tracks, total_artists=c.artists,
                          total_duration_seconds=c.duration_s)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from appview.deps import Conn, Viewer
+from appview.deps import Conn, ReadConn, Viewer
 from appview.errors import NotFound
 from appview.hydration.actors import actors
 from appview.query import comments as comment_q
@@ -26,16 +26,16 @@ from appview.views.plyr_models import (
 router = APIRouter(tags=["tracks"])
 
 
-@router.get("/tracks/")
-async def list_tracks(conn: Conn, viewer: Viewer, cursor: str | None = None, artist_did: str | None = None,
-                      limit: int = Query(50, ge=1, le=100)) -> TracksListResponse:
+@router.get("/tracks/", response_model=TracksListResponse)
+async def list_tracks(conn: ReadConn, viewer: Viewer, cursor: str | None = None, artist_did: str | None = None,
+                      limit: int = Query(50, ge=1, le=100)) -> Response:
     """The discovery feed (newest first), or one artist's tracks with `artist_did`."""
     if artist_did:
-        page = await track_q.by_artist(conn, (await resolve(conn, artist_did)).did, cursor, limit)
+        where, params = track_q.artist_where(), {"did": (await resolve(conn, artist_did)).did}
     else:
-        page = await track_q.latest(conn, viewer, cursor, limit)
-    items = await plyr_pages.tracks(conn, page.ids, viewer, with_record_url=True)
-    return TracksListResponse(tracks=items, next_cursor=page.cursor, has_more=page.cursor is not None)
+        where, params = track_q.latest_where(), {}
+    body = await plyr_pages.feed_page_json(conn, where, params, cursor, limit, viewer)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/tracks/top")

@@ -17,6 +17,7 @@ every URL field of every view passes through it, whoever builds the view.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from typing import Annotated
@@ -65,6 +66,13 @@ def unsafe_reason(url: object) -> str | None:
         return "not_a_string"
     if len(url) > MAX_URL_LENGTH:
         return "too_long"
+    return _judged(url)
+
+
+# A pure function of the string, and pages serve the same URLs over and over: each is judged once
+# (bounded: at most 16,384 URLs of at most MAX_URL_LENGTH characters are remembered).
+@functools.lru_cache(maxsize=16384)
+def _judged(url: str) -> str | None:
     if _FORBIDDEN.search(url):
         return "bad_characters"
     if url.startswith("/"):

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 
 from core.db.bsky_schema import bsky_profile_table
+from core.db.counters import counter_tables, hide_label_index
 
 metadata: MetaData = MetaData()
 
@@ -467,9 +468,11 @@ PROJECTION_TABLES: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (list_, ("id", "indexed_at", "sort_at")),
     (list_item, ()), (artist_profile, ("indexed_at",)), (bsky_profile := bsky_profile_table(metadata), ("indexed_at",)),
     (subject_count, ()),
+    *((t, ()) for t in counter_tables(metadata)),
     (label, ("seq",)),
     (play, ("indexed_at",)),
     (actor_status, ("indexed_at",)),
 )
 from core.db import album_slugs, frame_reject, health_schema, log_partitions  # noqa: E402, F401, I001  (0008, 0009, 0014, 0016)
 from core.db import leader_schema  # noqa: E402, F401, I001  (0015)
+hide_label_index(label)  # 0017

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 import psycopg
 
+from ingester.projection import counters
 from ingester.projection.base import Put
 
 COUNTED = {"fm.plyr.like": '"like"', "fm.plyr.comment": "comment"}
@@ -53,6 +54,7 @@ async def subjects_of_did(cur: psycopg.AsyncCursor, did: str) -> set[str]:
 async def recount(cur: psycopg.AsyncCursor, subjects: set[str]) -> None:
     if subjects:
         await cur.execute(_RECOUNT, {"subjects": sorted(subjects)})
+        counters.mark_tracks(cur, subjects)
 
 
 class SubjectCounts:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import psycopg
 
+from ingester.projection import counters
 from ingester.projection.base import Put
 from ingester.projection.teal import PLAY_COLLECTIONS, PLYR_TRACK
 
@@ -44,7 +45,8 @@ UPDATE play p SET
     track_uri = CASE WHEN v.n = 1 THEN v.track_uri END,
     link = CASE WHEN v.n = 0 THEN 'unmatched' WHEN v.n > 1 THEN 'ambiguous'
                 WHEN v.subject_uri IS NOT NULL THEN 'uri' ELSE 'name' END
-FROM verdict v WHERE p.uri = v.uri
+FROM verdict v JOIN play o ON o.uri = v.uri WHERE p.uri = v.uri
+RETURNING o.track_uri, p.track_uri
 """
 
 
@@ -62,6 +64,8 @@ async def relink(
         "plays": list(plays), "titles": list(set(titles)), "tracks": list(tracks),
         "purged": f"at://{purged_did}/" if purged_did else None,
     })
+    # `o` is the row as it was before this statement: both the old and the new linked track are recounted.
+    counters.mark_tracks(cur, {u for old, new in await cur.fetchall() if old != new for u in (old, new) if u})
 
 
 Changes = dict[str, tuple[list[Put], list[str]]]

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from ingester.projection import counters
 from ingester.projection.base import Put
 from ingester.projection.linking import relink
 from ingester.projection.teal import (
@@ -78,12 +79,17 @@ class PlayProjector:
         self.collection = collection
 
     async def apply(self, cur: psycopg.AsyncCursor, puts: list[Put], deleted_uris: list[str]) -> None:
+        # The tracks these plays counted for until now (an upsert writes the play unlinked; relink follows).
+        await cur.execute("SELECT track_uri FROM play WHERE uri = ANY(%s) AND track_uri IS NOT NULL",
+                          (deleted_uris + [p.event.uri for p in puts],))
+        counters.mark_tracks(cur, [r[0] for r in await cur.fetchall()])
         await delete_keys(cur, "play", "uri", deleted_uris)
         await upsert_rows(cur, "play", PLAY_COLUMNS, PLAY_TYPES, [play_row(p) for p in puts], ("uri",),
                           keep=("indexed_at",))
 
     async def purge_did(self, cur: psycopg.AsyncCursor, did: str) -> None:
-        await cur.execute("DELETE FROM play WHERE did = %s", (did,))
+        await cur.execute("DELETE FROM play WHERE did = %s RETURNING track_uri", (did,))
+        counters.mark_tracks(cur, {r[0] for r in await cur.fetchall() if r[0]})
         # The account's tracks are gone (tracks purge first): plays linked to them, or ambiguous
         # because of them, are judged again.
         await relink(cur, purged_did=did)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ingester.projection.base import CollectionProjector, FlushHook
 from ingester.projection.bsky_profiles import BskyProfileProjector
 from ingester.projection.comments import CommentProjector
+from ingester.projection.counters import Counters
 from ingester.projection.counts import SubjectCounts
 from ingester.projection.likes import LikeProjector
 from ingester.projection.linking import PlayLinker
@@ -26,4 +27,5 @@ _ALL: tuple[CollectionProjector, ...] = (
 PROJECTORS: dict[str, CollectionProjector] = {p.collection: p for p in _ALL}
 
 # Run around every flush of record events: cross-projection links that must follow both sides.
-FLUSH_HOOKS: tuple[FlushHook, ...] = (PlayLinker(), SubjectCounts())
+# `Counters` settles what the others marked, so it runs last.
+FLUSH_HOOKS: tuple[FlushHook, ...] = (PlayLinker(), SubjectCounts(), Counters())

@@ -21,7 +21,7 @@ from core.health import ComponentState
 from ingester.eventlog.read import read_after
 from ingester.eventlog.staging import forget_stages
 from ingester.metrics import PROJECTED, PROJECTOR_POSITION, SKIPPED
-from ingester.projection import counts
+from ingester.projection import counters, counts
 from ingester.projection.actors import apply_repo_event
 from ingester.projection.base import CollectionProjector, FlushHook
 from ingester.projection.fold import BatchFold, Key, KeyState
@@ -159,6 +159,7 @@ class Projector:
                     purged.update(await self._purged_revs(cur, [ev.did]))
                 if ev.kind == "account":
                     await counts.recount(cur, touched)
+                    await counters.account_changed(cur, ev.did)
                 continue
             if self._eligible(ev, purged):
                 pending.append(ev)

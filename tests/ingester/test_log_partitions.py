@@ -99,7 +99,7 @@ async def test_migration_converts_a_populated_log(bare_db: str) -> None:
     async with await connect(bare_db) as conn:
         await _old_append(conn, events)
         await _old_append(conn, [e for e in events[:30] if isinstance(e, RecordEvent)])  # replays: absorbed
-        await Projector(batch_size=50, lock=False).catch_up(conn)
+        # Not projected here: today's projector writes tables later migrations add (0017's counters).
         await conn.commit()
         before = await _log(conn)
         cur = await conn.execute("SELECT last_value FROM event_seq")
@@ -123,7 +123,7 @@ async def test_migration_converts_a_populated_log(bare_db: str) -> None:
         assert more.head is not None and more.head > seq_before
         after = await _log(conn)
         assert after[:len(before)] == before and [r[0] for r in after] == sorted(r[0] for r in after)
-        # The projections folded before the migration and continued after it equal a clean rebuild.
+        # The projections folded from the converted log equal a clean rebuild.
         await Projector(batch_size=50, lock=False).catch_up(conn)
         await conn.commit()
         live = await digest(conn)

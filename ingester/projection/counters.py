@@ -1,0 +1,150 @@
+"""`track_counter`, `artist_counter`, `global_counter`: counts maintained in the projector's transaction.
+
+Every write that can change a count marks what it touched (a track URI, an artist DID) on the
+connection; `settle` then recounts the marked tracks from the projected rows, re-sums the marked
+artists from their track counters, and moves the global row by the difference between each marked
+artist's old and new contribution. Recounting (never incrementing blindly) keeps the counters a pure
+function of the other projections: a rebuild, a replay, a duplicate or a delete of something never
+created all end on the same numbers, and a stale mark only costs a recount.
+
+Who marks: `counts.recount` (likes and comments of a subject), the play projector and `linking.relink`
+(a play's linked track before and after), this module's flush hook (tracks written or deleted) and
+`account_changed` (an account's plays, likes, comments and tracks follow its status).
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from core.labels import HIDE_EVERYWHERE
+from ingester.projection.base import Put
+
+TRACK = "fm.plyr.track"
+MAX_TRACK_DURATION_S = 24 * 3600  # as the readers bound a track's share of any sum
+
+
+@dataclass(slots=True)
+class _Dirty:
+    tracks: set[str] = field(default_factory=set)
+    artists: set[str] = field(default_factory=set)
+
+
+_dirty: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], _Dirty] = weakref.WeakKeyDictionary()
+
+
+def _of(cur: psycopg.AsyncCursor[Any]) -> _Dirty:
+    return _dirty.setdefault(cur.connection, _Dirty())
+
+
+def mark_tracks(cur: psycopg.AsyncCursor[Any], uris: set[str] | list[str]) -> None:
+    """These subjects' counts may have changed (URIs that are not tracks are ignored at settle)."""
+    _of(cur).tracks.update(u for u in uris if u)
+
+
+def mark_artists(cur: psycopg.AsyncCursor[Any], dids: set[str] | list[str]) -> None:
+    _of(cur).artists.update(dids)
+
+
+def _did_of(uri: str) -> str | None:
+    parts = uri.split("/")
+    return parts[2] if len(parts) > 4 and parts[0] == "at:" and parts[3] == TRACK else None
+
+
+_HIDE = "ARRAY[" + ", ".join(f"'{v}'" for v in HIDE_EVERYWHERE) + "]::text[]"
+_INACTIVE = "EXISTS (SELECT 1 FROM actor a WHERE a.did = {did} AND NOT a.active)"
+
+_TRACKS = f"""
+WITH d AS (SELECT DISTINCT unnest(%(uris)s::text[]) AS uri),
+gone AS (
+    DELETE FROM track_counter tc USING d
+    WHERE tc.uri = d.uri AND NOT EXISTS (SELECT 1 FROM track t WHERE t.uri = d.uri)
+)
+INSERT INTO track_counter (uri, did, plays, likes, comments)
+SELECT t.uri, t.did,
+       (SELECT count(*) FROM play p WHERE p.track_uri = t.uri AND NOT {_INACTIVE.format(did='p.did')}),
+       coalesce(sc.like_count, 0), coalesce(sc.comment_count, 0)
+FROM d JOIN track t ON t.uri = d.uri
+LEFT JOIN subject_count sc ON sc.subject_uri = t.uri
+ON CONFLICT (uri) DO UPDATE SET plays = EXCLUDED.plays, likes = EXCLUDED.likes, comments = EXCLUDED.comments
+"""
+
+# A track orphaned by its artist's purge leaves with the artist's other rows.
+_ORPHANS = """
+DELETE FROM track_counter tc WHERE tc.did = ANY(%(dids)s)
+  AND NOT EXISTS (SELECT 1 FROM track t WHERE t.uri = tc.uri)
+"""
+
+_SUMS = ("tracks", "duration_s", "plays", "likes", "comments")
+_ARTISTS = f"""
+WITH d AS (SELECT DISTINCT unnest(%(dids)s::text[]) AS did),
+old AS (SELECT ac.* FROM artist_counter ac JOIN d ON d.did = ac.did),
+new AS (
+    SELECT d.did, count(t.uri) AS tracks,
+           coalesce(sum(least(greatest(coalesce(t.duration, 0), 0), {MAX_TRACK_DURATION_S})), 0) AS duration_s,
+           coalesce(sum(tc.plays), 0) AS plays, coalesce(sum(tc.likes), 0) AS likes,
+           coalesce(sum(tc.comments), 0) AS comments, NOT {_INACTIVE.format(did='d.did')} AS counted
+    FROM d
+    LEFT JOIN track t ON t.did = d.did AND NOT (t.self_labels ?| {_HIDE})
+    LEFT JOIN track_counter tc ON tc.uri = t.uri
+    GROUP BY d.did
+),
+gone AS (DELETE FROM artist_counter ac USING new WHERE ac.did = new.did AND new.tracks = 0),
+kept AS (
+    INSERT INTO artist_counter (did, {", ".join(_SUMS)}, counted)
+    SELECT did, {", ".join(_SUMS)}, counted FROM new WHERE tracks > 0
+    ON CONFLICT (did) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in _SUMS)}, counted = EXCLUDED.counted
+),
+delta AS (
+    SELECT 1 AS sign, new.* FROM new WHERE counted AND tracks > 0
+    UNION ALL
+    SELECT -1, old.* FROM old WHERE counted
+)
+INSERT INTO global_counter (id, artists, {", ".join(_SUMS)})
+SELECT 1, coalesce(sum(sign), 0), {", ".join(f"coalesce(sum(sign * {c}), 0)" for c in _SUMS)} FROM delta
+ON CONFLICT (id) DO UPDATE SET artists = global_counter.artists + EXCLUDED.artists,
+    {", ".join(f"{c} = global_counter.{c} + EXCLUDED.{c}" for c in _SUMS)}
+"""
+_EMPTY_GLOBAL = f"DELETE FROM global_counter WHERE artists = 0 AND {' AND '.join(f'{c} = 0' for c in _SUMS)}"
+
+
+async def settle(cur: psycopg.AsyncCursor[Any]) -> None:
+    """Recount everything marked on this connection since the last settle."""
+    dirty = _dirty.pop(cur.connection, None)
+    if dirty is None or not (dirty.tracks or dirty.artists):
+        return
+    tracks = sorted(dirty.tracks)
+    if tracks:
+        await cur.execute(_TRACKS, {"uris": tracks})
+    artists = sorted(dirty.artists | {d for u in tracks if (d := _did_of(u))})
+    if dirty.artists:
+        await cur.execute(_ORPHANS, {"dids": sorted(dirty.artists)})
+    if artists:
+        await cur.execute(_ARTISTS, {"dids": artists})
+        await cur.execute(_EMPTY_GLOBAL)
+
+
+async def account_changed(cur: psycopg.AsyncCursor[Any], did: str) -> None:
+    """An account's status changed (or it was purged): its plays, its tracks and its artist row follow."""
+    await cur.execute("SELECT DISTINCT track_uri FROM play WHERE did = %s AND track_uri IS NOT NULL", (did,))
+    mark_tracks(cur, [r[0] for r in await cur.fetchall()])
+    mark_artists(cur, [did])
+    await settle(cur)
+
+
+Changes = dict[str, tuple[list[Put], list[str]]]
+
+
+class Counters:
+    """Flush hook, after every other: tracks written or deleted are marked, then everything marked is settled."""
+
+    async def before(self, cur: psycopg.AsyncCursor[Any], changes: Changes) -> None:
+        return None
+
+    async def after(self, cur: psycopg.AsyncCursor[Any], changes: Changes, token: None) -> None:
+        puts, deleted = changes.get(TRACK, ([], []))
+        mark_tracks(cur, [p.event.uri for p in puts] + deleted)
+        await settle(cur)
