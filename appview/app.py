@@ -6,8 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from psycopg_pool import AsyncConnectionPool
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from appview import auth, cors, openapi, xrpc
 from appview.cache import ResponseCache
@@ -15,10 +14,13 @@ from appview.deps import Conn
 from appview.freshness import ProjectionWatcher
 from appview.health import health_router
 from appview.http_metrics import HttpMetrics
+from appview.listener import Listener
+from appview.metrics_endpoint import exposition
 from appview.pages import docs
 from appview.pages.status_data import PlayabilityCache
 from appview.pages.status_page import status_page_router
 from appview.playback import Playback
+from appview.pools import PoolGauges, make_pool
 from appview.rest import artists, errors, list_links, lists, meta, stats, tags, tracks
 from appview.search.routes import search_router
 from appview.settings import AppviewSettings
@@ -29,26 +31,30 @@ from appview.xrpc import actor as xrpc_actor
 from appview.xrpc import feed as xrpc_feed
 from appview.xrpc import track as xrpc_track
 from appview.xrpc.plays import router as plays_router
-from core.db.urls import libpq_url
 from core.lexicon import default_lexicons
 
 
 def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
-    watcher = ProjectionWatcher(database_url)
+    # One LISTEN session per process (appview/listener.py): never through a transaction-mode pooler.
+    listener = Listener(settings.database_listen_url or database_url)
+    watcher = ProjectionWatcher(listener)
+    gauges = PoolGauges()
     playback = Playback(settings)
     playability = PlayabilityCache()  # the status page's background count
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = AsyncConnectionPool(libpq_url(database_url), min_size=1, max_size=settings.db_pool_max,
-                                   kwargs={"options": "-c timezone=UTC"}, open=False)
+        pool = make_pool(database_url, settings, "primary")
         await pool.open()
         app.state.pool = pool
-        watcher.start()
+        gauges.add("primary", pool)
+        gauges.start()
+        listener.start()
         try:
             yield
         finally:
-            await watcher.stop()
+            await listener.stop()
+            await gauges.stop()
             await playability.aclose()
             await playback.aclose()
             await pool.close()
@@ -56,6 +62,9 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     # /docs is ours (appview/pages/docs.py): FastAPI's defaults load Swagger UI and ReDoc from CDNs.
     app = FastAPI(title="plyr-appview", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.watcher = watcher
+    app.state.listener = listener
+    app.state.pool_gauges = gauges  # a second pool (read replicas) is added to it by name
+    app.state.metrics_collectors = []  # with several workers: collectors outside the shared files (cli)
     app.state.contact_email = settings.contact_email
     app.state.audio_hosts = settings.allowed_audio_hosts
     if settings.response_cache:
@@ -69,7 +78,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     app.include_router(playback.router())
     app.include_router(search_router(viewer_of=auth.viewer_did))
     app.include_router(plays_router)
-    app.include_router(stream_router(database_url, hydrator=record_views))
+    app.include_router(stream_router(database_url, hydrator=record_views, listener=listener))
 
     app.include_router(status_page_router(playability))  # `/`: the human-readable status page
     docs.install(app)
@@ -77,7 +86,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(app.state.metrics_collectors), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/status")
     async def status(conn: Conn) -> Status:
