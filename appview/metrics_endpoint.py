@@ -26,7 +26,7 @@ def exposition(extra: Iterable[Collector] = ()) -> bytes:
     if not multiprocess_mode():
         return generate_latest(REGISTRY)
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     for collector in extra:
         registry.register(collector)
     return generate_latest(registry)

@@ -30,9 +30,11 @@ from core.retry import Backoff
 
 log = structlog.get_logger(__name__)
 
-SUBSCRIBERS = Gauge("stream_subscribers", "Live outbound-stream subscribers")
+# Several API workers (prometheus multiprocess mode): a scrape sums the live workers' subscribers, and shows the
+# highest head any of them reached.
+SUBSCRIBERS = Gauge("stream_subscribers", "Live outbound-stream subscribers", multiprocess_mode="livesum")
 TOO_SLOW = Counter("stream_consumer_too_slow_total", "Subscribers disconnected for falling behind")
-HUB_HEAD = Gauge("stream_hub_head", "Highest log seq the outbound hub has fanned out")
+HUB_HEAD = Gauge("stream_hub_head", "Highest log seq the outbound hub has fanned out", multiprocess_mode="livemax")
 
 
 class Subscription:
