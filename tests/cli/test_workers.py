@@ -97,7 +97,8 @@ async def test_three_workers_share_the_port_and_each_one_works(db_url: str, tmp_
         assert fresh == set(seen), f"workers that never showed the write: {set(seen) - fresh}"
 
         # /metrics from any worker adds up all of them (prometheus multiprocess mode).
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        async with httpx.AsyncClient(timeout=10) as http:
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
         assert metric(text, "appview_http_requests_total", route="/tracks/", method="GET", status="200") == requests
         assert metric(text, "appview_db_pool_max", pool="primary") == POOL_MAX * WORKERS
         assert metric(text, "stream_subscribers") == 0

@@ -28,14 +28,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def appview(command: str, db_url: str, port: int, log: Path, *args: str, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+def appview(command: str, db_url: str, port: int, log: Path, *args: str,
+            **env: str) -> Iterator[subprocess.Popen[bytes]]:
     full = dict(os.environ, DATABASE_URL=db_url, PORT=str(port), HOST="127.0.0.1", LOG_FORMAT="json",
                 FIREHOSE_HOSTS=f"ws://127.0.0.1:{free_port()}", LABELERS="", BLOB_MIRROR="false", **env)
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "cli", command, *args], env=full, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            wait_until(lambda: _ok(f"http://127.0.0.1:{port}/health"), 90, f"the API never answered: {log.read_text()[-3000:]}")
+            wait_until(lambda: _ok(f"http://127.0.0.1:{port}/health"), 90,
+                       lambda: f"the API never answered: {log.read_text()[-3000:]}")
             yield proc
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -53,11 +55,12 @@ def _ok(url: str) -> bool:
         return False
 
 
-def wait_until(check: Any, timeout_s: float, message: str) -> None:
+def wait_until(check: Any, timeout_s: float, message: Any) -> None:
+    """Poll `check` until true; `message`: a string, or a callable giving one (read when it fails)."""
     deadline = time.monotonic() + timeout_s
     while not check():
         if time.monotonic() > deadline:
-            raise AssertionError(message)
+            raise AssertionError(message() if callable(message) else message)
         time.sleep(0.1)
 
 
