@@ -60,7 +60,7 @@ class AppviewSettings(BlobSettings):
     api_workers: int = Field(default=1, ge=1, le=64)  # API processes sharing the port (`serve`/`run --workers`)
     db_pool_min: int = Field(default=1, ge=0, le=1000)  # per API process: connections kept open while idle
     db_pool_max: int = Field(default=10, ge=1, le=1000)  # per API process: connections at most
-    db_pool_max_idle_s: float = Field(default=300.0, gt=0, le=86400)  # an idle connection above the minimum closes
+    db_pool_max_idle_s: float = Field(default=60.0, gt=0, le=86400)  # idle this long above the minimum: closed
     # false behind a transaction-mode PgBouncer (< 1.21, or max_prepared_statements = 0): psycopg never prepares.
     db_prepared_statements: bool = True
     # LISTEN needs a real session: a direct URL when DATABASE_URL is a transaction-mode pooler (default: DATABASE_URL).
