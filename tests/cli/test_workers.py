@@ -132,3 +132,38 @@ def test_bad_api_workers_setting_exits_2() -> None:
     out = subprocess.run([sys.executable, "-m", "cli", "serve"], capture_output=True, text=True, timeout=60,
                          env=dict(os.environ, API_WORKERS="65"))
     assert out.returncode == 2 and "invalid setting API_WORKERS='65'" in out.stderr
+
+
+def _sessions(db_url: str) -> dict[str, int]:
+    with psycopg.connect(db_url, autocommit=True) as c:
+        rows = c.execute("SELECT application_name, count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                         " AND pid <> pg_backend_pid() GROUP BY 1").fetchall()
+    return {str(name): int(n) for name, n in rows}
+
+
+async def test_idle_run_holds_the_documented_budget(db_url: str, tmp_path: Path) -> None:
+    """README's budget for one `appview run`: the API DB_POOL_MIN + 1 once idle (a burst grows its pool, which
+    shrinks back), the ingester one per source + projector 2 + heartbeat 1 (mirror off here)."""
+    port = free_port()
+    with appview("run", db_url, port, tmp_path / "run.log", DB_POOL_MAX_IDLE_S="1", DB_POOL_MAX="6"):
+        async with httpx.AsyncClient(timeout=30) as http:
+            await asyncio.gather(*(http.get(f"http://127.0.0.1:{port}/tracks/?limit={i}") for i in range(1, 13)))
+        assert _sessions(db_url).get("appview-api", 0) <= 6 + 1
+        wait_until(lambda: _sessions(db_url).get("appview-api") == 1 + 1, 60,
+                   lambda: f"the API's pool never shrank back: {_sessions(db_url)}")
+        wait_until(lambda: _sessions(db_url).get("appview-ingest") == 1 + 2 + 1, 30,
+                   lambda: f"ingester sessions: {_sessions(db_url)}")
+
+
+def test_a_taken_port_is_one_clear_error(db_url: str) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run([sys.executable, "-m", "cli", "serve", "--workers", "2"], capture_output=True, text=True,
+                             timeout=120, env=dict(os.environ, DATABASE_URL=db_url, PORT=str(port)))
+    assert out.returncode != 0 and f"could not listen on 127.0.0.1:{port}" in out.stderr, out.stderr[-2000:]
