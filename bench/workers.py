@@ -70,7 +70,8 @@ async def main() -> None:
         print(f"seeded {a.tracks:,} tracks / {a.artists:,} artists / {a.likes:,} likes / {a.comments:,} comments "
               f"in {took:.0f} s")
         print(f"\nuncached /tracks/?limit=50, concurrency {a.concurrency}, {a.seconds:.0f} s each")
-        print(f"{'workers':>7} {'round':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'n':>7} {'errors':>6} {'load1':>6}")
+        print(f"{'workers':>7} {'round':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'n':>7} {'errors':>6} "
+              f"{'load1':>6}")
         totals: dict[int, list[float]] = {1: [], 2: []}
         for rnd in range(a.rounds):
             for workers in (1, 2):
