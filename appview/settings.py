@@ -38,12 +38,12 @@ class AppviewSettings(BlobSettings):
     # Check every XRPC response against its lexicon (on in tests; off in production for speed).
     xrpc_validate_output: bool = False
 
-    @field_validator("db_pool_max")
+    @field_validator("db_pool_min")
     @classmethod
-    def _max_at_least_min(cls, value: int, info: ValidationInfo) -> int:
-        low = info.data.get("db_pool_min")
-        if low is not None and value < low:
-            raise ValueError(f"must be ≥ DB_POOL_MIN ({low})")
+    def _min_at_most_max(cls, value: int, info: ValidationInfo) -> int:
+        high = info.data.get("db_pool_max")
+        if high is not None and value > high:
+            raise ValueError(f"must be ≤ DB_POOL_MAX ({high})")
         return value
 
     @model_validator(mode="after")
@@ -58,8 +58,8 @@ class AppviewSettings(BlobSettings):
     port: Port = 8080
     # --- workers and Postgres connections (README "Workers and connections") ---
     api_workers: int = Field(default=1, ge=1, le=64)  # API processes sharing the port (`serve`/`run --workers`)
-    db_pool_min: int = Field(default=1, ge=0, le=1000)  # per API process: connections kept open while idle
     db_pool_max: int = Field(default=10, ge=1, le=1000)  # per API process: connections at most
+    db_pool_min: int = Field(default=1, ge=0, le=1000)  # per API process: connections kept open while idle
     db_pool_max_idle_s: float = Field(default=60.0, gt=0, le=86400)  # idle this long above the minimum: closed
     # false behind a transaction-mode PgBouncer (< 1.21, or max_prepared_statements = 0): psycopg never prepares.
     db_prepared_statements: bool = True
