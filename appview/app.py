@@ -6,8 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from psycopg_pool import AsyncConnectionPool
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from appview import auth, cors, openapi, xrpc
 from appview.cache import ResponseCache
@@ -15,11 +14,14 @@ from appview.deps import PrimaryConn
 from appview.freshness import ProjectionWatcher
 from appview.health import health_router
 from appview.http_metrics import HttpMetrics
+from appview.listener import Listener
 from appview.log_metrics import refresh_log_metrics
+from appview.metrics_endpoint import exposition
 from appview.pages import docs
 from appview.pages.status_data import PlayabilityCache
 from appview.pages.status_page import status_page_router
 from appview.playback import Playback
+from appview.pools import PoolGauges, make_pool
 from appview.reads import Reads
 from appview.rest import artists, errors, list_links, lists, meta, stats, tags, tracks
 from appview.search.routes import search_router
@@ -31,29 +33,33 @@ from appview.xrpc import actor as xrpc_actor
 from appview.xrpc import feed as xrpc_feed
 from appview.xrpc import track as xrpc_track
 from appview.xrpc.plays import router as plays_router
-from core.db.urls import libpq_url
 from core.lexicon import default_lexicons
 
 
 def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
-    watcher = ProjectionWatcher(database_url)
+    # One LISTEN session per process (appview/listener.py): never through a transaction-mode pooler.
+    listener = Listener(settings.database_listen_url or database_url)
+    watcher = ProjectionWatcher(listener)
+    gauges = PoolGauges()
     playback = Playback(settings)
     playability = PlayabilityCache()  # the status page's background count
     reads = Reads(watcher, settings)  # where requests read: DATABASE_READ_URL's replicas, else the primary
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = AsyncConnectionPool(libpq_url(database_url), min_size=1, max_size=settings.db_pool_max,
-                                   kwargs={"options": "-c timezone=UTC"}, open=False)
+        pool = make_pool(database_url, settings, "primary")
         await pool.open()
         app.state.pool = pool
-        watcher.start()
+        gauges.add("primary", pool)
+        gauges.start()
+        listener.start()
         reads.start(lambda: app.state.pool)
         try:
             yield
         finally:
             await reads.stop()
-            await watcher.stop()
+            await listener.stop()
+            await gauges.stop()
             await playability.aclose()
             await playback.aclose()
             await pool.close()
@@ -62,6 +68,9 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     app = FastAPI(title="plyr-appview", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.watcher = watcher
     app.state.reads = reads
+    app.state.listener = listener
+    app.state.pool_gauges = gauges  # a second pool (read replicas) is added to it by name
+    app.state.metrics_collectors = []  # with several workers: collectors outside the shared files (cli)
     app.state.contact_email = settings.contact_email
     app.state.audio_hosts = settings.allowed_audio_hosts
     if settings.response_cache:
@@ -75,7 +84,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     app.include_router(playback.router())
     app.include_router(search_router(viewer_of=auth.viewer_did))
     app.include_router(plays_router)
-    app.include_router(stream_router(database_url, hydrator=record_views))
+    app.include_router(stream_router(database_url, hydrator=record_views, listener=listener))
 
     app.include_router(status_page_router(playability))  # `/`: the human-readable status page
     docs.install(app)
@@ -84,7 +93,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     @app.get("/metrics")
     async def metrics() -> Response:
         await refresh_log_metrics(app.state.pool)
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(app.state.metrics_collectors), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/status")
     async def status(conn: PrimaryConn) -> Status:

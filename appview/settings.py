@@ -5,11 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import quote, urlsplit
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from core.blobstore.settings import BlobSettings
 from core.settings import SECRET
-from core.settings_checks import HttpUrl, Port, check_bind_host, check_database_urls, check_did_or_empty, one_url
+from core.settings_checks import (
+    HttpUrl,
+    Port,
+    blank_is_none,
+    check_bind_host,
+    check_database_url,
+    check_database_urls,
+    check_did_or_empty,
+    one_url,
+)
 
 
 def did_web_for(public_url: str) -> str:
@@ -30,6 +39,14 @@ class AppviewSettings(BlobSettings):
     # Check every XRPC response against its lexicon (on in tests; off in production for speed).
     xrpc_validate_output: bool = False
 
+    @field_validator("db_pool_min")
+    @classmethod
+    def _min_at_most_max(cls, value: int, info: ValidationInfo) -> int:
+        high = info.data.get("db_pool_max")
+        if high is not None and value > high:
+            raise ValueError(f"must be ≤ DB_POOL_MAX ({high})")
+        return value
+
     @model_validator(mode="after")
     def _default_service_did(self) -> AppviewSettings:
         if not self.public_url:
@@ -40,7 +57,16 @@ class AppviewSettings(BlobSettings):
 
     host: Annotated[str, AfterValidator(check_bind_host)] = "127.0.0.1"
     port: Port = 8080
-    db_pool_max: int = Field(default=10, ge=1, le=1000)
+    # --- workers and Postgres connections (README "Workers and connections") ---
+    api_workers: int = Field(default=1, ge=1, le=64)  # API processes sharing the port (`serve`/`run --workers`)
+    db_pool_max: int = Field(default=10, ge=1, le=1000)  # per API process: connections at most
+    db_pool_min: int = Field(default=1, ge=0, le=1000)  # per API process: connections kept open while idle
+    db_pool_max_idle_s: float = Field(default=60.0, gt=0, le=86400)  # idle this long above the minimum: closed
+    # false behind a transaction-mode PgBouncer (< 1.21, or max_prepared_statements = 0): psycopg never prepares.
+    db_prepared_statements: bool = True
+    # LISTEN needs a real session: a direct URL when DATABASE_URL is a transaction-mode pooler (default: DATABASE_URL).
+    database_listen_url: Annotated[str | None, BeforeValidator(blank_is_none), AfterValidator(check_database_url)] = \
+        Field(default=None, json_schema_extra=SECRET)
     # Anonymous reads are cached until the projections move (or this many seconds pass).
     response_cache: bool = True
     response_cache_ttl_s: float = Field(default=60.0, gt=0, le=86400)

@@ -1,6 +1,7 @@
 """The `appview` command: one composition root for both processes and the maintenance commands.
 
   appview run       migrations + API, and the ingester in a supervised child process (the newcomer's default)
+  appview serve --workers N   N API processes on one port (also `run --workers N`; default API_WORKERS)
   appview ingest    the write side only      appview serve    the read side only
   appview migrate   apply migrations         appview rebuild  re-fold projections from the log
   appview digest    print a digest of every projection
@@ -108,6 +109,8 @@ def _settings() -> tuple[IngesterSettings, AppviewSettings]:
 async def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         return await _demo(args)
+    # Our connections say who holds them (pg_stat_activity.application_name): the budget in README is checkable.
+    os.environ["PGAPPNAME"] = f"appview-{'api' if args.command in ('run', 'serve', 'demo') else args.command}"
     # Checked before anything starts: a bad value is a one-line error and exit status 2 (see main).
     ingest_settings, api_settings = _settings()
     configure_logging(ingest_settings.log_format, ingest_settings.log_level)
@@ -161,20 +164,28 @@ async def _run(args: argparse.Namespace) -> int:
             from prometheus_client import start_http_server
 
             start_http_server(ingest_settings.metrics_port, addr=api_settings.host)
+        workers = getattr(args, "workers", None) or api_settings.api_workers
+        child_metrics = None
         if args.command == "run":
             # The ingester's CPU work must never stall the API's event loop: it gets its own process.
             import ingester.blobs.metrics
             import ingester.metrics
 
             port = free_port()
-            fold_child_metrics(port, ingester.metrics, ingester.blobs.metrics)
+            child_metrics = f"http://127.0.0.1:{port}/metrics"
+            if workers == 1:  # several workers fold it into their own /metrics (cli/api_workers.py)
+                fold_child_metrics(port, ingester.metrics, ingester.blobs.metrics)
             tasks.append(supervise(child_env(url, port), stop))
         if args.command == "ingest":
             tune_gc()
             # One leader per database (ingester/leadership.py): this instance stands by until it leads.
             tasks += [run_ingester(ingest_settings, url, stop, firehose_cursor=args.cursor,
                                    jetstream_cursor=args.jetstream_cursor), watch_parent(stop)]
-        if args.command in ("run", "serve"):
+        if args.command in ("run", "serve") and workers > 1:
+            from cli.api_workers import serve_workers
+
+            tasks.append(serve_workers(api_settings, url, stop, workers, ingester_metrics_url=child_metrics))
+        elif args.command in ("run", "serve"):
             tasks.append(_serve(api_settings, url, stop))
         if getattr(args, "demo", None) is not None:
             from cli.demo import announce
@@ -208,6 +219,12 @@ def _seq(value: str) -> int:
     return int(value)
 
 
+def _workers(value: str) -> int:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 64:
+        raise argparse.ArgumentTypeError(f"--workers is an integer from 1 to 64, got {value[:40]!r}")
+    return int(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="appview", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -218,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         "(0: all the host retains); without it: the committed cursor, else FIREHOSE_START_CURSOR")
     parsers["ingest"].add_argument("--jetstream-cursor", type=_seq,
                                    help="the same for Jetstream sources (v2 seq / v1 time_us)")
+    for name in ("run", "serve"):
+        parsers[name].add_argument("--workers", type=_workers, metavar="N",
+                                   help="API processes sharing the port (default API_WORKERS, 1)")
     parsers["rebuild"].add_argument(
         "--revalidate", action="store_true",
         help="first re-judge every logged record against the current lexicons (re-accepts and newly rejects), "

@@ -1,4 +1,5 @@
-"""`appview run`: the ingester in a child process, supervised by the API's process.
+"""`appview run`: the ingester in a child process, supervised by the API's process (and, with several API
+workers, the workers too: cli/api_workers.py).
 
 Decoding, signature checks and MST proofs are CPU work on the ingester's event loop; sharing that loop
 with the API let one slow frame hold `/health` for seconds. So `run` keeps the API in this process and
@@ -16,7 +17,7 @@ import socket
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import ModuleType
 
 import structlog
@@ -48,39 +49,46 @@ def child_env(database_url: str, metrics_port: int) -> dict[str, str]:
     return env
 
 
-async def supervise(env: Mapping[str, str], stop: asyncio.Event) -> None:
-    """Run `appview ingest` until `stop`; restart it with backoff whenever it exits."""
+async def supervise(env: Mapping[str, str], stop: asyncio.Event, *, args: Sequence[str] = ("-m", "cli", "ingest"),
+                    name: str = "ingester", pass_fds: Sequence[int] = (),
+                    on_exit: Callable[[int], None] | None = None) -> None:
+    """Run `python <args>` (default `appview ingest`) until `stop`; restart it with backoff whenever it exits.
+    `on_exit(pid)` runs after each exit (API workers: their metrics files are marked dead)."""
     backoff = Backoff(base_s=1.0, cap_s=30.0)
     while not stop.is_set():
         started = time.monotonic()
         # Its own session: a terminal's Ctrl-C reaches only us, and we decide when it stops (no restart race).
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli", "ingest", env=dict(env),
-                                                    start_new_session=True)
-        log.info("ingester.spawned", pid=proc.pid)
+        proc = await asyncio.create_subprocess_exec(sys.executable, *args, env=dict(env), start_new_session=True,
+                                                    pass_fds=tuple(pass_fds))
+        log.info(f"{name}.spawned", pid=proc.pid)
         exited = asyncio.create_task(proc.wait())
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
         if stop.is_set():
-            await _terminate(proc, exited)
+            await _terminate(proc, exited, name)
+            if on_exit is not None:
+                on_exit(proc.pid)
             return
+        if on_exit is not None:
+            on_exit(proc.pid)
         if time.monotonic() - started > HEALTHY_RUN_S:
             backoff.reset()
         delay = backoff.next_delay()
-        log.error("ingester.died", pid=proc.pid, code=proc.returncode, restart_in_s=round(delay, 2))
+        log.error(f"{name}.died", pid=proc.pid, code=proc.returncode, restart_in_s=round(delay, 2))
         await pause(stop, delay)
 
 
-async def _terminate(proc: asyncio.subprocess.Process, exited: asyncio.Task[int]) -> None:
+async def _terminate(proc: asyncio.subprocess.Process, exited: asyncio.Task[int], name: str) -> None:
     if proc.returncode is None:
         proc.terminate()
         try:
             await asyncio.wait_for(asyncio.shield(exited), STOP_GRACE_S)
         except TimeoutError:
-            log.warning("ingester.kill", pid=proc.pid)
+            log.warning(f"{name}.kill", pid=proc.pid)
             proc.kill()
     await exited
-    log.info("ingester.stopped", pid=proc.pid, code=proc.returncode)
+    log.info(f"{name}.stopped", pid=proc.pid, code=proc.returncode)
 
 
 async def watch_parent(stop: asyncio.Event) -> None:

@@ -1,4 +1,5 @@
-"""One LISTEN connection per process, fanning new log events out to every live subscriber.
+"""Woken by the process's one LISTEN connection (appview/listener.py), fanning new log events out to every
+live subscriber.
 
 Ordering rests on the appenders' contract (ingester/eventlog/append.py): they hold
 `LOG_APPEND_LOCK` from drawing seqs until commit, and Postgres makes a commit visible before it
@@ -21,16 +22,19 @@ import structlog
 from prometheus_client import Counter, Gauge
 from psycopg_pool import AsyncConnectionPool
 
+from appview.listener import Listener
 from appview.stream.log import ALL_EVENTS, StreamEvent, log_head, read_page
 from appview.stream.params import EventFilter
-from core.db.connect import NOTIFY_CHANNEL, connect
+from core.db.connect import NOTIFY_CHANNEL
 from core.retry import Backoff
 
 log = structlog.get_logger(__name__)
 
-SUBSCRIBERS = Gauge("stream_subscribers", "Live outbound-stream subscribers")
+# Several API workers (prometheus multiprocess mode): a scrape sums the live workers' subscribers, and shows the
+# highest head any of them reached.
+SUBSCRIBERS = Gauge("stream_subscribers", "Live outbound-stream subscribers", multiprocess_mode="livesum")
 TOO_SLOW = Counter("stream_consumer_too_slow_total", "Subscribers disconnected for falling behind")
-HUB_HEAD = Gauge("stream_hub_head", "Highest log seq the outbound hub has fanned out")
+HUB_HEAD = Gauge("stream_hub_head", "Highest log seq the outbound hub has fanned out", multiprocess_mode="livemax")
 
 
 class Subscription:
@@ -64,17 +68,22 @@ class Subscription:
 
 
 class LogHub:
-    def __init__(self, url: str, pool: AsyncConnectionPool, *, page_size: int = 2000,
-                 poll_interval: float = 1.0) -> None:
+    def __init__(self, listener: Listener, *, page_size: int = 2000, poll_interval: float = 1.0) -> None:
+        # Built before the listener starts (it LISTENs the channels registered by then); the pool comes at `start`.
         # `poll_interval`: a safety net for a lost notification (e.g. across a listener reconnect).
-        self.url, self.pool, self.page_size, self.poll_interval = url, pool, page_size, poll_interval
+        self.page_size, self.poll_interval = page_size, poll_interval
+        self.pool: AsyncConnectionPool | None = None
+        self._wake = asyncio.Event()
+        listener.listen(NOTIFY_CHANNEL, lambda _payload: self._wake.set())
+        listener.on_connect.append(self._reconnected)
         self.head = 0
         self.subscribers: set[Subscription] = set()
         self.wakeups = 0  # refreshes that moved the head (tests wait on it)
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        async with self.pool.connection() as conn:
+    async def start(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+        async with pool.connection() as conn:
             self.head = await log_head(conn)
         HUB_HEAD.set(self.head)
         self._task = asyncio.create_task(self._run(), name="stream-hub")
@@ -95,17 +104,18 @@ class LogHub:
         self.subscribers.discard(sub)
         SUBSCRIBERS.set(len(self.subscribers))
 
+    async def _reconnected(self, _conn: object) -> None:
+        self._wake.set()  # catch up on whatever was committed while the listener was away
+
     async def _run(self) -> None:
         backoff = Backoff()
         while True:
             try:
-                async with await connect(self.url, autocommit=True) as listen:
-                    await listen.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    backoff.reset()
-                    while True:
-                        await self.refresh()  # also after (re)connecting: catch what was missed
-                        async for _ in listen.notifies(timeout=self.poll_interval, stop_after=1):
-                            pass
+                self._wake.clear()
+                await self.refresh()
+                backoff.reset()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -116,6 +126,7 @@ class LogHub:
     async def refresh(self) -> None:
         """Advance `head` to the log's head, handing every new event to the subscribers."""
         before = self.head
+        assert self.pool is not None, "refresh before start"
         if not self.subscribers:
             async with self.pool.connection() as conn:
                 head = await log_head(conn)

@@ -1,7 +1,7 @@
 """The `fm.plyr.sync.*` XRPC methods: the outbound stream, its paged twin, record history and as-of.
 
-`stream_router()` is the factory the app includes; its lifespan runs the process's one log hub
-(a LISTEN connection) on the app's connection pool.
+`stream_router()` is the factory the app includes; its lifespan runs the process's one log hub on the app's
+connection pool, woken by the app's shared listener (or, included on its own, by a listener of its own).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import orjson
 from fastapi import APIRouter, FastAPI, Request, WebSocket
 from fastapi.responses import Response
 
+from appview.listener import Listener
 from appview.stream.history import record_as_of, record_history, resolve_key
 from appview.stream.hub import LogHub
 from appview.stream.log import log_head, read_page, retention_floor
@@ -47,20 +48,28 @@ def error_response(e: XrpcError) -> Response:
     return json_response(e.body(), e.status)
 
 
-def stream_router(database_url: str, *, hydrator: Hydrator | None = None,
-                  config: StreamConfig | None = None) -> APIRouter:
-    """Routes under /xrpc/fm.plyr.sync.*; `hydrator` (uri list -> views) enables `hydrate=true`."""
+def stream_router(database_url: str, *, hydrator: Hydrator | None = None, config: StreamConfig | None = None,
+                  listener: Listener | None = None) -> APIRouter:
+    """Routes under /xrpc/fm.plyr.sync.*; `hydrator` (uri list -> views) enables `hydrate=true`; `listener`: the
+    app's shared LISTEN connection, started by the app before this router's lifespan runs."""
     config = config or StreamConfig()
+    own = None
+    if listener is None:
+        listener = own = Listener(database_url)
+    hub = LogHub(listener, page_size=config.page_size)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        hub = LogHub(database_url, app.state.pool, page_size=config.page_size)
-        await hub.start()
+        if own is not None:
+            own.start()
+        await hub.start(app.state.pool)
         app.state.stream_hub = hub
         try:
             yield
         finally:
             await hub.stop()
+            if own is not None:
+                await own.stop()
 
     router = APIRouter(lifespan=lifespan)
 

@@ -10,7 +10,6 @@ tests. The 501 for unknown methods and the checks for plain FastAPI routes are i
 
 from __future__ import annotations
 
-import time
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -20,7 +19,6 @@ import orjson
 import pydantic_core
 import structlog
 from fastapi import APIRouter, Request, Response
-from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
 
 from appview.auth import AuthError, Viewer, authenticate
@@ -38,10 +36,6 @@ from core.lexicon_methods import (
 )
 
 log = structlog.get_logger(__name__)
-
-REQUESTS = Counter("appview_xrpc_responses_total", "XRPC responses by method and status", ["nsid", "status"])
-LATENCY = Histogram("appview_xrpc_seconds", "XRPC handler latency by method", ["nsid"],
-                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
 
 Auth = Literal["optional", "required"]
 Handler = Callable[[dict[str, Any], Viewer | None, Any], Awaitable[BaseModel | Mapping[str, Any] | Response]]
@@ -85,12 +79,9 @@ class XrpcRouter:
     def _route(self, router: APIRouter, nsid: str) -> None:
         method, (handler, auth) = self.methods[nsid], self.handlers[nsid]
 
+        # Counted and timed like every route, by appview/http_metrics.py (route label `/xrpc/<nsid>`).
         async def endpoint(request: Request) -> Response:
-            started = time.perf_counter()
-            try:
-                return await self._call(request, method, handler, auth)
-            finally:
-                LATENCY.labels(nsid).observe(time.perf_counter() - started)
+            return await self._call(request, method, handler, auth)
 
         router.add_api_route(f"/xrpc/{nsid}", endpoint, methods=["GET"], name=nsid, operation_id=nsid,
                              summary=nsid, description=method.description, response_model=_model(handler),
@@ -113,19 +104,16 @@ class XrpcRouter:
                 raise
             return self._error(nsid, *known)
         if isinstance(result, Response):
-            REQUESTS.labels(nsid, str(result.status_code)).inc()
             return result
         body = pydantic_core.to_json(result, by_alias=True, exclude_none=True)
         if self.validate_output and (err := validate_output(method, orjson.loads(body))) is not None:
             log.error("xrpc_output_invalid", nsid=nsid, error=err)
             return self._error(nsid, 500, "InternalServerError", f"{nsid} output does not match its lexicon: {err}")
-        REQUESTS.labels(nsid, "200").inc()
         return Response(body, media_type=method.output_encoding or JSON)
 
     @staticmethod
     def _error(nsid: str, status: int, error: str, message: str,
                headers: Mapping[str, str] | None = None) -> Response:
-        REQUESTS.labels(nsid, str(status)).inc()
         return error_response(status, error, message, dict(headers) if headers else None)
 
 

@@ -158,6 +158,10 @@ class Backfiller:
                     if did in self._again:
                         self.submit(did, self._again.pop(did))
                     self._queue.task_done()
+                if self._queue.empty() and conn is not None:
+                    # Idle workers hold no session: BACKFILL_CONCURRENCY connections only while there is work.
+                    await conn.close()
+                    conn = None
                 if self.on_outcome is not None:
                     self.on_outcome(outcome)
         finally:

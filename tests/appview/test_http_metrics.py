@@ -39,3 +39,23 @@ async def test_routes_are_counted_by_template(db_url: str) -> None:
     assert count("<unmatched>", status="404") - junk_before == 5
     assert "appview_http_request_seconds_bucket" in text
 
+
+
+async def test_one_request_per_surface_shows_in_metrics_by_template(db_url: str) -> None:
+    """Issue 12 item 6: after one request to a REST route, an XRPC route, /audio and a page, /metrics has each
+    one's count and latency under its route template; the never-recorded per-XRPC metrics are gone."""
+    app = create_app(AppviewSettings(response_cache=False), db_url)
+    surfaces = {"/tracks/{track_id}": "/tracks/1", "/xrpc/fm.plyr.feed.getLatest": "/xrpc/fm.plyr.feed.getLatest",
+                "/audio/{file_id}": "/audio/bafkreinothere", "/": "/", "/docs": "/docs",
+                "/xrpc/fm.plyr.sync.getEvents": "/xrpc/fm.plyr.sync.getEvents"}
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+            for path in surfaces.values():
+                assert (await c.get(path)).status_code < 500, path
+            text = (await c.get("/metrics")).text
+    for route in surfaces:
+        assert f'appview_http_requests_total{{method="GET",route="{route}",status=' in text, route
+        assert f'appview_http_request_seconds_count{{method="GET",route="{route}"}}' in text, route
+    assert "appview_xrpc_responses_total" not in text and "appview_xrpc_seconds" not in text
+    assert 'appview_db_pool_max{pool="primary"} 10.0' in text
+    assert 'appview_db_pool_connections{pool="primary"}' in text and 'appview_db_pool_waiting{pool="primary"}' in text
