@@ -16,6 +16,8 @@ For every write, t0 = the createRecord HTTP response is read, and the time from 
   REST       `GET /tracks/by-uri?uri=` answers 200 (polled: every pending write, every --api-poll-ms)
   XRPC       `GET /xrpc/fm.plyr.track.getTrack?uri=` answers 200 (polled the same way, its own connection)
 "served" = the later of REST and XRPC; "ours" = served − PDS frame (what our ingester and API add).
+--baseline-root CHECKOUT: a second ingester + API pair running that checkout's code (e.g. the main branch) follows
+the same PDS on its own scratch database, so every write is measured on both under the same load.
 Memory: RSS (psutil) of the ingester process, sampled every 0.25 s: idle after start, after the lag run, during
 a --burst of writes (applyWrites, 100 tracks per call) and over --settle seconds of steady state after it.
 --detect poll replaces the triggers by a tight `SELECT uri FROM track WHERE uri = ANY(pending)` loop.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import statistics
@@ -60,9 +63,10 @@ STAGES = ("PDS frame", "log", "table", "REST", "XRPC", "served")
 
 
 class Times:
-    def __init__(self) -> None:
-        self.resp: dict[str, float] = {}  # createRecord response read
-        self.frame: dict[str, float] = {}  # firehose frame received by the bare client
+    def __init__(self, shared: Times | None = None) -> None:
+        # createRecord response read, and the firehose frame received by the bare client: one for every stack
+        self.resp: dict[str, float] = shared.resp if shared else {}
+        self.frame: dict[str, float] = shared.frame if shared else {}
         self.logged: dict[str, float] = {}  # record_event row committed (notify mode only)
         self.visible: dict[str, float] = {}  # track row committed
         self.rest: dict[str, float] = {}  # /tracks/by-uri answered 200
@@ -118,9 +122,10 @@ async def watch_db(url: str, t: Times, detect: str, poll_s: float, ready: asynci
 class Child:
     """`python -m cli <command>` as a child process; stderr (JSON logs) drained by a thread."""
 
-    def __init__(self, command: str, ready_event: str, env: dict[str, str]) -> None:
+    def __init__(self, command: str, ready_event: str, env: dict[str, str], root: str) -> None:
         env = dict(os.environ, LOG_FORMAT="json", LOG_LEVEL="info", **env)
-        self.proc = subprocess.Popen([sys.executable, "-m", "cli", command], cwd=ROOT, env=env,
+        self.command = command
+        self.proc = subprocess.Popen([sys.executable, "-m", "cli", command], cwd=root, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.ps = psutil.Process(self.proc.pid)
         self.ready_event = f'"{ready_event}"'
@@ -152,13 +157,15 @@ async def sample_rss(ps: psutil.Process, out: list[tuple[str, float]], label: li
         await asyncio.sleep(0.25)
 
 
-async def watch_api(base: str, path: str, t: Times, dest: dict[str, float], poll_s: float) -> None:
-    """Poll `path?uri=` for every write not yet served, as a client waiting for its track would. Only from the
-    moment the PDS frame reached us (our ingester reads the same socket): earlier polls cannot succeed, and
-    skipping them spares the CPU the path under test needs (a first 200 is never seen earlier for it)."""
+async def watch_api(base: str, path: str, t: Times, dest: dict[str, float], detect: str, poll_s: float) -> None:
+    """Poll `path?uri=` for every write not yet served, as a client waiting for its track would, but only from
+    the moment the API could first serve it: the `track` row committed (--detect notify), else the PDS frame
+    reached us (our ingester reads the same socket). Earlier polls cannot succeed (the API reads that table), so
+    no 200 is seen any earlier for skipping them, and the CPU they would burn stays with the path under test."""
+    gate = t.visible if detect == "notify" else t.frame
     async with httpx.AsyncClient(base_url=base, timeout=10) as http:
         while True:
-            for uri in [u for u in t.resp if u not in dest and u in t.frame]:
+            for uri in [u for u in t.resp if u not in dest and u in gate]:
                 r = await http.get(path, params={"uri": uri})
                 if r.status_code == 200:
                     dest[uri] = time.perf_counter()
@@ -219,6 +226,50 @@ async def stop(tasks: list[asyncio.Task[None]], *children: Child | None) -> None
 Run = list[list[float]]  # per write: ms to each of STAGES
 
 
+class Stack:
+    """One ingester + API pair on its own scratch database, following the shared PDS; `root` is the checkout
+    whose code they run (a baseline stack runs another checkout's, measured on the very same writes)."""
+
+    def __init__(self, name: str, root: str) -> None:
+        self.name, self.root = name, root
+        self.ing: Child | None = None
+        self.api: Child | None = None
+        self.t = Times()
+        self.url = ""
+        self.results: dict[str, list[Run]] = {}
+
+    async def start(self, a: argparse.Namespace, net: Localnet, url: str, shared: Times,
+                    tasks: list[asyncio.Task[None]]) -> None:
+        self.url, self.t = url, Times(shared)
+        if a.detect == "notify":
+            async with await connect(url, autocommit=True) as c:
+                await c.execute(TRIGGERS)
+        self.ing = Child("ingest", "firehose.connected",
+                         {"DATABASE_URL": url, "FIREHOSE_HOSTS": net.ws_url, "PLC_URL": net.plc_url,
+                          "OUTBOUND_ALLOW_PRIVATE": "true"}, self.root)  # the local PDS and PLC are on loopback
+        port = free_port()
+        self.api = Child("serve", "api.listening", {"DATABASE_URL": url, "PORT": str(port), "RESPONSE_CACHE": "true"},
+                         self.root)
+        for child, what in ((self.ing, "ingester did not connect"), (self.api, "API did not start")):
+            if not await asyncio.to_thread(child.connected.wait, 60):
+                raise SystemExit(f"{self.name}: {what}:\n" + "\n".join(child.warnings[-20:]))
+        db_ready = asyncio.Event()
+        base = f"http://127.0.0.1:{port}"
+        tasks += [asyncio.create_task(watch_db(url, self.t, a.detect, a.poll_ms / 1000, db_ready)),
+                  asyncio.create_task(watch_api(base, "/tracks/by-uri", self.t, self.t.rest, a.detect, a.api_poll_ms / 1000)),
+                  asyncio.create_task(watch_api(base, "/xrpc/fm.plyr.track.getTrack", self.t, self.t.xrpc,
+                                                a.detect, a.api_poll_ms / 1000))]
+        await db_ready.wait()
+
+    def children(self) -> tuple[Child | None, Child | None]:
+        return self.ing, self.api
+
+
+async def settle_all(stacks: Sequence[Stack], uris: Sequence[str]) -> None:
+    for s in stacks:
+        await settle(s.t, uris)
+
+
 async def amain(a: argparse.Namespace) -> None:
     rng = random.Random(a.seed)
     net = Localnet()
@@ -226,65 +277,62 @@ async def amain(a: argparse.Namespace) -> None:
     await asyncio.to_thread(net.start)
     print(f"PDS {net.info.get('pdsVersion')} at {net.pds_url}; sequencer idle poll capped at "
           f"{net.info.get('seqPollMaxMs')} ms; detect = {a.detect}; load average {os.getloadavg()[0]:.2f}")
+    stacks = [Stack("ours", str(ROOT))]
+    if a.baseline_root:
+        stacks.insert(0, Stack("baseline", a.baseline_root))
+    ours = stacks[-1]
     tasks: list[asyncio.Task[None]] = []
-    ing: Child | None = None
-    api: Child | None = None
     xrpc = Xrpc(net.pds_url, net.info.get("adminPassword", "admin-pass"))
     rss: list[tuple[str, float]] = []
     label = ["startup"]
     loads: list[float] = []
+    shared = Times()
     try:
-        async with scratch_database(a.database_url, "bench_lag") as url:
-            if a.detect == "notify":
-                async with await connect(url, autocommit=True) as c:
-                    await c.execute(TRIGGERS)
-            ing = Child("ingest", "firehose.connected",
-                        {"DATABASE_URL": url, "FIREHOSE_HOSTS": net.ws_url, "PLC_URL": net.plc_url,
-                         "OUTBOUND_ALLOW_PRIVATE": "true"})  # the local PDS and PLC are on loopback
-            port = free_port()
-            api = Child("serve", "api.listening", {"DATABASE_URL": url, "PORT": str(port), "RESPONSE_CACHE": "true"})
-            for child, what in ((ing, "ingester did not connect"), (api, "API did not start")):
-                if not await asyncio.to_thread(child.connected.wait, 60):
-                    raise SystemExit(f"{what}:\n" + "\n".join(child.warnings[-20:]))
-            t = Times()
-            fh_ready, db_ready = asyncio.Event(), asyncio.Event()
-            base = f"http://127.0.0.1:{port}"
-            tasks += [asyncio.create_task(watch_firehose(net.ws_url, t, fh_ready)),
-                      asyncio.create_task(watch_db(url, t, a.detect, a.poll_ms / 1000, db_ready)),
-                      asyncio.create_task(watch_api(base, "/tracks/by-uri", t, t.rest, a.api_poll_ms / 1000)),
-                      asyncio.create_task(watch_api(base, "/xrpc/fm.plyr.track.getTrack", t, t.xrpc,
-                                                    a.api_poll_ms / 1000)),
-                      asyncio.create_task(sample_rss(ing.ps, rss, label))]
+        async with contextlib.AsyncExitStack() as dbs:
+            for s in stacks:
+                url = await dbs.enter_async_context(scratch_database(a.database_url, f"bench_lag_{s.name}"))
+                await s.start(a, net, url, shared, tasks)
+            assert ours.ing is not None
+            fh_ready = asyncio.Event()
+            tasks += [asyncio.create_task(watch_firehose(net.ws_url, shared, fh_ready)),
+                      asyncio.create_task(sample_rss(ours.ing.ps, rss, label))]
             await fh_ready.wait()
-            await db_ready.wait()
             accts = [await xrpc.create_account(f"bench{i}-{os.getpid()}.test") for i in range(a.hot_writers)]
-            await asyncio.sleep(2.0)  # account creation events drain; RSS "startup" samples
-            results: dict[str, list[Run]] = {p: [] for p in a.phases.split(",")}
+            for acct in accts:  # first commit of a repo: identity resolution, not part of the measure
+                await write_one(xrpc, acct, shared, rng)
+            await settle_all(stacks, list(shared.resp))
+            await asyncio.sleep(1.0)  # RSS "startup" samples
+            for s in stacks:
+                s.results = {p: [] for p in a.phases.split(",")}
             label[0] = "lag"
             for rep in range(a.repeat):
-                for phase in results:
-                    before = set(t.resp)
+                for phase in ours.results:
+                    before = set(shared.resp)
                     loads.append(os.getloadavg()[0])
                     if phase == "idle":
-                        await writer(xrpc, accts[0], a.writes, (0.05, 0.25), t, rng)
+                        await writer(xrpc, accts[0], a.writes, (0.05, 0.25), shared, rng)
                     elif phase == "paced":
-                        await paced(xrpc, accts, a.writes, a.rate, t, rng)
+                        await paced(xrpc, accts, a.writes, a.rate, shared, rng)
                     else:
                         per = a.writes // a.hot_writers
-                        await asyncio.gather(*(writer(xrpc, acct, per, (0.0, 0.01), t, rng) for acct in accts))
-                    uris = [u for u in t.resp if u not in before]
-                    await settle(t, uris)
-                    run = [t.stages(u) for u in uris if t.done(u)]
-                    results[phase].append(run)
-                    served = [r[5] for r in run]
-                    print(f"repeat {rep + 1} {phase:5s}: {len(run)}/{len(uris)} writes; served p50/p95/p99/max "
-                          f"{fmt(pcts(served))} ms; PDS frame {fmt(pcts([r[0] for r in run]))} ms; "
-                          f"load {os.getloadavg()[0]:.2f}", flush=True)
+                        await asyncio.gather(*(writer(xrpc, acct, per, (0.0, 0.01), shared, rng)
+                                               for acct in accts))
+                    uris = [u for u in shared.resp if u not in before]
+                    await settle_all(stacks, uris)
+                    line = []
+                    for s in stacks:
+                        run = [s.t.stages(u) for u in uris if s.t.done(u)]
+                        s.results[phase].append(run)
+                        line.append(f"{s.name} served p50/p99 {fmt(pcts([r[5] for r in run])[::2])} ms")
+                    frames = [1000 * (shared.frame[u] - shared.resp[u]) for u in uris if u in shared.frame]
+                    print(f"repeat {rep + 1} {phase:5s}: {len(uris)} writes; " + "; ".join(line)
+                          + f"; PDS frame p50/p99 {fmt(pcts(frames)[::2])} ms; load {os.getloadavg()[0]:.2f}",
+                          flush=True)
             label[0] = "after-lag"
             await asyncio.sleep(2.0)
             label[0] = "burst"
             t_burst = time.perf_counter()
-            async with await connect(url, autocommit=True) as c:
+            async with await connect(ours.url, autocommit=True) as c:
                 base_n = (await (await c.execute("SELECT count(*) FROM track")).fetchone() or (0,))[0]
                 for i in range(0, a.burst, 100):
                     writes = [{"$type": "com.atproto.repo.applyWrites#create", "collection": "fm.plyr.track",
@@ -300,44 +348,55 @@ async def amain(a: argparse.Namespace) -> None:
             label[0] = "steady"
             await asyncio.sleep(a.settle)
             pds_rss = psutil.Process(net.proc.pid).memory_info().rss / 2**20 if net.proc else float("nan")
-            cpu = ing.ps.cpu_times()
+            cpu = ours.ing.ps.cpu_times()
             ing_cpu = cpu.user + cpu.system
-            await stop(tasks, ing, api)  # before the scratch database is dropped under their connections
+            # before the scratch databases are dropped under their connections
+            await stop(tasks, *(c for s in stacks for c in s.children()))
     finally:
-        await stop(tasks, ing, api)
-        for child in (ing, api):
-            for w in child.warnings[-5:] if child is not None else []:
-                print(f"  {child.proc.args[-1]}: {w[:600]}", file=sys.stderr)
+        await stop(tasks, *(c for s in stacks for c in s.children()))
+        for s in stacks:
+            for child in filter(None, s.children()):
+                for w in child.warnings[-5:]:
+                    print(f"  {s.name} {child.command}: {w[:600]}", file=sys.stderr)
         await xrpc.aclose()
         net.stop()
-    report(a, results, loads, rss, pds_rss, t_written - t_burst, t_seen - t_burst, ing, api)
+    report(a, stacks, loads, rss, pds_rss, t_written - t_burst, t_seen - t_burst)
     print(f"ingester process CPU over the whole run: {ing_cpu:.1f} s")
 
 
-def report(a: argparse.Namespace, results: dict[str, list[Run]], loads: list[float], rss: list[tuple[str, float]],
-           pds_rss: float, write_s: float, seen_s: float, ing: Child | None, api: Child | None) -> None:
+def report(a: argparse.Namespace, stacks: Sequence[Stack], loads: list[float], rss: list[tuple[str, float]],
+           pds_rss: float, write_s: float, seen_s: float) -> None:
     med = statistics.median
     print(f"\n## write → visible, ms from the createRecord response (median over {a.repeat} repeats of each "
           f"percentile; {a.writes} writes per phase per repeat; paced = {a.rate:g} writes/s; API polled every "
           f"{a.api_poll_ms:g} ms; load average during the phases {min(loads):.1f}-{max(loads):.1f})")
-    print(f"{'phase':5s} {'stage':36s} {'p50':>7s} {'p95':>7s} {'p99':>7s} {'max':>7s}")
-    for phase, runs in results.items():
-        runs = [r for r in runs if r]
-        if not runs:
-            continue
-        rows = [[med(pcts([w[k] for w in r])[i] for r in runs) for i in range(4)] for k in range(len(STAGES))]
-        ours = [[med(pcts([w[5] - w[0] for w in r])[i] for r in runs) for i in range(4)]]
-        names = ["baseline: PDS firehose frame", "log row committed (append)", "track row committed (project)",
-                 "served: GET /tracks/by-uri", "served: XRPC getTrack", "served: both"]
-        for name, row in zip(names, rows, strict=True):
-            if a.detect == "notify" or name != names[1]:
-                print(f"{phase:5s} {name:36s} {fmt(row)}")
-        print(f"{phase:5s} {'ours: served − PDS frame (per write)':36s} {fmt(ours[0])}")
-        print(f"{phase:5s} {'ratio served / PDS frame':36s} "
-              + " ".join(f"{x / y:6.1f}x" if y > 0 else "    n/a" for x, y in zip(rows[5], rows[0], strict=True)))
-        ok = rows[5][0] <= TARGET_P50_MS and rows[5][2] <= TARGET_P99_MS
-        print(f"{phase:5s} target served p50 <= {TARGET_P50_MS:.0f} ms and p99 <= {TARGET_P99_MS:.0f} ms: "
-              f"{'MET' if ok else 'MISSED'}")
+    if len(stacks) > 1:
+        print(f"stacks on the same writes: {', '.join(f'{s.name} = {s.root}' for s in stacks)}")
+    print(f"{'phase':5s} {'stack':8s} {'stage':36s} {'p50':>7s} {'p95':>7s} {'p99':>7s} {'max':>7s}")
+    names = ["baseline: PDS firehose frame", "log row committed (append)", "track row committed (project)",
+             "served: GET /tracks/by-uri", "served: XRPC getTrack", "served: both"]
+    served: dict[str, list[float]] = {}
+    for phase in stacks[-1].results:
+        for s in stacks:
+            runs = [r for r in s.results[phase] if r]
+            if not runs:
+                continue
+            rows = [[med(pcts([w[k] for w in r])[i] for r in runs) for i in range(4)] for k in range(len(STAGES))]
+            ours = [med(pcts([w[5] - w[0] for w in r])[i] for r in runs) for i in range(4)]
+            for name, row in zip(names, rows, strict=True):
+                if (a.detect == "notify" or name != names[1]) and (name != names[0] or s is stacks[0]):
+                    print(f"{phase:5s} {s.name:8s} {name:36s} {fmt(row)}")
+            print(f"{phase:5s} {s.name:8s} {'ours: served − PDS frame (per write)':36s} {fmt(ours)}")
+            print(f"{phase:5s} {s.name:8s} {'ratio served / PDS frame':36s} "
+                  + " ".join(f"{x / y:6.1f}x" if y > 0 else "    n/a" for x, y in zip(rows[5], rows[0], strict=True)))
+            served[s.name] = rows[5]
+            ok = rows[5][0] <= TARGET_P50_MS and rows[5][2] <= TARGET_P99_MS
+            print(f"{phase:5s} {s.name:8s} target served p50 <= {TARGET_P50_MS:.0f} ms and p99 <= "
+                  f"{TARGET_P99_MS:.0f} ms: {'MET' if ok else 'MISSED'}")
+        if "baseline" in served and "ours" in served:
+            print(f"{phase:5s} {'':8s} {'ratio ours / baseline (served)':36s} " + " ".join(
+                f"{x / y:6.2f}x" if y > 0 else "    n/a" for x, y in zip(served["ours"], served["baseline"],
+                                                                          strict=True)))
     print(f"\n## ingester RSS, MB (psutil, sampled every 0.25 s); burst of {a.burst} tracks: PDS accepted them in "
           f"{write_s:.1f} s, all in `track` after {seen_s:.1f} s ({a.burst / seen_s:.0f} tracks/s)")
     for phase in ("startup", "lag", "after-lag", "burst", "steady"):
@@ -348,9 +407,11 @@ def report(a: argparse.Namespace, results: dict[str, list[Run]], loads: list[flo
     print(f"steady state over {a.settle:.0f} s: median {med(steady):.1f} MB, max {max(steady):.1f} MB "
           f"(target <= {TARGET_RSS_MB:.0f} MB: {'MET' if max(steady) <= TARGET_RSS_MB else 'MISSED'}); "
           f"peak overall {max(v for _, v in rss):.1f} MB; for scale, the reference PDS (node) RSS {pds_rss:.0f} MB")
-    for name, child in (("ingester", ing), ("API", api)):
-        if child is not None and child.warnings:
-            print(f"{name} logged {len(child.warnings)} warnings/errors, last: {child.warnings[-1][:300]}")
+    for s in stacks:
+        for child in s.children():
+            if child is not None and child.warnings:
+                print(f"{s.name} {child.command} logged {len(child.warnings)} warnings/errors, last: "
+                      f"{child.warnings[-1][:300]}")
 
 
 def main() -> None:
@@ -365,6 +426,8 @@ def main() -> None:
     ap.add_argument("--detect", choices=["notify", "poll"], default="notify")
     ap.add_argument("--poll-ms", type=float, default=2.0)
     ap.add_argument("--api-poll-ms", type=float, default=1.0, help="pause between two polls of the API")
+    ap.add_argument("--baseline-root", default="", help="another checkout (e.g. the main branch's) whose ingester "
+                    "and API follow the same PDS on their own scratch database: a same-run baseline, same writes")
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--database-url", default=DEFAULT_URL)
     asyncio.run(amain(ap.parse_args()))
