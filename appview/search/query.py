@@ -26,17 +26,21 @@ from psycopg.rows import class_row
 from appview.search import sql
 
 MIN_FUZZY = 3  # trigram LIKE '%q%' and `<%` need a trigram in q to use the index at all
-# Typo matching is for short queries: a long one is matched word by word by the full text, and its
-# many (often common) trigrams make the trigram index walk long posting lists (20–50 ms at 100k).
-FUZZY_MAX_WORDS, FUZZY_MAX_CHARS = 3, 32
+# Typo matching stops at phrases this long: past them the full text matches word by word, and their many
+# (often common) trigrams make the trigram index walk long posting lists. Six words still take a typo in a
+# whole song title ("smels like teen spirit"), which plyr.fm's whole-string similarity finds.
+FUZZY_MAX_WORDS, FUZZY_MAX_CHARS = 6, 48
 _WORD = re.compile(r"[^\W_]+")
 
 
 def fuzzy_threshold(words: int) -> float:
-    """pg_trgm's default 0.6 misses one-letter typos in mid-length words ("lendarman" ~ "lenderman" =
-    0.54), so one word gets 0.5; each further word adds trigrams that dilute a typo less, and 0.1
-    more (a higher threshold also lets the GIN scan skip through common trigrams' posting lists)."""
-    return min(0.7, 0.4 + 0.1 * max(1, words))
+    """The word similarity a typo must reach. One word: 0.4, or a swap of two letters in the middle
+    ("setpember" ~ "september" = 0.43) and a one-letter slip in a mid-length word ("lendarman" ~
+    "lenderman" = 0.54) are lost; two or three: 0.5 ("midnite city" ~ "midnight city" = 0.59, "clare de
+    lune" = 0.65); more words carry more trigrams, which dilute one typo less: 0.6 (a higher threshold
+    also lets the GIN scan skip through common trigrams' posting lists). Each tested against plyr.fm's
+    own recall in tests/appview/test_search_typos.py."""
+    return 0.4 if words <= 1 else 0.5 if words <= 3 else 0.6
 
 
 @dataclass(frozen=True, slots=True)
