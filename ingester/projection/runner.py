@@ -64,6 +64,8 @@ class Projector:
         # that keeps failing, or hangs inside a step, stops progressing while the log grows: /ready sees it.
         self.progress_at = time.monotonic()
         self.last_position: int | None = None
+        # Live mode looks at the log this often even without a NOTIFY (a safety net: appends always notify).
+        self.idle_recheck_s = 1.0
 
     async def position(self, conn: psycopg.AsyncConnection) -> int:
         async with conn.cursor() as cur:
@@ -102,13 +104,14 @@ class Projector:
             if not events:
                 return 0
             await self._apply(cur, events)
-            await cur.execute(
-                "INSERT INTO projection_cursor (name, position) VALUES (%s, %s) "
-                "ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position",
-                (self.name, events[-1].seq),
-            )
-            # Read-side caches key on this position: they learn of new projections at commit.
-            await cur.execute("SELECT pg_notify(%s, %s)", (PROJECTION_CHANNEL, str(events[-1].seq)))
+            async with conn.pipeline():  # nothing to wait for between the two: one round trip
+                await cur.execute(
+                    "INSERT INTO projection_cursor (name, position) VALUES (%s, %s) "
+                    "ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position",
+                    (self.name, events[-1].seq),
+                )
+                # Read-side caches key on this position: they learn of new projections at commit.
+                await cur.execute("SELECT pg_notify(%s, %s)", (PROJECTION_CHANNEL, str(events[-1].seq)))
         PROJECTOR_POSITION.labels(self.name).set(events[-1].seq)
         self.last_position = events[-1].seq
         return len(events)
@@ -147,7 +150,7 @@ class Projector:
                 # commit (the notification waits in the listening connection), so no empty step to confirm it.
                 if await self.step(work) >= self.batch_size:
                     continue
-                async for _ in listen.notifies(timeout=1.0, stop_after=1):
+                async for _ in listen.notifies(timeout=self.idle_recheck_s, stop_after=1):
                     pass
 
     async def _apply(self, cur: psycopg.AsyncCursor, events: list[LoggedEvent]) -> None:
