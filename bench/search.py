@@ -150,15 +150,18 @@ class Corpus:
         word of a title (`word`: meant = that word) or in a whole title of 2-6 words (`title`: meant = it)."""
         rng, out = random.Random(7), list[tuple[str, str, str]]()
         while len(out) < n:
-            title = rng.choice(self.titles)
+            i = rng.randrange(len(self.titles))
+            if i % 97 == 0:
+                continue  # self-labelled adult (see `seed`): hidden from search, a miss by design
+            title = self.titles[i]
             words = title.split()
             j = max(range(len(words)), key=lambda k: len(words[k]))
             w = words[j]
             if len(w) < 5 or not w.isalpha():
                 continue
-            i = rng.randrange(1, len(w) - 2)
-            typo = rng.choice([w[:i] + w[i + 1:], w[:i] + w[i + 1] + w[i] + w[i + 2:],
-                               w[:i] + rng.choice("aeiourst") + w[i + 1:], w[:i] + rng.choice("aeiou") + w[i:]])
+            k = rng.randrange(1, len(w) - 2)
+            typo = rng.choice([w[:k] + w[k + 1:], w[:k] + w[k + 1] + w[k] + w[k + 2:],
+                               w[:k] + rng.choice("aeiourst") + w[k + 1:], w[:k] + rng.choice("aeiou") + w[k:]])
             if typo == w:
                 continue
             if len(out) % 2 == 0:

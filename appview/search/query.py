@@ -43,6 +43,9 @@ def fuzzy_threshold(words: int) -> float:
     return 0.4 if words <= 1 else 0.5 if words <= 3 else 0.6
 
 
+STRICT_ABOVE = 0.1  # the strict branch's threshold, above `fuzzy_threshold` (see appview.search.sql)
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     norm: str
@@ -89,13 +92,15 @@ async def normalise(conn: AsyncConnection, q: str, viewer: str | None = None) ->
     #   row estimates are guesses, so the planner otherwise bets on walking a whole table (or a
     #   btree) with a filter until the cap, and reads all of it when matches are rarer than guessed
     #   (28 ms and 110 ms instead of ~1 ms at 100k tracks).
+    threshold = fuzzy_threshold(len(_WORD.findall(q.replace("'", "").replace("’", ""))))
     cur = await conn.execute(
         "SELECT n, querytree(websearch_to_tsquery('simple', n)) NOT IN ('T', ''),"
         " set_config('pg_trgm.word_similarity_threshold', %s, true),"
+        " set_config('pg_trgm.strict_word_similarity_threshold', %s, true),"
         " set_config('plan_cache_mode', 'force_generic_plan', true),"
         " set_config('enable_seqscan', 'off', true), set_config('enable_indexonlyscan', 'off', true)"
         " FROM (SELECT btrim(public.search_norm(%s)) AS n) s",
-        (str(fuzzy_threshold(len(_WORD.findall(q.replace("'", "").replace("’", ""))))), q))
+        (str(threshold), str(min(0.9, threshold + STRICT_ABOVE)), q))
     row = await cur.fetchone()
     norm, indexable = (row[0], row[1]) if row else ("", False)
     return Query(norm=norm or "", indexable_websearch=bool(indexable), viewer=viewer)

@@ -9,7 +9,11 @@ earlier ones left the page short, and can only add lower tiers):
              strings, which stops after CAP rows; `LIKE 'q%'` on the trigram GIN elsewhere);
 - lexical:   `norm LIKE '%q%'` (trigram GIN; skipped for 1–2 character queries, which have no
              trigram to look up) or the tsvector matching the websearch / typeahead tsquery;
-- fuzzy:     `q <% norm` (trigram GIN, word similarity), short queries only.
+- fuzzy:     `q <<% norm` (strict word similarity, a higher threshold: the close matches) and `q <% norm`
+             (word similarity: the rest), both on the trigram GIN, short queries only. Each branch reads at
+             most CAP rows in index order, not best first, so a phrase with one misspelt word, whose other
+             words alone pass the loose threshold in hundreds of titles, still has its title among the
+             strict branch's few.
 Then every candidate is ranked (plyr.fm's tiers) and the page cut. Whenever a branch has at most
 CAP matches the result is exactly plyr.fm's order; beyond that the exact tier is still complete and
 the rest is ranked within the CAP matches each branch read.
@@ -67,7 +71,8 @@ class Source:
     def candidates(self, phase: Phase, short: bool, websearch: bool) -> str | None:
         col = f"{self.alias}.{self.col}"
         if phase == "fuzzy":
-            return self._branch(f"%(qn)s <%% {col}", "%(cap)s")
+            return (self._branch(f"%(qn)s <<%% {col}", "%(cap)s") + "\n  UNION "
+                    + self._branch(f"%(qn)s <%% {col}", "%(cap)s"))
         if phase == "head":
             # In byte order, q <= s < successor(q) is exactly "s starts with q"; spelt this way only
             # the btree can serve it, which stops after CAP rows (a GIN bitmap builds all of them).
