@@ -347,6 +347,8 @@ async def run(args: argparse.Namespace) -> None:
                 if label == runs[0][0] and conc == 1:  # sequential: latencies in query order
                     for (kind, _), t in zip(mixed, lat, strict=True):
                         by_kind.setdefault(kind, []).append(t)
+        if "previous" in servers:
+            await paired(base, servers["previous"][1], queries)
         ours = figures[(runs[0][0], 1)]
         for label, *_ in runs[2:]:
             other = figures[(label, 1)]
@@ -381,6 +383,24 @@ async def ready(base: str) -> None:
                 pass
             await asyncio.sleep(0.1)
     raise SystemExit(f"{base}: not ready")
+
+
+async def paired(ours: str, previous: str, queries: list[str]) -> None:
+    """Sequential, query by query on both servers in alternating order: load drifting on a shared machine
+    weighs on both alike (the separate runs above follow each other)."""
+    lat: dict[str, list[float]] = {ours: [], previous: []}
+    async with aiohttp.ClientSession() as session:
+        for i, q in enumerate(queries):
+            for base in (ours, previous) if i % 2 == 0 else (previous, ours):
+                t = time.perf_counter()
+                # `paired` keeps these URLs apart from the runs above: the response cache has not seen them
+                async with session.get(base + "/search/", params={"q": q, "paired": "1"}) as r:
+                    await r.read()
+                lat[base].append(time.perf_counter() - t)
+    a, b = lat[ours], lat[previous]
+    print(f"paired, sequential, all types: ours p50 {_pct(a, 50):.2f} p99 {_pct(a, 99):.2f} ms; previous p50 "
+          f"{_pct(b, 50):.2f} p99 {_pct(b, 99):.2f} ms; previous / ours p50 {_pct(b, 50) / _pct(a, 50):.2f}x, "
+          f"p99 {_pct(b, 99) / _pct(a, 99):.2f}x")
 
 
 async def typo_recall(servers: dict[str, tuple[subprocess.Popen[bytes], str]], typos: list[tuple[str, str, str]]

@@ -61,6 +61,10 @@ class Query:
         return (not self.short and len(self.norm) <= FUZZY_MAX_CHARS
                 and len(_WORD.findall(self.norm)) <= FUZZY_MAX_WORDS)
 
+    @property
+    def fuzzy_mode(self) -> sql.Fuzzy:
+        return "off" if not self.fuzzy else "phrase" if len(_WORD.findall(self.norm)) > 1 else "word"
+
     def params(self, k: int) -> dict[str, Any]:
         esc = self.norm.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         words = _WORD.findall(self.norm)
@@ -157,18 +161,18 @@ Statement = tuple[str, dict[str, Any], type]
 
 
 def track_statement(q: Query, k: int) -> Statement:
-    return sql.tracks(q.short, q.indexable_websearch, q.fuzzy), _params(q, k), TrackHit
+    return sql.tracks(q.short, q.indexable_websearch, q.fuzzy_mode), _params(q, k), TrackHit
 
 
 def artist_statement(q: Query, k: int) -> Statement:
-    return sql.artists(q.short, q.indexable_websearch, q.fuzzy), _params(q, k), ArtistHit
+    return sql.artists(q.short, q.indexable_websearch, q.fuzzy_mode), _params(q, k), ArtistHit
 
 
 ListKind = Literal["album", "playlist"]
 
 
 def list_statement(q: Query, k: int, kinds: Sequence[ListKind]) -> Statement:
-    return sql.lists(q.short, q.indexable_websearch, q.fuzzy), _params(q, k) | {"list_types": list(kinds)}, ListHit
+    return sql.lists(q.short, q.indexable_websearch, q.fuzzy_mode), _params(q, k) | {"list_types": list(kinds)}, ListHit
 
 
 def _params(q: Query, k: int) -> dict[str, Any]:
