@@ -18,6 +18,7 @@ import structlog
 from core.db.connect import NOTIFY_CHANNEL, PROJECTION_CHANNEL, PROJECTOR_LOCK, connect
 from core.events import LoggedEvent, LoggedLabel, LoggedRecord, LoggedRepo
 from core.health import ComponentState
+from ingester.eventlog.read import HEAD as LOG_HEAD
 from ingester.eventlog.read import read_after
 from ingester.eventlog.staging import forget_stages
 from ingester.metrics import PROJECTED, PROJECTOR_POSITION, SKIPPED
@@ -90,17 +91,21 @@ class Projector:
 
     async def _step(self, conn: psycopg.AsyncConnection) -> int:
         async with conn.transaction(), conn.cursor() as cur:
-            # BEGIN, the lock and the position in one round trip (each is one wait for the server, and under
-            # load every wait costs a scheduling slot): the position is read only once the lock is held.
-            async with conn.pipeline():
-                if self.lock:
-                    await cur.execute("SELECT pg_advisory_xact_lock(%s)", (PROJECTOR_LOCK,))
-                await cur.execute(
-                    "SELECT position FROM projection_cursor WHERE name = %s FOR UPDATE", (self.name,)
-                )
-            row = await cur.fetchone()
+            # BEGIN, the lock, the position and the log head in one round trip (each is one wait for the server,
+            # and under load every wait costs a scheduling slot): the position is read once the lock is held.
+            async with conn.cursor() as head_cur:
+                async with conn.pipeline():
+                    if self.lock:
+                        await cur.execute("SELECT pg_advisory_xact_lock(%s)", (PROJECTOR_LOCK,))
+                    await cur.execute(
+                        "SELECT position FROM projection_cursor WHERE name = %s FOR UPDATE", (self.name,)
+                    )
+                    await head_cur.execute(LOG_HEAD)
+                row = await cur.fetchone()
+                head_row = await head_cur.fetchone()
             position = int(row[0]) if row else 0
-            events = await read_after(conn, position, self.batch_size)
+            head = int(head_row[0]) if head_row and head_row[0] is not None else 0
+            events = await read_after(conn, position, self.batch_size, head)
             if not events:
                 return 0
             await self._apply(cur, events)
