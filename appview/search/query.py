@@ -177,11 +177,13 @@ def list_statement(q: Query, k: int, kinds: Sequence[ListKind]) -> Statement:
 
 def _params(q: Query, k: int) -> dict[str, Any]:
     cap = max(sql.CAP, k)
-    # A phrase is looked up for typos only when nothing matched it literally: a phrase with one misspelt word
-    # matches nothing (full text wants every word), while one that did match is what was meant, and the two
-    # fuzzy scans of a phrase's many trigrams cost more than all the rest of the search.
-    fuzzy_k = 1 if q.fuzzy_mode == "phrase" else k
-    return q.params(k) | {"cap": cap, "scan": sql.SCAN_PER_KEY * cap, "fuzzy_k": fuzzy_k}
+    # A phrase is looked up for typos only when nothing matched it literally (any tier, any order of its words):
+    # a phrase with one misspelt word matches nothing (full text wants every word), one that did match is what
+    # was meant, and the two fuzzy scans of a phrase's many trigrams cost more than all the rest of the search.
+    # A word: when fewer than k rows rank above every fuzzy one (1.5, `sql.CEILING`).
+    phrase = q.fuzzy_mode == "phrase"
+    return q.params(k) | {"cap": cap, "scan": sql.SCAN_PER_KEY * cap, "fuzzy_k": 1 if phrase else k,
+                          "fuzzy_floor": 0.0 if phrase else sql.CEILING["fuzzy"]}
 
 
 async def run(conn: AsyncConnection, statements: Sequence[Statement]) -> list[list[Any]]:

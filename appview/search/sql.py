@@ -138,10 +138,11 @@ def _phased(cands: dict[Phase, str | None], scored: Callable[[str, Phase], str],
         body = scored(cand, phase) if cand else f"SELECT NULL::{key_type} AS key, NULL::float8 AS relevance WHERE FALSE"
         if done:
             earlier = " UNION ALL ".join(f"SELECT relevance FROM {d}" for d in done)
-            # `wanted`: k, but for a misspelt phrase 1 (see `_params` in appview.search.query)
-            wanted = "%(fuzzy_k)s" if phase == "fuzzy" else "%(k)s"
+            # The fuzzy phase of a phrase runs only when nothing at all matched before it (see `_params` in
+            # appview.search.query): its floor and count are parameters.
+            floor, wanted = ("%(fuzzy_floor)s", "%(fuzzy_k)s") if phase == "fuzzy" else (CEILING[phase], "%(k)s")
             body = (f"SELECT * FROM ({body}) s WHERE (SELECT count(*) FROM ({earlier}) e"
-                    f" WHERE e.relevance >= {CEILING[phase]}) < {wanted}")
+                    f" WHERE e.relevance >= {floor}) < {wanted}")
         ctes.append(f"{phase} AS MATERIALIZED ({body})")
         done.append(phase)
     union = " UNION ALL ".join(f"SELECT key, relevance FROM {d}" for d in done)
