@@ -11,14 +11,16 @@ from psycopg_pool import AsyncConnectionPool
 
 from appview import auth, cors, openapi, xrpc
 from appview.cache import ResponseCache
-from appview.deps import Conn
+from appview.deps import PrimaryConn
 from appview.freshness import ProjectionWatcher
 from appview.health import health_router
 from appview.http_metrics import HttpMetrics
+from appview.log_metrics import refresh_log_metrics
 from appview.pages import docs
 from appview.pages.status_data import PlayabilityCache
 from appview.pages.status_page import status_page_router
 from appview.playback import Playback
+from appview.reads import Reads
 from appview.rest import artists, errors, list_links, lists, meta, stats, tags, tracks
 from appview.search.routes import search_router
 from appview.settings import AppviewSettings
@@ -37,6 +39,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     watcher = ProjectionWatcher(database_url)
     playback = Playback(settings)
     playability = PlayabilityCache()  # the status page's background count
+    reads = Reads(watcher, settings)  # where requests read: DATABASE_READ_URL's replicas, else the primary
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,9 +48,11 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
         await pool.open()
         app.state.pool = pool
         watcher.start()
+        reads.start(lambda: app.state.pool)
         try:
             yield
         finally:
+            await reads.stop()
             await watcher.stop()
             await playability.aclose()
             await playback.aclose()
@@ -56,10 +61,11 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     # /docs is ours (appview/pages/docs.py): FastAPI's defaults load Swagger UI and ReDoc from CDNs.
     app = FastAPI(title="plyr-appview", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.watcher = watcher
+    app.state.reads = reads
     app.state.contact_email = settings.contact_email
     app.state.audio_hosts = settings.allowed_audio_hosts
     if settings.response_cache:
-        app.add_middleware(ResponseCache, watcher=watcher, ttl_s=settings.response_cache_ttl_s,
+        app.add_middleware(ResponseCache, position_of=reads.position, ttl_s=settings.response_cache_ttl_s,
                            stale_s=settings.response_cache_stale_s)
     app.add_middleware(HttpMetrics)  # outside the cache: cached answers are counted too
     errors.install(app)
@@ -77,11 +83,12 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
 
     @app.get("/metrics")
     async def metrics() -> Response:
+        await refresh_log_metrics(app.state.pool)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/status")
-    async def status(conn: Conn) -> Status:
-        return await read_status(conn)
+    async def status(conn: PrimaryConn) -> Status:
+        return (await read_status(conn)).model_copy(update={"replicas": reads.status()})
 
     auth.install(app, settings)  # viewer auth: DID resolver + verifier in the lifespan, /.well-known/did.json
     xrpc.install(app, default_lexicons(), validate_output=settings.xrpc_validate_output)  # after all XRPC routes

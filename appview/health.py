@@ -135,6 +135,12 @@ def health_router(settings: AppviewSettings) -> APIRouter:
         if watcher is not None and watcher.position is None and watcher.failing:  # not merely still starting
             body["api"] = {"projection-watcher": "down: responses are not cached"}
             degraded = True
+        reads = getattr(request.app.state, "reads", None)
+        out_of_use = {r.name: f"down: {r.error}" if not r.up else f"{r.lag_seconds or 0:.0f}s behind: not read from"
+                      for r in (reads.replicas if reads is not None else []) if not r.serving}
+        if out_of_use:  # reads go to the other replicas or the primary: degraded, never unready
+            body["replicas"] = out_of_use
+            degraded = True
         if isinstance(got, str):
             body["database"] = got
             degraded = True

@@ -8,7 +8,8 @@ from urllib.parse import quote, urlsplit
 from pydantic import AfterValidator, Field, model_validator
 
 from core.blobstore.settings import BlobSettings
-from core.settings_checks import HttpUrl, Port, check_bind_host, check_did_or_empty, one_url
+from core.settings import SECRET
+from core.settings_checks import HttpUrl, Port, check_bind_host, check_database_urls, check_did_or_empty, one_url
 
 
 def did_web_for(public_url: str) -> str:
@@ -61,3 +62,10 @@ class AppviewSettings(BlobSettings):
     # The operator's contact address, shown by /config where plyr.fm shows its legal contacts (empty: none).
     contact_email: str = ""
     cors_origins: str = r"^http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?$"
+
+    # --- read replicas (appview/reads.py, appview/replicas.py): empty = every read goes to DATABASE_URL ---
+    database_read_url: Annotated[str, AfterValidator(check_database_urls)] = Field(
+        default="", description="comma-separated streaming replicas of DATABASE_URL", json_schema_extra=SECRET)
+    database_read_max_lag_s: float = Field(default=30.0, gt=0, le=86400)  # further behind: not read from
+    database_read_poll_s: float = Field(default=1.0, gt=0, le=60)  # how often each replica's lag is measured
+    database_read_timeout_s: float = Field(default=2.0, gt=0, le=60)  # wait for a replica connection at most

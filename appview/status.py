@@ -13,6 +13,8 @@ from datetime import datetime
 from psycopg import AsyncConnection
 from pydantic import BaseModel
 
+from appview.leader_status import IngestStatus, read_ingest_status
+
 MAX_FAILURES_SHOWN = 100
 # "<stage>: <first words>" — the words stop at the first bracket, colon or anything but plain characters.
 _WORDS = re.compile(r"[A-Za-z0-9_ .#-]{1,48}")
@@ -35,8 +37,12 @@ def reason_category(error: str | None) -> str | None:
 class SourceStatus(BaseModel):
     source: str
     cursor: int
-    updated_at: datetime
-    lag_seconds: float  # since the cursor last moved
+    updated_at: datetime  # when the cursor last moved (an idle stream's cursor rests: that is not lag)
+    # The real lag: with a live heartbeat from the ingester, how long the source's oldest received and
+    # uncommitted frame has waited (0 when it is caught up, however long the stream has been quiet);
+    # without one (no ingester, a stale heartbeat, a source without a queue) the time since the cursor moved.
+    lag_seconds: float
+    live: bool = False  # the lag comes from a fresh heartbeat of a connected source
 
 
 class BackfillFailure(BaseModel):
@@ -66,6 +72,19 @@ class BackfillStatus(BaseModel):
     open_by_reason: dict[str, int] = {}
 
 
+class ReplicaStatus(BaseModel):
+    name: str  # replica-N, in DATABASE_READ_URL order (hosts are in the logs, not here)
+    up: bool
+    serving: bool  # reads go to it: up and at most DATABASE_READ_MAX_LAG_S behind
+    error: str | None = None
+    in_recovery: bool | None = None  # a hot standby
+    replay_paused: bool | None = None
+    projector_position: int | None = None
+    lag_events: int | None = None  # the primary's projector position minus this replica's
+    lag_bytes: int | None = None  # WAL not replayed yet
+    lag_seconds: float | None = None  # since the primary wrote the oldest WAL not replayed yet (0: caught up)
+
+
 class Status(BaseModel):
     log_head: int
     projector_position: int
@@ -73,6 +92,27 @@ class Status(BaseModel):
     sources: list[SourceStatus]
     repos: dict[str, int]
     backfill: BackfillStatus
+    replicas: list[ReplicaStatus] = []  # DATABASE_READ_URL; this status itself is read from the primary
+    ingest: IngestStatus | None = None  # ingester leadership: the leader and every instance's role
+
+
+HEARTBEAT_FRESH_S = 30.0  # a heartbeat older than this says nothing about the source's present
+_SOURCES = """
+SELECT c.source, c.cursor, c.updated_at, extract(epoch FROM now() - c.updated_at)::float8,
+       (h.detail->>'lag_s')::float8, extract(epoch FROM now() - h.updated_at)::float8,
+       coalesce(h.state = 'up' AND h.updated_at > now() - make_interval(secs => %s), false)
+FROM source_cursor c LEFT JOIN component_health h ON h.component = c.source
+ORDER BY c.source
+"""
+
+
+def _source(source: str, cursor: int, updated_at: datetime, since_moved: float, lag_s: float | None,
+            heartbeat_age: float | None, live: bool) -> SourceStatus:
+    if live and lag_s is not None:
+        # A frame still waiting at the heartbeat has waited as long again since.
+        lag = lag_s + (max(0.0, heartbeat_age or 0.0) if lag_s > 0 else 0.0)
+        return SourceStatus(source=source, cursor=cursor, updated_at=updated_at, lag_seconds=lag, live=True)
+    return SourceStatus(source=source, cursor=cursor, updated_at=updated_at, lag_seconds=max(0.0, since_moved))
 
 
 async def read_backfill(conn: AsyncConnection) -> BackfillStatus:
@@ -107,11 +147,10 @@ async def read_status(conn: AsyncConnection) -> Status:
             " coalesce((SELECT position FROM projection_cursor WHERE name = 'main'), 0)"
         )
         head, position = await cur.fetchone()  # type: ignore[misc]
-        await cur.execute("SELECT source, cursor, updated_at, extract(epoch FROM now() - updated_at)::float8"
-                          " FROM source_cursor ORDER BY source")
-        sources = [SourceStatus(source=s, cursor=c, updated_at=u, lag_seconds=max(0.0, lag))
-                   for s, c, u, lag in await cur.fetchall()]
+        await cur.execute(_SOURCES, (HEARTBEAT_FRESH_S,))
+        sources = [_source(*row) for row in await cur.fetchall()]
         await cur.execute("SELECT sync_status, count(*) FROM repo_state GROUP BY sync_status")
         repos = {s: int(n) for s, n in await cur.fetchall()}
     return Status(log_head=head, projector_position=position, projector_lag_events=max(0, head - position),
-                  sources=sources, repos=repos, backfill=await read_backfill(conn))
+                  sources=sources, repos=repos, backfill=await read_backfill(conn),
+                  ingest=await read_ingest_status(conn))

@@ -145,7 +145,7 @@ async def capture(url: str, w: Workload, batch: int, validator: RecordValidator)
 
     captured: list[Batch] = []
 
-    async def record(conn: Any, events: Any, *, cursor: Any = None, repo_states: Any = ()) -> AppendResult:
+    async def record(conn: Any, events: Any, *, cursor: Any = None, repo_states: Any = (), rejects: Any = ()) -> AppendResult:
         captured.append((list(events), cursor, list(repo_states)))
         return AppendResult(len(events), 0, 0, None)
 

@@ -25,14 +25,15 @@ from appview.settings import AppviewSettings
 from cli.database import AlreadyRunning, hold_ingest_lock, resolve_database
 from cli.supervise import child_env, fold_child_metrics, free_port, supervise, watch_parent
 from core.db.connect import connect
-from core.db.migrate import upgrade
+from core.db.migrate import SchemaNotAtHead, upgrade, wait_for_head
 from core.lexicon import LexiconsMissing
 from core.logs import configure_logging
 from core.settings import CoreSettings, SettingsError, load_settings
+from ingester.leadership import run_ingester
 from ingester.process import tune_gc
 from ingester.projection.digest import digest
-from ingester.projection.rebuild import rebuild
-from ingester.service import Ingester, backfill_once
+from ingester.projection.rebuild import TrimmedLog, rebuild
+from ingester.service import backfill_once
 from ingester.settings import IngesterSettings
 from ingester.validate.records import load_record_lexicons
 from ingester.validate.revalidate import revalidate
@@ -119,8 +120,12 @@ async def _run(args: argparse.Namespace) -> int:
     if args.command in ("run", "ingest", "serve", "backfill") or getattr(args, "revalidate", False):
         load_record_lexicons()  # before anything starts: LexiconsMissing names the folder it looked in
     url, server = resolve_database(ingest_settings)
-    upgrade(url)
     try:
+        if args.command == "migrate" or ingest_settings.migrate_on_start:
+            upgrade(url)
+        else:  # a separate job migrates (compose, Kubernetes): wait for it, never run DDL from a replica
+            wait_for_head(url, ingest_settings.migrate_wait_s,
+                          lambda why: log.info("migrations.waiting", reason=why, command=args.command))
         if args.command == "migrate":
             log.info("migrations.applied")
             return 0
@@ -132,7 +137,11 @@ async def _run(args: argparse.Namespace) -> int:
             if args.revalidate:
                 async with await connect(url) as conn:
                     print((await revalidate(conn)).render())
-            await rebuild(url, batch_size=ingest_settings.projector_batch)
+            try:
+                await rebuild(url, batch_size=ingest_settings.projector_batch)
+            except TrimmedLog as e:
+                print(f"appview: rebuild refused: {e}", file=sys.stderr)
+                return 1
             async with await connect(url) as conn:
                 print((await digest(conn)).render())
             return 0
@@ -162,9 +171,9 @@ async def _run(args: argparse.Namespace) -> int:
             tasks.append(supervise(child_env(url, port), stop))
         if args.command == "ingest":
             tune_gc()
-            writer = Ingester(ingest_settings, url)
-            writer.start.force(firehose=args.cursor, jetstream=args.jetstream_cursor)
-            tasks += [writer.run(stop), watch_parent(stop)]
+            # One leader per database (ingester/leadership.py): this instance stands by until it leads.
+            tasks += [run_ingester(ingest_settings, url, stop, firehose_cursor=args.cursor,
+                                   jetstream_cursor=args.jetstream_cursor), watch_parent(stop)]
         if args.command in ("run", "serve"):
             tasks.append(_serve(api_settings, url, stop))
         if getattr(args, "demo", None) is not None:
@@ -233,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except LexiconsMissing as e:  # a start-up error: never run on without the lexicons
+        print(f"appview: {e}", file=sys.stderr)
+        return 2
+    except SchemaNotAtHead as e:  # MIGRATE_ON_START=false and the migrate job did not (or cannot) bring it to head
         print(f"appview: {e}", file=sys.stderr)
         return 2
 

@@ -35,6 +35,10 @@ class CoreSettings(BaseSettings):
                                                                  validation_alias="APPVIEW_DATA_DIR")
     log_format: Annotated[LogFormat, BeforeValidator(lower)] = "auto"
     log_level: Annotated[LogLevel, BeforeValidator(lower)] = "info"
+    # false where a separate job migrates (compose's `migrate` service, a Kubernetes Job): then every other
+    # command only waits up to MIGRATE_WAIT_S for the schema to reach this build's head, and exits 2 if not.
+    migrate_on_start: bool = True
+    migrate_wait_s: float = Field(default=300.0, gt=0, le=86400)
 
 
 class SettingsError(Exception):

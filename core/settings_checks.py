@@ -18,6 +18,9 @@ _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$", re.IGNORECASE)
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$")
 _REGION = re.compile(r"^[a-z0-9-]{1,64}$")
 _MAX_ITEMS = 256
+# A comma starts a new URL only where a scheme follows: libpq's multi-host form (`postgresql://h1,h2/db`) stays whole.
+_NEXT_DB_URL = re.compile(r",\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+_MAX_READ_URLS = 16
 
 
 def is_hostname(host: str) -> bool:
@@ -122,6 +125,21 @@ def check_region(value: str) -> str:
 def check_database_url(value: str | None) -> str | None:
     if value and urlsplit(value).scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
         raise ValueError("must be a postgresql://… URL (or unset for the embedded Postgres)")
+    return value
+
+
+def split_database_urls(value: str) -> list[str]:
+    return [u.strip() for u in _NEXT_DB_URL.split(value) if u.strip()]
+
+
+def check_database_urls(value: str) -> str:
+    """One or more comma-separated postgresql:// URLs, or empty."""
+    urls = split_database_urls(value)
+    if len(urls) > _MAX_READ_URLS:
+        raise ValueError(f"at most {_MAX_READ_URLS} URLs")
+    for i, url in enumerate(urls, 1):
+        if urlsplit(url).scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+            raise ValueError(f"URL {i} of {len(urls)} is not a postgresql://… URL (comma-separated, or empty)")
     return value
 
 

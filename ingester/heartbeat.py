@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 from core.db.connect import connect
 from core.health import UPSERT_SQL
 from core.retry import pause
+from ingester.eventlog.fence import check_fence
 from ingester.metrics import HEARTBEATS
 from ingester.supervisor import Snapshot, Supervisor
 
@@ -28,6 +29,8 @@ _STATEMENT_TIMEOUT_MS = 5000
 
 async def write(conn: psycopg.AsyncConnection, snapshots: list[Snapshot]) -> None:
     async with conn.transaction():
+        async with conn.cursor() as cur:  # only the leader owns the table: a deposed one writes no `stopped`
+            await check_fence(cur)
         await conn.execute(UPSERT_SQL, ([s.name for s in snapshots], [s.kind for s in snapshots],
                                         [s.state for s in snapshots], [Jsonb(s.detail) for s in snapshots]))
 

@@ -41,3 +41,10 @@ UNAUTHORISED = Counter("ingest_unauthorised_total",
 SYNC_REFUSED = Counter("ingest_sync_refused_total", "#sync frames that may not move a rev", ["reason"])
 PARKED = Gauge("ingest_parked_frames", "Frames parked until their DID's identity is resolved", ["source"])
 PARKED_DROPPED = Counter("ingest_parked_dropped_total", "Parked frames dropped for a resync (bounds)", ["source"])
+# Leadership (ingester/leadership.py): one instance leads, the others stand by.
+LEADER = Gauge("ingester_leader", "1 while this ingester instance holds the lease (leads), else 0")
+ROLE = Gauge("ingester_role", "1 for this instance's current role (leader, standby), 0 for the others",
+             ["instance", "role"])
+LEADER_EPOCH = Gauge("ingester_leader_epoch", "The lease epoch this instance leads with (0 on standby)")
+LEADERSHIP = Counter("ingester_leadership_changes_total", "Leadership transitions of this instance", ["event"])
+FENCED = Counter("ingester_fenced_writes_total", "Write transactions refused: this instance's epoch was over")

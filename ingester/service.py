@@ -19,6 +19,7 @@ from ingester.backfill.discovery import discover
 from ingester.backfill.gaps import Gaps
 from ingester.backfill.worker import Backfiller, Counters, Outcome
 from ingester.blobs.tasks import BlobTasks
+from ingester.eventlog.maintenance import log_maintenance
 from ingester.heartbeat import HEARTBEAT_COMPONENT, Heartbeat
 from ingester.pipeline.gate import ResyncGate
 from ingester.pipeline.ingest import BatchOutcome, Ingest
@@ -28,6 +29,7 @@ from ingester.pipeline.parking import ParkingLot
 from ingester.pipeline.resolution import Resolutions
 from ingester.projection.runner import Projector
 from ingester.settings import IngesterSettings
+from ingester.sources.budget import ByteQueue
 from ingester.sources.firehose import FirehoseSource, HandlerResult, source_name
 from ingester.sources.jetstream import JetstreamSource
 from ingester.sources.jetstream import source_name as jetstream_source_name
@@ -83,7 +85,9 @@ class Ingester:
     def components(self, blobs: BlobTasks | None) -> list[Component]:
         """Every long-running task of the ingester, each named as /health and the metrics name it."""
         s = self.settings
-        out = [self.projector.component(self.url)]
+        out = [self.projector.component(self.url),
+               Component("log-maintenance", "worker",
+                         partial(log_maintenance, self.url, s.log_partition_size, s.log_retention))]
         for host in s.hosts:
             out.append(Component(source_name(host), "source", partial(self._follow_once, host)))
         for url in s.jetstreams:
@@ -113,7 +117,11 @@ class Ingester:
             source = self._live.get(name)
             if source is None:
                 return "starting", {}
-            return ("up" if source.connected.is_set() else "connecting"), {"cursor": source.cursor}
+            # lag_s: the real lag of this source (/status): how long its oldest uncommitted frame has waited,
+            # 0 when everything received is committed (an idle, caught-up stream is not "behind").
+            queue = getattr(source, "queue", None)
+            lag = round(queue.pending_s(), 3) if isinstance(queue, ByteQueue) else None
+            return ("up" if source.connected.is_set() else "connecting"), {"cursor": source.cursor, "lag_s": lag}
         return probe
 
     def _register(self, source: FirehoseSource | LabelSource) -> None:

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from core.blobstore.settings import BlobSettings
 from core.settings_checks import HttpUrl, OptionalHttpUrl, OptionalPort, check_labelers, split_list, url_list
 
 DAY_S = 86400.0
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY_S, "w": 7 * DAY_S}
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([smhdw])")
+
+
+def parse_retention(value: Any) -> float | None:
+    """LOG_RETENTION: empty or `all` keeps everything; else a duration like `72h`, `30d`, `2w` (≥ 1 hour)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "all")):
+        return None
+    match = _DURATION.fullmatch(str(value).strip().lower())
+    if match is None:
+        raise ValueError("must be `all` or a duration: a number and a unit s, m, h, d or w (e.g. 72h, 30d)")
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not 3600 <= seconds <= 100 * 365 * DAY_S:
+        raise ValueError("must be at least 1h and at most 100 years (or `all`)")
+    return seconds
 
 
 class IngesterSettings(BlobSettings):
@@ -43,6 +59,10 @@ class IngesterSettings(BlobSettings):
     # it the socket is not read (TCP backpressure). One frame bigger than this is admitted alone.
     ingest_queue_bytes: int = Field(default=64 * 1024 * 1024, gt=0, le=1 << 40)
     projector_batch: int = Field(default=5000, ge=1, le=1_000_000)
+    # The log's growth (README "Log growth and retention"): seq span of each new record_event partition,
+    # and how long the log keeps events (older partitions are dropped once projected; None = forever).
+    log_partition_size: int = Field(default=10_000_000, ge=1000, le=1 << 50)
+    log_retention: Annotated[float | None, BeforeValidator(parse_retention)] = None
     did_cache_ttl_s: float = Field(default=3600.0, gt=0, le=30 * DAY_S)
     # `appview ingest` alone has no API: serve /metrics on this port when set (`run` serves it on the API).
     metrics_port: OptionalPort = None
@@ -51,6 +71,11 @@ class IngesterSettings(BlobSettings):
     supervisor_backoff_cap_s: float = Field(default=60.0, gt=0, le=3600)  # longest wait before a restart
     supervisor_healthy_after_s: float = Field(default=60.0, gt=0, le=DAY_S)  # a run this long resets the backoff
     health_heartbeat_s: float = Field(default=5.0, gt=0, le=3600)  # component_health upsert period
+    # Leadership (ingester/leadership.py): a leader renews its lease every third of INGEST_LEASE_S; a standby
+    # checks every INGEST_STANDBY_POLL_S. A dead leader's session frees its lock at once (takeover within a
+    # poll); a paused or cut-off one is taken over once its lease ran out: within lease + poll.
+    ingest_lease_s: float = Field(default=6.0, ge=1, le=600)
+    ingest_standby_poll_s: float = Field(default=1.0, ge=0.05, le=60)
 
     # Blob mirror (S3_* / store settings are in BlobSettings).
     blob_mirror: bool = True

@@ -148,9 +148,12 @@ class PlayabilityCache:
 async def row_estimates(conn: AsyncConnection) -> dict[str, int]:
     """Live-row estimates from the statistics collector (kept current by inserts and deletes): free, where
     count(*) would scan the table."""
+    # A partitioned table (record_event) has no statistics row of its own: its partitions' are summed.
     rows = await (await conn.execute(
-        "SELECT relname, n_live_tup FROM pg_stat_user_tables WHERE schemaname = current_schema()"
-        " AND relname = ANY(%s)", (list(COUNTED_TABLES),))).fetchall()
+        "SELECT coalesce(p.relname, s.relname), sum(s.n_live_tup) FROM pg_stat_user_tables s"
+        " LEFT JOIN pg_inherits i ON i.inhrelid = s.relid LEFT JOIN pg_class p ON p.oid = i.inhparent"
+        " WHERE s.schemaname = current_schema() AND coalesce(p.relname, s.relname) = ANY(%s) GROUP BY 1",
+        (list(COUNTED_TABLES),))).fetchall()
     got = {str(r): int(n) for r, n in rows}
     return {t: got[t] for t in COUNTED_TABLES if t in got}
 

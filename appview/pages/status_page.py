@@ -14,9 +14,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from prometheus_client import Histogram
 
-from appview.deps import Conn
+from appview.deps import PrimaryConn
 from appview.pages.chart import fmt_duration, ingest_svg
 from appview.pages.status_data import TAIL_CAP, PlayabilityCache, StatusPage, read_page
+from appview.status import ReplicaStatus, Status
 
 RENDER = Histogram("appview_status_page_seconds", "Time to read and render the status page")
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -50,6 +51,27 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _replicas(s: Status) -> str:
+    def lag(r: ReplicaStatus) -> str:
+        if r.lag_seconds is None:
+            return '<td class="n muted">?</td>'
+        cls = "ok" if r.lag_seconds < 5 else "warn" if r.serving else "bad"
+        return f'<td class="n {cls}">{fmt_duration(r.lag_seconds)}</td>'
+
+    def state(r: ReplicaStatus) -> str:
+        if not r.up:
+            return f'<td class="bad">down: {escape(r.error or "?")}</td>'
+        text = "serving" if r.serving else "too far behind: reads go elsewhere"
+        return f'<td class="{"ok" if r.serving else "warn"}">{text}{" (replay paused)" if r.replay_paused else ""}</td>'
+
+    def num(v: int | None) -> str:
+        return f'<td class="n">{"?" if v is None else _n(v)}</td>'
+
+    return _table(["replica", "state", "replay lag", "WAL bytes behind", "events behind", "projector position"], [
+        [f"<td><code>{escape(r.name)}</code></td>", state(r), lag(r), num(r.lag_bytes), num(r.lag_events),
+         num(r.projector_position)] for r in s.replicas])
+
+
 def render(page: StatusPage, render_ms: float | None = None) -> str:
     out = ['<!doctype html><html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width,initial-scale=1">',
@@ -78,6 +100,8 @@ def render(page: StatusPage, render_ms: float | None = None) -> str:
              f'<td class="n {"ok" if src.lag_seconds < 60 else "warn"}">{fmt_duration(src.lag_seconds)}</td>']
             for src in s.sources]))
         out.append("</div>")
+        if s.replicas:
+            out.append('<h2>Read replicas</h2><div id="replicas">' + _replicas(s) + "</div>")
     w = page.ingest
     out.append('<h2>Ingest, last hour</h2><div id="ingest">')
     if w is not None:
@@ -130,9 +154,11 @@ def status_page_router(playability: PlayabilityCache) -> APIRouter:
     router = APIRouter()
 
     @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def status_page(conn: Conn, request: Request) -> HTMLResponse:
+    async def status_page(conn: PrimaryConn, request: Request) -> HTMLResponse:
         started = time.perf_counter()
         page = await read_page(conn, request.app.state.pool, request.app.state.audio_hosts, playability)
+        if page.status is not None:
+            page.status.replicas = request.app.state.reads.status()
         elapsed = time.perf_counter() - started
         RENDER.observe(elapsed)
         return HTMLResponse(render(page, elapsed * 1000), headers={

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from prometheus_client import Counter
 from starlette.responses import RedirectResponse, Response
 
+from appview.deps import read_connection
 from appview.playback.ids import parse_file_id
 from appview.playback.resolve import NOT_FOUND, FromMirror, RedirectTo, Refuse, candidates, decide
 from appview.playback.response import BlobFileResponse, HeadOf
@@ -45,7 +46,7 @@ class Playback:
 
 
 async def _conn(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
-    async with request.app.state.pool.connection() as conn:
+    async with read_connection(request) as conn:
         yield conn
 
 

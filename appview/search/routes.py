@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Histogram
 from psycopg import AsyncConnection
 
+from appview.deps import read_connection
 from appview.search import models
 from appview.search import query as sq
 from appview.search.text import BadSearchParam, parse_int, parse_q, parse_types
@@ -90,7 +91,7 @@ def search_router(viewer_of: ViewerOf = anonymous) -> APIRouter:
         except BadSearchParam as exc:
             return JSONResponse({"detail": str(exc)}, status_code=400)
         viewer = await viewer_of(request)
-        async with request.app.state.pool.connection() as conn, conn.transaction():
+        async with read_connection(request) as conn, conn.transaction():
             out = await rest_search(conn, text, types, n, viewer)
         _observe("rest", started, text, types)
         return out
@@ -109,7 +110,7 @@ def search_router(viewer_of: ViewerOf = anonymous) -> APIRouter:
         except BadSearchParam as exc:
             return _xrpc_error(str(exc))
         viewer = await viewer_of(request)
-        async with request.app.state.pool.connection() as conn, conn.transaction():
+        async with read_connection(request) as conn, conn.transaction():
             query = await sq.normalise(conn, text, viewer)
             hits = await sq.search_tracks(conn, query, offset + n + 1) if query.norm else []
         page, next_cursor = _page(hits, offset, n)
@@ -125,7 +126,7 @@ def search_router(viewer_of: ViewerOf = anonymous) -> APIRouter:
             text, n, offset = await _xrpc_params(q, limit, cursor)
         except BadSearchParam as exc:
             return _xrpc_error(str(exc))
-        async with request.app.state.pool.connection() as conn, conn.transaction():
+        async with read_connection(request) as conn, conn.transaction():
             query = await sq.normalise(conn, text)
             hits = await sq.search_artists(conn, query, offset + n + 1) if query.norm else []
         page, next_cursor = _page(hits, offset, n)
@@ -145,7 +146,7 @@ def search_router(viewer_of: ViewerOf = anonymous) -> APIRouter:
         except BadSearchParam as exc:
             return _xrpc_error(str(exc))
         kinds: tuple[sq.ListKind, ...] = (listType,) if listType in ("album", "playlist") else ("album", "playlist")  # type: ignore[assignment]
-        async with request.app.state.pool.connection() as conn, conn.transaction():
+        async with read_connection(request) as conn, conn.transaction():
             query = await sq.normalise(conn, text)
             hits = await sq.search_lists(conn, query, offset + n + 1, kinds) if query.norm else []
         page, next_cursor = _page(hits, offset, n)

@@ -8,8 +8,10 @@ non-rejected events (verified only, unless asked otherwise) the one with the hig
 the first seen on a tie; a delete wins as a tombstone. `rev=R` keeps events with rev <= R (the
 repo's own clock), `at=T` keeps events we had received by T (what our log knew at T).
 
-Both read the two partial dedup indexes (did, collection, rkey, rev, action) — one branch per
-`verified` value — so the log needs no extra index for them.
+Both find the record's events through the dedup key table `record_event_key` (its primary key starts
+with did, collection, rkey) and fetch them from the partitioned log by seq, so the log needs no extra
+index for them. Events below the retention floor (LOG_RETENTION) are gone from the log: their keys
+remain, their rows are simply not found.
 """
 
 from __future__ import annotations
@@ -24,17 +26,12 @@ from psycopg import AsyncConnection
 from appview.stream.params import XrpcError
 from core import syntax
 
-_COLUMNS = ("seq, rev, action, cid, source, verified, rejected,"
-            " to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), record::text")
-_KEY = "did = %s AND collection = %s AND rkey = %s"
-_HISTORY = f"""
-SELECT * FROM (
-    SELECT {_COLUMNS} FROM record_event WHERE {_KEY} AND verified AND seq > %s
-    UNION ALL
-    SELECT {_COLUMNS} FROM record_event WHERE {_KEY} AND NOT verified AND seq > %s
-) v ORDER BY seq LIMIT %s
-"""
-_AS_OF_BRANCH = f"SELECT {_COLUMNS} FROM record_event WHERE {_KEY} AND rejected IS NULL AND {{cond}} AND {{bound}}"
+_COLUMNS = ("e.seq, e.rev, e.action, e.cid, e.source, e.verified, e.rejected,"
+            " to_char(e.received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), e.record::text")
+_KEY = "k.did = %s AND k.collection = %s AND k.rkey = %s"
+_FROM = "record_event_key k JOIN record_event e ON e.seq = k.seq"
+_HISTORY = f"SELECT {_COLUMNS} FROM {_FROM} WHERE {_KEY} AND k.seq > %s ORDER BY k.seq LIMIT %s"
+_AS_OF_BRANCH = f"SELECT {_COLUMNS} FROM {_FROM} WHERE {_KEY} AND e.rejected IS NULL AND {{cond}} AND {{bound}}"
 _AS_OF_ORDER = ' ORDER BY rev COLLATE "C" DESC, seq LIMIT 1'
 
 
@@ -77,7 +74,7 @@ def _version(row: tuple[Any, ...]) -> dict[str, Any]:
 
 async def record_history(conn: AsyncConnection, key: RecordKey, after: int, limit: int) -> dict[str, Any]:
     k = (key.did, key.collection, key.rkey)
-    cur = await conn.execute(_HISTORY, (*k, after, *k, after, limit))
+    cur = await conn.execute(_HISTORY, (*k, after, limit))
     versions = [_version(r) for r in await cur.fetchall()]
     if not versions and after == 0:
         raise XrpcError("RecordNotFound", f"the log has no event for {key.uri}", status=404)
@@ -89,10 +86,10 @@ async def record_history(conn: AsyncConnection, key: RecordKey, after: int, limi
 
 async def record_as_of(conn: AsyncConnection, key: RecordKey, *, rev: str | None, at: datetime | None,
                        include_unverified: bool) -> dict[str, Any]:
-    bound, arg = ("rev <= %s COLLATE \"C\"", rev) if rev is not None else ("received_at <= %s", at)
+    bound, arg = ("k.rev <= %s COLLATE \"C\"", rev) if rev is not None else ("e.received_at <= %s", at)
     if rev is None and at is None:
         bound, arg = "true", None
-    conds = ["verified", "NOT verified"] if include_unverified else ["verified"]
+    conds = ["k.verified", "NOT k.verified"] if include_unverified else ["k.verified"]
     branches, params = [], []
     for cond in conds:
         branches.append(_AS_OF_BRANCH.format(cond=cond, bound=bound))

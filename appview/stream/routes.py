@@ -80,7 +80,7 @@ def stream_router(database_url: str, *, hydrator: Hydrator | None = None,
             events = sender(ws.app, parse_bool(ws.query_params, "hydrate", False))
             if cursor is not None:
                 async with ws.app.state.pool.connection() as conn:
-                    await check_cursor(conn, cursor)
+                    await check_cursor(conn, cursor, outdated_is_error=False)  # outdated: #info, then replay
         except XrpcError as e:
             await ws.send_text(orjson.dumps({"kind": "error", **e.body()}).decode())
             await ws.close(code=1008, reason=e.error)
@@ -101,6 +101,7 @@ def stream_router(database_url: str, *, hydrator: Hydrator | None = None,
                 await check_cursor(conn, cursor)
                 head = await log_head(conn)
                 events, covered = await read_page(conn, cursor, head, f, limit)
+                await check_cursor(conn, cursor)  # again: a trim that ran meanwhile is an error, never a gap
             frames = await events_sender.frames(events)
         except XrpcError as e:
             return error_response(e)

@@ -10,7 +10,10 @@ from then on buffers every event > H; replay the remaining (cursor, H] from Post
 the buffer, skipping anything ≤ cursor (the hub may lag a direct read).
 
 Errors are frames `{"kind": "error", "error": …, "message": …}` followed by a close (code 1008 for
-the consumer's fault, 1011 for ours), the atproto event-stream convention.
+the consumer's fault, 1011 for ours), the atproto event-stream convention. A cursor older than the
+retained log (LOG_RETENTION) is not an error (atproto event streams, as the PDS does): the first frame
+is `{"kind": "info", "name": "OutdatedCursor", "message": …, "oldest": floor}`, then the stream goes on
+from the oldest retained event; the same happens if retention passes a consumer still replaying.
 """
 
 from __future__ import annotations
@@ -48,8 +51,9 @@ class StreamConfig:
     hydrate_wait: float = 2.0  # how long hydration waits for the projector to reach a frame
 
 
-async def check_cursor(conn: AsyncConnection, cursor: int) -> None:
-    floor = await retention_floor(conn)
+async def check_cursor(conn: AsyncConnection, cursor: int, *, outdated_is_error: bool = True) -> None:
+    """FutureCursor, and (for getEvents, whose pages cannot carry an #info) OutdatedCursor."""
+    floor = await retention_floor(conn) if outdated_is_error else 0
     if cursor < floor:
         raise XrpcError("OutdatedCursor", f"cursor {cursor} is older than the retained log; the oldest "
                         f"usable cursor is {floor}", oldest=floor)
@@ -132,9 +136,16 @@ async def _pump(ws: WebSocket, hub: LogHub, sender: EventSender, config: StreamC
             upto = hub.head if registered_at is None else registered_at
             if cursor < upto:
                 async with sender.pool.connection() as conn:
-                    if cursor < await retention_floor(conn):
-                        await check_cursor(conn, cursor)  # raises OutdatedCursor
                     events, covered = await read_page(conn, cursor, upto, sub.filter, config.page_size)
+                    # Read after the page: a trim commits its drop and the floor together, so a page that
+                    # missed dropped rows is always followed by a floor above the cursor (then re-read).
+                    floor = await retention_floor(conn)
+                if cursor < floor:
+                    await _send_info(ws, "OutdatedCursor", "the cursor is older than the retained log (events "
+                                     f"up to seq {floor} were dropped); continuing from the oldest retained event",
+                                     oldest=floor)
+                    cursor = floor
+                    continue
                 await _send(ws, sender, events, "replay")
                 cursor = covered
                 if len(events) == config.page_size:
@@ -155,6 +166,10 @@ async def _send(ws: WebSocket, sender: EventSender, events: list[StreamEvent], p
     for frame in await sender.frames(events):
         await ws.send_text(frame)
     FRAMES_SENT.labels(phase).inc(len(events))
+
+
+async def _send_info(ws: WebSocket, name: str, message: str, **extra: Any) -> None:
+    await ws.send_text(orjson.dumps({"kind": "info", "name": name, "message": message, **extra}).decode())
 
 
 async def _until_disconnect(ws: WebSocket) -> None:

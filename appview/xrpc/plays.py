@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from psycopg import AsyncConnection
 
+from appview.deps import read_connection
 from appview.errors import ReadError, xrpc_status
 from appview.query import plays
 from appview.query.actors import resolve
@@ -28,7 +29,7 @@ router = APIRouter()
 
 
 async def _conn(request: Request) -> AsyncIterator[AsyncConnection]:
-    async with request.app.state.pool.connection() as conn:
+    async with read_connection(request) as conn:
         yield conn
 
 

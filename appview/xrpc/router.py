@@ -24,6 +24,7 @@ from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
 
 from appview.auth import AuthError, Viewer, authenticate
+from appview.deps import read_connection
 from appview.xrpc.errors import as_xrpc, error_response
 from core.lexicon import LexiconSet
 from core.lexicon_methods import (
@@ -49,7 +50,7 @@ JSON = "application/json"
 
 
 def _pool_connection(request: Request) -> AbstractAsyncContextManager[Any]:
-    return request.app.state.pool.connection()  # type: ignore[no-any-return]
+    return read_connection(request)
 
 
 class XrpcRouter:

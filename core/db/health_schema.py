@@ -29,12 +29,13 @@ component_health = Table(
 # How far retention has dropped the log: every event with seq > dropped_through is kept. A job
 # that drops old log rows (partitions) raises this in the same transaction, so that a consumer's
 # cursor below it gets `OutdatedCursor` instead of a silent jump. One row, 0 = nothing dropped.
-# Record history reads need no index of their own: they read the two partial dedup indexes
-# (did, collection, rkey, …) with one query per `verified` branch.
+# `partition_size`: seq span of each new record_event partition (LOG_PARTITION_SIZE, set by the ingester).
 log_retention = Table(
     "log_retention",
     schema.metadata,
     Column("singleton", Boolean, primary_key=True, server_default=text("true")),
     Column("dropped_through", BigInteger, nullable=False),
+    Column("partition_size", BigInteger, nullable=False, server_default=text("10000000")),
+    CheckConstraint("partition_size > 0"),
     CheckConstraint("singleton", name="log_retention_singleton"),
 )

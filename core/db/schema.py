@@ -49,22 +49,9 @@ record_event = Table(
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     Column("verified", Boolean, nullable=False),
     Column("rejected", Text),
-)
-# The dedup key of the architecture, split by `verified` so that an unverified copy (e.g. from
-# Jetstream) can never block the verified copy of the same write from being logged.
-Index(
-    "record_event_dedup_verified",
-    record_event.c.did, record_event.c.collection, record_event.c.rkey, record_event.c.rev,
-    record_event.c.action,
-    unique=True,
-    postgresql_where=record_event.c.verified,
-)
-Index(
-    "record_event_dedup_unverified",
-    record_event.c.did, record_event.c.collection, record_event.c.rkey, record_event.c.rev,
-    record_event.c.action,
-    unique=True,
-    postgresql_where=~record_event.c.verified,
+    # Partitioned by seq range (migration 0016, core/db/log_partitions.py); the dedup key lives in
+    # record_event_key, since a unique index of a partitioned table must contain the partition key.
+    postgresql_partition_by="RANGE (seq)",
 )
 Index("record_event_did_seq", record_event.c.did, record_event.c.seq)
 
@@ -484,4 +471,5 @@ PROJECTION_TABLES: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (play, ("indexed_at",)),
     (actor_status, ("indexed_at",)),
 )
-from core.db import album_slugs, frame_reject, health_schema  # noqa: E402, F401, I001  (0008, 0009, 0014)
+from core.db import album_slugs, frame_reject, health_schema, log_partitions  # noqa: E402, F401, I001  (0008, 0009, 0014, 0016)
+from core.db import leader_schema  # noqa: E402, F401, I001  (0015)

@@ -1,7 +1,8 @@
 """Stage ④: append a batch of log rows and the source cursor in one transaction.
 
 Record rows are written with binary COPY into a per-connection staging table and moved into the
-log with one `INSERT … SELECT … ON CONFLICT DO NOTHING` (the dedup key); `seq` follows the order
+log with one statement: their dedup keys go into `record_event_key` (`ON CONFLICT DO NOTHING`) and
+only the rows whose key went in are inserted into the (partitioned) log; `seq` follows the order
 we observed, across record and repo events alike.
 """
 
@@ -15,6 +16,8 @@ from psycopg.types.json import Jsonb
 
 from core.db.connect import LOG_APPEND_LOCK, NOTIFY_CHANNEL
 from core.events import RecordEvent, RepoEvent
+from ingester.eventlog.fence import check_fence
+from ingester.eventlog.partitions import ensure_partition_for, forget_partitions
 from ingester.eventlog.staging import ensure_stage, forget_stages
 from ingester.sources.envelope import Reject
 
@@ -25,11 +28,16 @@ _STAGE_DDL = (
 )
 _COLUMNS = "seq, did, collection, rkey, rev, action, cid, record, source, source_seq, verified, rejected"
 _STAGE_TYPES = ["int8", "text", "text", "text", "text", "text", "text", "jsonb", "text", "int8", "bool", "text"]
+_KEY_COLUMNS = "did, collection, rkey, rev, action, verified, seq"
 _MOVE = f"""
-WITH ins AS (
-    INSERT INTO record_event ({_COLUMNS})
-    SELECT {_COLUMNS} FROM {_STAGE} ORDER BY seq
+WITH fresh AS (
+    INSERT INTO record_event_key ({_KEY_COLUMNS})
+    SELECT {_KEY_COLUMNS} FROM {_STAGE} ORDER BY seq
     ON CONFLICT DO NOTHING
+    RETURNING seq
+), ins AS (
+    INSERT INTO record_event ({_COLUMNS})
+    SELECT {_COLUMNS} FROM {_STAGE} WHERE seq IN (SELECT seq FROM fresh) ORDER BY seq
     RETURNING seq
 ) SELECT count(*), max(seq) FROM ins
 """
@@ -91,6 +99,7 @@ async def append_batch(
         return await _append(conn, events, cursor, repo_states, rejects)
     except BaseException:
         forget_stages(conn)
+        forget_partitions(conn)
         raise
 
 
@@ -105,6 +114,7 @@ async def _append(
     heads: list[int] = []
     async with conn.transaction(), conn.cursor() as cur:
         await cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOG_APPEND_LOCK,))
+        await check_fence(cur)  # a leader that lost its lease appends nothing (ingester/leadership.py)
         if events:
             await cur.execute("SELECT nextval('event_seq')")
             first = (await cur.fetchone())[0]  # type: ignore[index]
@@ -113,6 +123,7 @@ async def _append(
             record_rows = [(first + i, e) for i, e in enumerate(events) if isinstance(e, RecordEvent)]
             repo_events = [(first + i, e) for i, e in enumerate(events) if isinstance(e, RepoEvent)]
             if record_rows:
+                await ensure_partition_for(cur, record_rows[-1][0])
                 records, head = await _append_records(cur, record_rows)
                 if head is not None:
                     heads.append(head)

@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 
 from core.db.connect import LOG_APPEND_LOCK, NOTIFY_CHANNEL
 from core.events import LabelEvent
+from ingester.eventlog.fence import check_fence
 
 _INSERT = """
 INSERT INTO label_event (src, uri, val, label, digest, source, source_seq, verified, rejected)
@@ -46,6 +47,7 @@ async def append_labels(
     seqs: list[int] = []
     async with conn.transaction(), conn.cursor() as cur:
         await cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOG_APPEND_LOCK,))
+        await check_fence(cur)
         if events:
             cols = list(zip(*[
                 (e.src, e.uri, e.val, None if e.label is None else Jsonb(e.label), e.digest, e.source,

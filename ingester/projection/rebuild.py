@@ -4,6 +4,11 @@ The shadow tables are created from the same SQLAlchemy metadata the migrations t
 same index names, inside a separate schema; the projector code is the live one, pointed at the
 shadow schema through `search_path`. The final catch-up and the swap happen in one transaction
 holding the projector lock, so the live projector resumes on the new tables at the same position.
+
+A log trimmed by LOG_RETENTION (`log_retention.dropped_through` > 0) no longer holds what the
+projections were folded from: a re-fold from position 0 would silently give a different state, so the
+rebuild refuses, before it starts and again at the swap (a trim may run meanwhile). README "Log growth
+and retention" says what rebuilds such a deployment instead.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from core.db.schema import PROJECTION_TABLES, projection_cursor
 from ingester.projection.runner import Projector
 
 log = structlog.get_logger(__name__)
+_TRIMMED = "SELECT dropped_through FROM log_retention"
 SHADOW = "projection_rebuild"
 TABLES = [t for t, _ in PROJECTION_TABLES] + [projection_cursor]
 
@@ -41,11 +47,26 @@ async def _count_log(conn: psycopg.AsyncConnection) -> int:
     return int(row[0]) if row else 0
 
 
+class TrimmedLog(Exception):
+    """The log was trimmed by retention: a rebuild from it would not give the projections back."""
+
+
+async def _refuse_trimmed(cur: psycopg.AsyncCursor) -> None:
+    await cur.execute(_TRIMMED)
+    row = await cur.fetchone()
+    if row is not None and row[0] > 0:
+        raise TrimmedLog(
+            f"the log was trimmed by retention (events up to seq {row[0]} were dropped): a rebuild from it would "
+            "silently give different projections, so it is refused; rebuild from a database snapshot, or empty "
+            "the projections and re-run the backfill (README \"Log growth and retention\")")
+
+
 async def rebuild(url: str, *, batch_size: int = 5000, show_progress: bool = True) -> int:
     """Rebuild all projections; returns the number of log events folded."""
     started = time.monotonic()
     async with await connect(url, search_path=f"{SHADOW},public") as conn:
         async with conn.transaction(), conn.cursor() as cur:
+            await _refuse_trimmed(cur)
             await cur.execute(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE")
             await cur.execute(f"CREATE SCHEMA {SHADOW}")
             for stmt in _ddl():
@@ -60,6 +81,7 @@ async def rebuild(url: str, *, batch_size: int = 5000, show_progress: bool = Tru
             async with conn.transaction(), conn.cursor() as cur:
                 await cur.execute("SELECT pg_advisory_xact_lock(%s)", (PROJECTOR_LOCK,))
                 folded += await projector.catch_up(conn, progress=advance)
+                await _refuse_trimmed(cur)  # rolls the swap back: the live projections stay as they were
                 for table in TABLES:
                     await cur.execute(f'DROP TABLE IF EXISTS public."{table.name}"')
                     await cur.execute(f'ALTER TABLE {SHADOW}."{table.name}" SET SCHEMA public')

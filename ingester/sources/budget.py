@@ -8,6 +8,7 @@ One frame larger than the whole budget is admitted alone (once nothing else is h
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Sequence
 
@@ -22,6 +23,7 @@ class ByteQueue:
         self.held = 0  # bytes put and not yet done
         self._items: deque[bytes] = deque()
         self._unfinished = 0
+        self._received_at: deque[float] = deque()  # monotonic arrival of each frame not yet done, in order
         self._changed = asyncio.Condition()
 
     def qsize(self) -> int:
@@ -37,6 +39,7 @@ class ByteQueue:
             self._items.append(item)
             self.held += size
             self._unfinished += 1
+            self._received_at.append(time.monotonic())
             self._changed.notify_all()
 
     async def get(self) -> bytes:
@@ -54,7 +57,13 @@ class ByteQueue:
         async with self._changed:
             self.held -= sum(len(i) for i in items)
             self._unfinished -= len(items)
+            for _ in range(min(len(items), len(self._received_at))):
+                self._received_at.popleft()  # the consumer finishes frames in the order they came
             self._changed.notify_all()
+
+    def pending_s(self) -> float:
+        """How long the oldest frame received and not yet committed has waited; 0 when none is (caught up)."""
+        return time.monotonic() - self._received_at[0] if self._received_at else 0.0
 
     async def join(self) -> None:
         """Wait until every frame put so far is done."""

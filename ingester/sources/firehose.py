@@ -200,6 +200,8 @@ class FirehoseSource:
                     # holds the socket back meanwhile.
                     log.warning("firehose.batch_retry", source=self.name, frames=len(batch), error=repr(e))
                     await backoff.wait(stop)
+                    if stop.is_set():  # shutting down (or deposed: every retry is fenced): resumed from the cursor
+                        return
                 except Exception:
                     # The handler sets bad frames aside itself; reaching here is a bug in that path.
                     failures += 1

@@ -23,6 +23,7 @@ from appview.settings import AppviewSettings
 from core.blobstore.local import LocalStore
 from core.retry import Backoff, pause
 from core.settings import SettingsError, _base_type, env_name, load_settings
+from core.settings_checks import split_database_urls
 from ingester.blobs.tasks import BlobTasks
 from ingester.service import Ingester
 from ingester.settings import IngesterSettings
@@ -49,6 +50,8 @@ def load(cls: type[BaseSettings], env: dict[str, str]) -> Any:
     ("BLOB_FETCH_TIMEOUT_S", "0", "must be a number > 0 and ≤ 86400"),  # timeouts > 0
     ("BACKFILL_TIMEOUT_S", "nan", "must be a number > 0"),
     ("HEALTH_TIMEOUT_S", "inf", "must be a number > 0"),
+    ("INGEST_LEASE_S", "0.5", "must be a number ≥ 1 and ≤ 600"),  # failover: a lease shorter than a renewal round
+    ("INGEST_STANDBY_POLL_S", "0", "must be a number ≥ 0.05 and ≤ 60"),
     ("PORT", "70000", "must be an integer from 1 to 65535"),  # ports
     ("METRICS_PORT", "0", "must be an integer from 1 to 65535 (or empty for unset)"),
     ("PROJECTOR_BATCH", "lots", "must be an integer"),
@@ -67,6 +70,8 @@ def load(cls: type[BaseSettings], env: dict[str, str]) -> Any:
     ("HOST", "not a host", "is not an IP address or host name"),
     ("SERVICE_DID", "web:example", "is not a valid DID"),
     ("DATABASE_URL", "mysql://root:hunter2@db/x", "must be a postgresql://"),
+    ("DATABASE_READ_URL", "postgresql://u:hunter2@r1/x, mysql://root:hunter2@db/x", "URL 2 of 2 is not a postgresql"),
+    ("DATABASE_READ_MAX_LAG_S", "0", "must be a number > 0"),
     ("S3_BUCKET", "a", "is not a bucket name"),
     ("APPVIEW_DATA_DIR", " ", "must not be empty"),
 ])
@@ -94,6 +99,8 @@ def test_good_values_are_accepted_and_blank_optionals_mean_unset() -> None:
     assert s.log_level == "debug" and s.blob_release_grace_s == 0
     a = load(AppviewSettings, {"PUBLIC_URL": "https://api.example", "PORT": "443", "HOST": "::"})
     assert a.service_did == "did:web:api.example"
+    r = load(AppviewSettings, {"DATABASE_READ_URL": "postgresql://u:pw@r1,r2:5433/db, postgres://r3/db"})
+    assert split_database_urls(r.database_read_url) == ["postgresql://u:pw@r1,r2:5433/db", "postgres://r3/db"]
 
 
 def test_the_cli_exits_2_with_every_bad_variable_and_no_traceback(tmp_path: Path) -> None:

@@ -192,7 +192,7 @@ async def test_the_whole_ingester_shuts_down_cleanly(db_url: str, tmp_path: Any)
         names = set(ingester.supervisor.status)
         stop.set()
         await asyncio.wait_for(task, 30)
-    assert names == {"projector", f"firehose:127.0.0.1:{port}", f"jetstream-v2:127.0.0.1:{port}",
+    assert names == {"projector", "log-maintenance", f"firehose:127.0.0.1:{port}", f"jetstream-v2:127.0.0.1:{port}",
                      f"labels:127.0.0.1:{port}", "resync", "resync-scheduler", "blob-mirror",
                      "playability-checker", "heartbeat"}
     assert other_tasks() <= before
