@@ -11,6 +11,8 @@ fill in as on any insert). Then, against one uvicorn worker:
                                          types: `similarity(col, q) > 0.1 OR lower(translate(col)) LIKE
                                          '%q%'` with the same tiered CASE; no index can serve it.
 Each is run once sequentially (latency: p50/p99) and once with --concurrency connections (req/s).
+--baseline-root CHECKOUT adds a "previous" row: that checkout's app (e.g. the main branch) on the same database.
+Typo recall@20 (--typos misspelt words and titles): ours, previous and plyr.fm's query, on the same data.
 The query set (≥300) mixes exact titles, prefixes, typos, substrings, accent-stripped and accented,
 curly/straight quotes, multiword (reordered) and artist/album names. Prints figures; asserts nothing.
 
@@ -33,7 +35,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+# --baseline-root: the baseline server runs this script with another checkout's code first on the path.
+ROOT = Path(os.environ.get("BENCH_CODE_ROOT") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -99,7 +102,7 @@ class Corpus:
         self.playlists = [(rng.randrange(artists), phrase(rng.randint(1, 3))) for _ in range(tracks // 20)]
 
     def queries(self, n: int) -> list[tuple[str, str]]:
-        rng, out = self.rng, []
+        rng, out = self.rng, list[tuple[str, str]]()
         kinds = ["exact", "prefix", "typo", "substring", "accent", "multiword", "artist", "album", "quote"]
         while len(out) < n:
             kind = kinds[len(out) % len(kinds)]
@@ -140,6 +143,31 @@ class Corpus:
             q = q.strip()[:100]
             if len(q) >= 2:
                 out.append((kind, q))
+        return out
+
+    def typos(self, n: int) -> list[tuple[str, str, str]]:
+        """(kind, misspelt query, what it means): one letter dropped, swapped, changed or added, in the longest
+        word of a title (`word`: meant = that word) or in a whole title of 2-6 words (`title`: meant = it)."""
+        rng, out = random.Random(7), list[tuple[str, str, str]]()
+        while len(out) < n:
+            i = rng.randrange(len(self.titles))
+            if i % 97 == 0:
+                continue  # self-labelled adult (see `seed`): hidden from search, a miss by design
+            title = self.titles[i]
+            words = title.split()
+            j = max(range(len(words)), key=lambda k: len(words[k]))
+            w = words[j]
+            if len(w) < 5 or not w.isalpha():
+                continue
+            k = rng.randrange(1, len(w) - 2)
+            typo = rng.choice([w[:k] + w[k + 1:], w[:k] + w[k + 1] + w[k] + w[k + 2:],
+                               w[:k] + rng.choice("aeiourst") + w[k + 1:], w[:k] + rng.choice("aeiou") + w[k:]])
+            if typo == w:
+                continue
+            if len(out) % 2 == 0:
+                out.append(("word", typo, w))
+            elif 2 <= len(words) <= 6:
+                out.append(("title", " ".join([*words[:j], typo, *words[j + 1:]]), title))
         return out
 
 
@@ -216,6 +244,7 @@ def serve(url: str, port: int) -> None:
         return (f"SELECT {rel} AS r FROM {table} WHERE (similarity({col}, %(q)s) > 0.1 OR {n} LIKE %(sub)s)"
                 f" {extra} ORDER BY r DESC LIMIT 20")
 
+    plyr_titles = shape("t.title", "track t").replace("SELECT ", "SELECT t.title, ", 1)
     plyr_sql = [shape("t.title", "track t"), shape("a.handle", "actor a"),
                 shape("l.name", "list l", "AND l.list_type = 'album'"),
                 shape("l.name", "list l", "AND l.list_type = 'playlist'")]
@@ -232,6 +261,14 @@ def serve(url: str, port: int) -> None:
                 if i == 0:
                     counts.tracks = n
         return SearchResponse(results=[], counts=counts)
+
+    @app.get("/bench/plyr/titles")
+    async def plyr_track_titles(request: Request, q: str = Query(...)) -> list[str]:
+        qn = q.translate(str.maketrans(quote_from, quote_to)).lower().strip()
+        esc = qn.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params = {"q": q, "qn": qn, "prefix": esc + "%", "sub": "%" + esc + "%"}
+        async with request.app.state.pool.connection() as conn:
+            return [r[0] for r in await (await conn.execute(plyr_titles, params)).fetchall()]
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
                 loop="uvloop", http="httptools")
@@ -280,47 +317,124 @@ async def run(args: argparse.Namespace) -> None:
         await seed(url, corpus)
     mixed = corpus.queries(args.queries)
     queries = [q for _, q in mixed]
+    typos = corpus.typos(args.typos)
+    servers = {"ours": start_server(url, str(ROOT))}
+    if args.baseline_root:
+        servers["previous"] = start_server(url, args.baseline_root)
+    try:
+        for _, base in servers.values():
+            await ready(base)
+            await drive(base, "/search/", queries[:50], 1, {})  # warm: connections, prepared plans, caches
+        base = servers["ours"][1]
+        print(f"queries: {len(queries)} ({', '.join(sorted({k for k, _ in mixed}))}); one uvicorn worker per server;"
+              f" load average {os.getloadavg()[0]:.2f}")
+        if args.baseline_root:
+            print(f"previous = the same app from {args.baseline_root}, on the same database, same run")
+        print(f"{'surface':<38} {'conc':>4} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'errors':>6}")
+        runs = [("GET /search/ (all types)", base, "/search/", queries, {}),
+                ("GET /search/?type=tracks", base, "/search/", queries, {"type": "tracks"})]
+        if "previous" in servers:
+            runs.append(("previous: GET /search/ (all types)", servers["previous"][1], "/search/", queries, {}))
+        runs.append(("baseline: plyr.fm query shape", base, "/bench/plyr", queries[: args.baseline_queries], {}))
+        figures = {}
+        by_kind: dict[str, list[float]] = {}
+        for label, host, path, qs, extra in runs:
+            for conc in (1, args.concurrency):
+                lat, rps, errors = await drive(host, path, qs, conc, extra)
+                figures[(label, conc)] = (_pct(lat, 50), _pct(lat, 99), rps)
+                print(f"{label:<38} {conc:>4} {len(lat):>5} {_pct(lat, 50):>8.2f} {_pct(lat, 99):>8.2f} "
+                      f"{rps:>8.0f} {errors:>6}")
+                if label == runs[0][0] and conc == 1:  # sequential: latencies in query order
+                    for (kind, _), t in zip(mixed, lat, strict=True):
+                        by_kind.setdefault(kind, []).append(t)
+        if "previous" in servers:
+            await paired(base, servers["previous"][1], queries)
+        ours = figures[(runs[0][0], 1)]
+        for label, *_ in runs[2:]:
+            other = figures[(label, 1)]
+            print(f"ratio ({label.split(':')[0]} / ours, sequential): p50 {other[0] / ours[0]:.2f}x, "
+                  f"p99 {other[1] / ours[1]:.2f}x")
+        print("per kind (all types, sequential) p50/p99 ms: " + ", ".join(
+            f"{k} {_pct(v, 50):.1f}/{_pct(v, 99):.1f}" for k, v in sorted(by_kind.items())))
+        await typo_recall(servers, typos)
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(10)
+
+
+def start_server(url: str, code_root: str) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = os.environ | {"PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
-        [sys.executable, __file__, "--serve", url, "--port", str(port)], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(200):
-                try:
-                    async with session.get(base + "/ready") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        await drive(base, "/search/", queries[:50], 1, {})  # warm: connections, prepared plans, caches
-        print(f"queries: {len(queries)} ({', '.join(sorted({k for k, _ in mixed}))}); one uvicorn worker")
-        print(f"{'surface':<34} {'conc':>4} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'errors':>6}")
-        runs = [("GET /search/ (all types)", "/search/", queries, {}),
-                ("GET /search/?type=tracks", "/search/", queries, {"type": "tracks"}),
-                ("baseline: plyr.fm query shape", "/bench/plyr", queries[: args.baseline_queries], {})]
-        figures = {}
-        by_kind: dict[str, list[float]] = {}
-        for label, path, qs, extra in runs:
-            for conc in (1, args.concurrency):
-                lat, rps, errors = await drive(base, path, qs, conc, extra)
-                figures[(label, conc)] = (_pct(lat, 50), _pct(lat, 99), rps)
-                print(f"{label:<34} {conc:>4} {len(lat):>5} {_pct(lat, 50):>8.2f} {_pct(lat, 99):>8.2f} "
-                      f"{rps:>8.0f} {errors:>6}")
-                if path == "/search/" and not extra and conc == 1:  # sequential: latencies in query order
-                    for (kind, _), t in zip(mixed, lat, strict=True):
-                        by_kind.setdefault(kind, []).append(t)
-        ours, base_ = figures[(runs[0][0], 1)], figures[(runs[2][0], 1)]
-        print(f"ratio (baseline / ours, sequential): p50 {base_[0] / ours[0]:.1f}x, p99 {base_[1] / ours[1]:.1f}x")
-        print("per kind (all types, sequential) p50/p99 ms: " + ", ".join(
-            f"{k} {_pct(v, 50):.1f}/{_pct(v, 99):.1f}" for k, v in sorted(by_kind.items())))
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    env = os.environ | {"PYTHONPATH": code_root, "BENCH_CODE_ROOT": code_root}
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", url, "--port", str(port)], env=env)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+async def ready(base: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            try:
+                async with session.get(base + "/ready") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit(f"{base}: not ready")
+
+
+async def paired(ours: str, previous: str, queries: list[str]) -> None:
+    """Sequential, query by query on both servers in alternating order: load drifting on a shared machine
+    weighs on both alike (the separate runs above follow each other)."""
+    lat: dict[str, list[float]] = {ours: [], previous: []}
+    async with aiohttp.ClientSession() as session:
+        for i, q in enumerate(queries):
+            for base in (ours, previous) if i % 2 == 0 else (previous, ours):
+                t = time.perf_counter()
+                # `paired` keeps these URLs apart from the runs above: the response cache has not seen them
+                async with session.get(base + "/search/", params={"q": q, "paired": "1"}) as r:
+                    await r.read()
+                lat[base].append(time.perf_counter() - t)
+    a, b = lat[ours], lat[previous]
+    print(f"paired, sequential, all types: ours p50 {_pct(a, 50):.2f} p99 {_pct(a, 99):.2f} ms; previous p50 "
+          f"{_pct(b, 50):.2f} p99 {_pct(b, 99):.2f} ms; previous / ours p50 {_pct(b, 50) / _pct(a, 50):.2f}x, "
+          f"p99 {_pct(b, 99) / _pct(a, 99):.2f}x")
+
+
+async def typo_recall(servers: dict[str, tuple[subprocess.Popen[bytes], str]], typos: list[tuple[str, str, str]]
+                      ) -> None:
+    """Recall@20 over tracks: a misspelt word counts as found when a title holding that word is on the first page,
+    a misspelt title when that title is; ours (and the previous code) beside plyr.fm's query on the same data."""
+    def found(kind: str, meant: str, titles: list[str]) -> bool:
+        return any(meant in t.split() for t in titles) if kind == "word" else meant in titles
+
+    hits: dict[str, dict[str, int]] = {}
+    lat: dict[str, list[float]] = {}
+    lost: list[str] = []
+    async with aiohttp.ClientSession() as session:
+        for kind, q, meant in typos:
+            got: dict[str, bool] = {}
+            for name, (_, base) in [*servers.items(), ("plyr.fm", ("", servers["ours"][1]))]:
+                path, params = (("/bench/plyr/titles", {"q": q}) if name == "plyr.fm"
+                                else ("/search/", {"q": q, "type": "tracks", "limit": "20"}))
+                t = time.perf_counter()
+                async with session.get(base + path, params=params) as r:
+                    body = await r.json()
+                lat.setdefault(name, []).append(time.perf_counter() - t)
+                titles = body if name == "plyr.fm" else [x["title"] for x in body["results"]]
+                got[name] = found(kind, meant, titles)
+                hits.setdefault(name, {}).setdefault(kind, 0)
+                hits[name][kind] += got[name]
+            if got["plyr.fm"] and not got["ours"]:
+                lost.append(q)
+    n = {k: sum(1 for t in typos if t[0] == k) for k in ("word", "title")}
+    print(f"\ntypo recall@20 over tracks ({n['word']} misspelt words, {n['title']} misspelt titles of 2-6 words):")
+    for name, h in hits.items():
+        print(f"  {name:<9} words {h['word']}/{n['word']}, titles {h['title']}/{n['title']}; "
+              f"tracks-only latency p50 {_pct(lat[name], 50):.1f}, p99 {_pct(lat[name], 99):.1f} ms")
+    print(f"  found by plyr.fm's query and not by ours: {len(lost)}" + (f" (e.g. {lost[:5]})" if lost else ""))
 
 
 def main() -> None:
@@ -332,6 +446,9 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=400)
     p.add_argument("--baseline-queries", type=int, default=60)
     p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--typos", type=int, default=200, help="misspelt queries for the recall comparison")
+    p.add_argument("--baseline-root", default="", help="another checkout (e.g. the main branch's): its app serves "
+                   "the same database beside ours, for a same-run 'previous' row")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--reuse", action="store_true", help="keep the seeded database of a previous run")
     p.add_argument("--serve", help=argparse.SUPPRESS)

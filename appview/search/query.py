@@ -26,17 +26,24 @@ from psycopg.rows import class_row
 from appview.search import sql
 
 MIN_FUZZY = 3  # trigram LIKE '%q%' and `<%` need a trigram in q to use the index at all
-# Typo matching is for short queries: a long one is matched word by word by the full text, and its
-# many (often common) trigrams make the trigram index walk long posting lists (20–50 ms at 100k).
-FUZZY_MAX_WORDS, FUZZY_MAX_CHARS = 3, 32
+# Typo matching stops at phrases this long: past them the full text matches word by word, and their many
+# (often common) trigrams make the trigram index walk long posting lists. Six words still take a typo in a
+# whole song title ("smels like teen spirit"), which plyr.fm's whole-string similarity finds.
+FUZZY_MAX_WORDS, FUZZY_MAX_CHARS = 6, 48
 _WORD = re.compile(r"[^\W_]+")
 
 
 def fuzzy_threshold(words: int) -> float:
-    """pg_trgm's default 0.6 misses one-letter typos in mid-length words ("lendarman" ~ "lenderman" =
-    0.54), so one word gets 0.5; each further word adds trigrams that dilute a typo less, and 0.1
-    more (a higher threshold also lets the GIN scan skip through common trigrams' posting lists)."""
-    return min(0.7, 0.4 + 0.1 * max(1, words))
+    """The word similarity a typo must reach. One word: 0.4, or a swap of two letters in the middle
+    ("setpember" ~ "september" = 0.43) and a one-letter slip in a mid-length word ("lendarman" ~
+    "lenderman" = 0.54) are lost; two or three: 0.5 ("midnite city" ~ "midnight city" = 0.59, "clare de
+    lune" = 0.65); more words carry more trigrams, which dilute one typo less: 0.6 (a higher threshold
+    also lets the GIN scan skip through common trigrams' posting lists). Each tested against plyr.fm's
+    own recall in tests/appview/test_search_typos.py."""
+    return 0.4 if words <= 1 else 0.5 if words <= 3 else 0.6
+
+
+STRICT_ABOVE = 0.1  # the strict branch's threshold, above `fuzzy_threshold` (see appview.search.sql)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +60,10 @@ class Query:
     def fuzzy(self) -> bool:
         return (not self.short and len(self.norm) <= FUZZY_MAX_CHARS
                 and len(_WORD.findall(self.norm)) <= FUZZY_MAX_WORDS)
+
+    @property
+    def fuzzy_mode(self) -> sql.Fuzzy:
+        return "off" if not self.fuzzy else "phrase" if len(_WORD.findall(self.norm)) > 1 else "word"
 
     def params(self, k: int) -> dict[str, Any]:
         esc = self.norm.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -85,13 +96,15 @@ async def normalise(conn: AsyncConnection, q: str, viewer: str | None = None) ->
     #   row estimates are guesses, so the planner otherwise bets on walking a whole table (or a
     #   btree) with a filter until the cap, and reads all of it when matches are rarer than guessed
     #   (28 ms and 110 ms instead of ~1 ms at 100k tracks).
+    threshold = fuzzy_threshold(len(_WORD.findall(q.replace("'", "").replace("’", ""))))
     cur = await conn.execute(
         "SELECT n, querytree(websearch_to_tsquery('simple', n)) NOT IN ('T', ''),"
         " set_config('pg_trgm.word_similarity_threshold', %s, true),"
+        " set_config('pg_trgm.strict_word_similarity_threshold', %s, true),"
         " set_config('plan_cache_mode', 'force_generic_plan', true),"
         " set_config('enable_seqscan', 'off', true), set_config('enable_indexonlyscan', 'off', true)"
         " FROM (SELECT btrim(public.search_norm(%s)) AS n) s",
-        (str(fuzzy_threshold(len(_WORD.findall(q.replace("'", "").replace("’", ""))))), q))
+        (str(threshold), str(min(0.9, threshold + STRICT_ABOVE)), q))
     row = await cur.fetchone()
     norm, indexable = (row[0], row[1]) if row else ("", False)
     return Query(norm=norm or "", indexable_websearch=bool(indexable), viewer=viewer)
@@ -148,23 +161,29 @@ Statement = tuple[str, dict[str, Any], type]
 
 
 def track_statement(q: Query, k: int) -> Statement:
-    return sql.tracks(q.short, q.indexable_websearch, q.fuzzy), _params(q, k), TrackHit
+    return sql.tracks(q.short, q.indexable_websearch, q.fuzzy_mode), _params(q, k), TrackHit
 
 
 def artist_statement(q: Query, k: int) -> Statement:
-    return sql.artists(q.short, q.indexable_websearch, q.fuzzy), _params(q, k), ArtistHit
+    return sql.artists(q.short, q.indexable_websearch, q.fuzzy_mode), _params(q, k), ArtistHit
 
 
 ListKind = Literal["album", "playlist"]
 
 
 def list_statement(q: Query, k: int, kinds: Sequence[ListKind]) -> Statement:
-    return sql.lists(q.short, q.indexable_websearch, q.fuzzy), _params(q, k) | {"list_types": list(kinds)}, ListHit
+    return sql.lists(q.short, q.indexable_websearch, q.fuzzy_mode), _params(q, k) | {"list_types": list(kinds)}, ListHit
 
 
 def _params(q: Query, k: int) -> dict[str, Any]:
     cap = max(sql.CAP, k)
-    return q.params(k) | {"cap": cap, "scan": sql.SCAN_PER_KEY * cap}
+    # A phrase is looked up for typos only when nothing matched it literally (any tier, any order of its words):
+    # a phrase with one misspelt word matches nothing (full text wants every word), one that did match is what
+    # was meant, and the two fuzzy scans of a phrase's many trigrams cost more than all the rest of the search.
+    # A word: when fewer than k rows rank above every fuzzy one (1.5, `sql.CEILING`).
+    phrase = q.fuzzy_mode == "phrase"
+    return q.params(k) | {"cap": cap, "scan": sql.SCAN_PER_KEY * cap, "fuzzy_k": 1 if phrase else k,
+                          "fuzzy_floor": 0.0 if phrase else sql.CEILING["fuzzy"]}
 
 
 async def run(conn: AsyncConnection, statements: Sequence[Statement]) -> list[list[Any]]:

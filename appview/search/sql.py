@@ -9,7 +9,11 @@ earlier ones left the page short, and can only add lower tiers):
              strings, which stops after CAP rows; `LIKE 'q%'` on the trigram GIN elsewhere);
 - lexical:   `norm LIKE '%q%'` (trigram GIN; skipped for 1–2 character queries, which have no
              trigram to look up) or the tsvector matching the websearch / typeahead tsquery;
-- fuzzy:     `q <% norm` (trigram GIN, word similarity), short queries only.
+- fuzzy:     `q <% norm` (trigram GIN, word similarity), short queries only; for a phrase also
+             `q <<% norm` (strict word similarity, a higher threshold: the close matches). Each branch reads
+             at most CAP rows in index order, not best first, so a phrase with one misspelt word, whose
+             other words alone pass the loose threshold in hundreds of titles, still has its title among
+             the strict branch's few (a second GIN scan, so single words go without it).
 Then every candidate is ranked (plyr.fm's tiers) and the page cut. Whenever a branch has at most
 CAP matches the result is exactly plyr.fm's order; beyond that the exact tier is still complete and
 the rest is ranked within the CAP matches each branch read.
@@ -32,6 +36,8 @@ from appview.search import policy
 CAP = 50
 SCAN_PER_KEY = 8  # rows read per wanted key in a `repeated` source (an artist has ~20 tracks)
 Phase = Literal["head", "lexical", "fuzzy"]
+# Typo matching: none, one word (the loose branch), or a phrase (a strict branch first, see `candidates`).
+Fuzzy = Literal["off", "word", "phrase"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +70,11 @@ class Source:
             return f"(SELECT DISTINCT x.{self.key} FROM ({inner}) x LIMIT %(cap)s)"
         return f"({inner})"
 
-    def candidates(self, phase: Phase, short: bool, websearch: bool) -> str | None:
+    def candidates(self, phase: Phase, short: bool, websearch: bool, strict: bool = False) -> str | None:
         col = f"{self.alias}.{self.col}"
         if phase == "fuzzy":
-            return self._branch(f"%(qn)s <%% {col}", "%(cap)s")
+            loose = self._branch(f"%(qn)s <%% {col}", "%(cap)s")
+            return self._branch(f"%(qn)s <<%% {col}", "%(cap)s") + "\n  UNION " + loose if strict else loose
         if phase == "head":
             # In byte order, q <= s < successor(q) is exactly "s starts with q"; spelt this way only
             # the btree can serve it, which stops after CAP rows (a GIN bitmap builds all of them).
@@ -131,8 +138,11 @@ def _phased(cands: dict[Phase, str | None], scored: Callable[[str, Phase], str],
         body = scored(cand, phase) if cand else f"SELECT NULL::{key_type} AS key, NULL::float8 AS relevance WHERE FALSE"
         if done:
             earlier = " UNION ALL ".join(f"SELECT relevance FROM {d}" for d in done)
+            # The fuzzy phase of a phrase runs only when nothing at all matched before it (see `_params` in
+            # appview.search.query): its floor and count are parameters.
+            floor, wanted = ("%(fuzzy_floor)s", "%(fuzzy_k)s") if phase == "fuzzy" else (CEILING[phase], "%(k)s")
             body = (f"SELECT * FROM ({body}) s WHERE (SELECT count(*) FROM ({earlier}) e"
-                    f" WHERE e.relevance >= {CEILING[phase]}) < %(k)s")
+                    f" WHERE e.relevance >= {floor}) < {wanted}")
         ctes.append(f"{phase} AS MATERIALIZED ({body})")
         done.append(phase)
     union = " UNION ALL ".join(f"SELECT key, relevance FROM {d}" for d in done)
@@ -140,11 +150,12 @@ def _phased(cands: dict[Phase, str | None], scored: Callable[[str, Phase], str],
             f" GROUP BY key ORDER BY relevance DESC, key DESC LIMIT %(k)s)")
 
 
-def _cands(source: Source, short: bool, websearch: bool, fuzzy: bool) -> dict[Phase, str | None]:
-    return {p: None if p == "fuzzy" and not fuzzy else source.candidates(p, short, websearch) for p in PHASES}
+def _cands(source: Source, short: bool, websearch: bool, fuzzy: Fuzzy) -> dict[Phase, str | None]:
+    return {p: None if p == "fuzzy" and fuzzy == "off" else source.candidates(p, short, websearch, fuzzy == "phrase")
+            for p in PHASES}
 
 
-def tracks(short: bool, websearch: bool, fuzzy: bool) -> str:
+def tracks(short: bool, websearch: bool, fuzzy: Fuzzy) -> str:
     def scored(cand: str, phase: Phase) -> str:
         return (f"SELECT t.id AS key, {relevance('t.search_title')} AS relevance"
                 f" FROM ({cand}) c JOIN track t ON t.id = c.id")
@@ -157,7 +168,7 @@ LEFT JOIN actor a ON a.did = t.did LEFT JOIN artist_profile p ON p.did = t.did
 ORDER BY r.relevance DESC, r.key DESC"""
 
 
-def lists(short: bool, websearch: bool, fuzzy: bool) -> str:
+def lists(short: bool, websearch: bool, fuzzy: Fuzzy) -> str:
     def scored(cand: str, phase: Phase) -> str:
         return (f"SELECT l.id AS key, {relevance('l.search_name')} AS relevance"
                 f" FROM ({cand}) c JOIN list l ON l.id = c.id")
@@ -170,7 +181,7 @@ LEFT JOIN actor a ON a.did = l.did LEFT JOIN artist_profile p ON p.did = l.did
 ORDER BY r.relevance DESC, r.key DESC"""
 
 
-def artists(short: bool, websearch: bool, fuzzy: bool) -> str:
+def artists(short: bool, websearch: bool, fuzzy: Fuzzy) -> str:
     """Artists = active accounts with ≥ 1 track, matched on handle or on a track's artist string, then
     ranked (and re-checked) on the handle and the current display name."""
     def scored(cand: str, phase: Phase) -> str:
@@ -184,9 +195,9 @@ def artists(short: bool, websearch: bool, fuzzy: bool) -> str:
 
     cands: dict[Phase, str | None] = {}
     for phase in PHASES:
-        branches = [b for b in (HANDLES.candidates(phase, short, websearch),
-                                ARTIST_NAMES.candidates(phase, short, websearch)) if b]
-        cands[phase] = None if not branches or (phase == "fuzzy" and not fuzzy) else " UNION ".join(branches)
+        branches = [b for b in (HANDLES.candidates(phase, short, websearch, fuzzy == "phrase"),
+                                ARTIST_NAMES.candidates(phase, short, websearch, fuzzy == "phrase")) if b]
+        cands[phase] = None if not branches or (phase == "fuzzy" and fuzzy == "off") else " UNION ".join(branches)
     return _phased(cands, scored, "text") + f"""
 SELECT r.key AS did, a.handle, {display_name("r.key")} AS display_name, p.avatar, r.relevance
 FROM ranked r JOIN actor a ON a.did = r.key LEFT JOIN artist_profile p ON p.did = r.key

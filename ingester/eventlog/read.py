@@ -24,27 +24,38 @@ FROM label_event WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s
 """
 
 
-async def read_after(conn: psycopg.AsyncConnection, position: int, limit: int) -> list[LoggedEvent]:
+HEAD = _HEAD  # the projector reads it in the round trip that takes its lock (runner.py)
+
+
+async def read_after(conn: psycopg.AsyncConnection, position: int, limit: int,
+                     head: int | None = None) -> list[LoggedEvent]:
     """Up to `limit` events with seq > position, merged from the log tables in seq order.
 
     Every table is read with the same limit; the merged page stops at the smallest last seq of a
     full page, so no event is skipped between pages. Under READ COMMITTED each statement sees its own
     snapshot, so an append committing between two of them could show a later table's rows without
     an earlier table's: every statement is bounded by the head read first (commit order = seq order,
-    so everything at or below a visible seq is already committed).
+    so everything at or below a visible seq is already committed). `head`: read by the caller already.
     """
-    async with conn.cursor() as cur:
-        await cur.execute(_HEAD)
-        row = await cur.fetchone()
-        head = int(row[0]) if row and row[0] is not None else 0
-        if head <= position:
-            return []
-        await cur.execute(_RECORDS, (position, head, limit))
-        records = [LoggedRecord(*row) for row in await cur.fetchall()]
-        await cur.execute(_REPOS, (position, head, limit))
-        repos = [LoggedRepo(*row) for row in await cur.fetchall()]
-        await cur.execute(_LABELS, (position, head, limit))
-        labels = [LoggedLabel(*row) for row in await cur.fetchall()]
+    if head is None:
+        async with conn.cursor() as cur:
+            await cur.execute(_HEAD)
+            row = await cur.fetchone()
+            head = int(row[0]) if row and row[0] is not None else 0
+    if head <= position:
+        return []
+    # The three pages are independent once bounded: one round trip for all of them.
+    cursors = [conn.cursor() for _ in range(3)]
+    try:
+        async with conn.pipeline():
+            for cur, sql in zip(cursors, (_RECORDS, _REPOS, _LABELS), strict=True):
+                await cur.execute(sql, (position, head, limit))
+        records = [LoggedRecord(*row) for row in await cursors[0].fetchall()]
+        repos = [LoggedRepo(*row) for row in await cursors[1].fetchall()]
+        labels = [LoggedLabel(*row) for row in await cursors[2].fetchall()]
+    finally:
+        for cur in cursors:
+            await cur.close()
     bound: int | None = None
     for page in (records, repos, labels):
         if len(page) == limit:

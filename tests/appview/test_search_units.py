@@ -38,9 +38,10 @@ def test_fuzzy_only_for_short_queries() -> None:
     def q(norm: str) -> Query:
         return Query(norm=norm, indexable_websearch=True)
 
-    assert q("lendermann").fuzzy and q("late night drive").fuzzy
-    assert not q("ab").fuzzy and not q("one two three four").fuzzy and not q("x" * 40).fuzzy
-    assert fuzzy_threshold(1) == 0.5 and fuzzy_threshold(0) == 0.5 and fuzzy_threshold(9) == 0.7
+    assert q("lendermann").fuzzy and q("late night drive").fuzzy and q("smels like teen spirit").fuzzy
+    assert not q("ab").fuzzy and not q("one two three four five six seven").fuzzy and not q("x" * 50).fuzzy
+    assert fuzzy_threshold(0) == fuzzy_threshold(1) == 0.4 and fuzzy_threshold(3) == 0.5
+    assert fuzzy_threshold(4) == fuzzy_threshold(9) == 0.6
 
 
 @given(st.text(min_size=1, max_size=8) | st.sampled_from(["a\U0010ffff", "\ud7ff", "z\U0010ffff\U0010ffff"]),
