@@ -144,7 +144,7 @@ async def run_ours(url: str, w: Workload, batch: int, validator: RecordValidator
 
 # ---- the storage path alone: the same appends, with decode/verify/validate done beforehand ----------
 
-Batch = tuple[list[Any], tuple[str, int] | None, list[Any]]
+Batch = tuple[list[Any], tuple[str, int] | None, list[Any], list[Any]]
 
 
 async def capture(url: str, w: Workload, batch: int, validator: RecordValidator) -> list[Batch]:
@@ -153,8 +153,9 @@ async def capture(url: str, w: Workload, batch: int, validator: RecordValidator)
 
     captured: list[Batch] = []
 
-    async def record(conn: Any, events: Any, *, cursor: Any = None, repo_states: Any = ()) -> AppendResult:
-        captured.append((list(events), cursor, list(repo_states)))
+    async def record(conn: Any, events: Any, *, cursor: Any = None, repo_states: Any = (),
+                     rejects: Any = ()) -> AppendResult:
+        captured.append((list(events), cursor, list(repo_states), list(rejects)))
         return AppendResult(len(events), 0, 0, None)
 
     resolver = MemoryResolver(w.did_docs)
@@ -196,8 +197,8 @@ async def run_storage(url: str, batches: list[Batch]) -> tuple[Phase, Phase]:
         gc.collect()
         s0 = await meter.snap()
         head = 0
-        for events, cursor, states in batches:
-            head = (await append_batch(conn, events, cursor=cursor, repo_states=states)).head or head
+        for events, cursor, states, rejects in batches:
+            head = (await append_batch(conn, events, cursor=cursor, repo_states=states, rejects=rejects)).head or head
         s1 = await meter.snap()
         while await projector.position(mconn) < head:  # noqa: ASYNC110 - polling another task's progress
             await asyncio.sleep(0.002)
