@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
+import orjson
 import psycopg
+from psycopg.types.json import set_json_loads
 
 from core.events import LoggedEvent, LoggedLabel, LoggedRecord, LoggedRepo
 
@@ -24,6 +30,22 @@ FROM label_event WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s
 """
 
 
+# orjson turns integers beyond 64 bits into floats, and refuses lone surrogates and huge exponents: a text
+# with a long digit run (or anything orjson refuses) goes to `json`, so every record reads back exactly as
+# `json.loads` gives it (numbers of ≤ 15 digits parse to the same value in both).
+_LONG_DIGITS = re.compile(rb"[0-9]{16}")
+
+
+def _loads(data: str | bytes) -> Any:
+    raw = data.encode() if isinstance(data, str) else data
+    if _LONG_DIGITS.search(raw) is None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
+
+
 async def read_after(conn: psycopg.AsyncConnection, position: int, limit: int) -> list[LoggedEvent]:
     """Up to `limit` events with seq > position, merged from the log tables in seq order.
 
@@ -34,6 +56,7 @@ async def read_after(conn: psycopg.AsyncConnection, position: int, limit: int) -
     so everything at or below a visible seq is already committed).
     """
     async with conn.cursor() as cur:
+        set_json_loads(_loads, cur)
         await cur.execute(_HEAD)
         row = await cur.fetchone()
         head = int(row[0]) if row and row[0] is not None else 0

@@ -24,12 +24,14 @@ import psycopg
 from ingester.projection.base import Put
 from ingester.projection.teal import PLAY_COLLECTIONS, PLYR_TRACK
 
-_RELINK = """
-WITH target AS (
-    SELECT uri, subject_uri, track_name, artists, plyr_origin FROM play
+_TARGETED = """
     WHERE uri = ANY(%(plays)s) OR track_name = ANY(%(titles)s) OR subject_uri = ANY(%(tracks)s)
        OR (%(purged)s::text IS NOT NULL AND (link = 'ambiguous'
            OR starts_with(track_uri, %(purged)s) OR starts_with(subject_uri, %(purged)s)))
+"""
+_RELINK_TEMPLATE = """
+WITH target AS (
+    SELECT uri, subject_uri, track_name, artists, plyr_origin FROM play {where}
 ), candidate AS (
     SELECT g.uri, t.uri AS track_uri FROM target g JOIN track t ON t.uri = g.subject_uri
     UNION ALL
@@ -46,6 +48,8 @@ UPDATE play p SET
                 WHEN v.subject_uri IS NOT NULL THEN 'uri' ELSE 'name' END
 FROM verdict v WHERE p.uri = v.uri
 """
+_RELINK = _RELINK_TEMPLATE.format(where=_TARGETED)
+_RELINK_ALL = _RELINK_TEMPLATE.format(where="")
 
 
 async def relink(
@@ -84,3 +88,7 @@ class PlayLinker:
         tracks = [p.event.uri for p in track_puts] + track_deleted
         plays = [p.event.uri for c in PLAY_COLLECTIONS for p in changes.get(c, ([], []))[0]]
         await relink(cur, plays=plays, titles=titles, tracks=tracks)
+
+    async def recompute(self, cur: psycopg.AsyncCursor) -> None:
+        """Judge every play against the tracks as they are (a rebuild's bulk load)."""
+        await cur.execute(_RELINK_ALL)

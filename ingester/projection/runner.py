@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import psycopg
 import structlog
 
@@ -22,8 +23,8 @@ from ingester.eventlog.read import read_after
 from ingester.eventlog.staging import forget_stages
 from ingester.metrics import PROJECTED, PROJECTOR_POSITION, SKIPPED
 from ingester.projection import counts
-from ingester.projection.actors import apply_repo_event
-from ingester.projection.base import CollectionProjector, FlushHook
+from ingester.projection.actors import apply_identities, apply_repo_event
+from ingester.projection.base import CollectionProjector, Derived, FlushHook
 from ingester.projection.fold import BatchFold, Key, KeyState
 from ingester.projection.labels import apply_labels
 from ingester.projection.registry import FLUSH_HOOKS, PROJECTORS
@@ -35,7 +36,7 @@ log = structlog.get_logger(__name__)
 _LOAD_STATES = """
 SELECT r.did, r.collection, r.rkey, r.rev, r.cid, r.deleted, r.item_id, r.seq
 FROM record_state r
-JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(did, collection, rkey)
+JOIN json_to_recordset(%s::json) AS k(did text, collection text, rkey text)
   ON r.did = k.did AND r.collection = k.collection AND r.rkey = k.rkey
 """
 _STATE_COLUMNS = ("did", "collection", "rkey", "rev", "cid", "deleted", "item_id", "seq")
@@ -52,14 +53,19 @@ class Projector:
         projectors: dict[str, CollectionProjector] | None = None,
         hooks: tuple[FlushHook, ...] = FLUSH_HOOKS,
         lock: bool = True,
+        defer_derived: bool = False,
     ) -> None:
         # `lock`: live steps serialise on the projector lock, which a rebuild's swap also takes.
         self.lock = lock
+        # `defer_derived` (a rebuild's bulk load): hooks that can `recompute` are skipped per flush, and so
+        # are account events' recounts; `recompute_derived` then runs them once.
+        self.defer_derived = defer_derived
         self.name = name
         self.batch_size = batch_size
         self.project_unverified = project_unverified
         self.projectors = projectors or PROJECTORS
-        self.hooks = hooks
+        self.hooks = tuple(h for h in hooks if not isinstance(h, Derived)) if defer_derived else hooks
+        self.deferred = tuple(h for h in hooks if isinstance(h, Derived)) if defer_derived else ()
         # Progress for the heartbeat: a step that consumed events, or found none (caught up). A projector
         # that keeps failing, or hangs inside a step, stops progressing while the log grows: /ready sees it.
         self.progress_at = time.monotonic()
@@ -110,6 +116,10 @@ class Projector:
         self.last_position = events[-1].seq
         return len(events)
 
+    async def recompute_derived(self, cur: psycopg.AsyncCursor) -> None:
+        for hook in self.deferred:
+            await hook.recompute(cur)
+
     async def catch_up(self, conn: psycopg.AsyncConnection, progress: Callable[[int], None] | None = None) -> int:
         total = 0
         while n := await self.step(conn):
@@ -145,23 +155,33 @@ class Projector:
         purged = await self._purged_revs(cur, list({e.did for e in events if not isinstance(e, LoggedLabel)}))
         pending: list[LoggedRecord] = []
         labels: list[LoggedLabel] = []
+        # Identity events touch only `actor` (never `active`, which records and counts read): written together,
+        # in log order, before any other repo event.
+        identities: list[LoggedRepo] = []
         for ev in events:
             if isinstance(ev, LoggedLabel):
                 labels.append(ev)  # labels touch only `label`: their order among records is irrelevant
                 continue
             if isinstance(ev, LoggedRepo):
+                if ev.kind == "identity":
+                    identities.append(ev)
+                    continue
+                await apply_identities(cur, identities)
+                identities = []
+                recount = ev.kind == "account" and not self.defer_derived
                 if ev.kind == "account":  # may purge: earlier records must be written first
                     await self._flush(cur, pending)
                     pending = []
-                    # the account's likes and comments count only while it is active
+                if recount:  # the account's likes and comments count only while it is active
                     touched = await counts.subjects_of_did(cur, ev.did)
                 if await apply_repo_event(cur, ev, self.projectors) == "deleted":
                     purged.update(await self._purged_revs(cur, [ev.did]))
-                if ev.kind == "account":
+                if recount:
                     await counts.recount(cur, touched)
                 continue
             if self._eligible(ev, purged):
                 pending.append(ev)
+        await apply_identities(cur, identities)
         await self._flush(cur, pending)
         if labels:
             await apply_labels(cur, labels, project_unverified=self.project_unverified)
@@ -190,7 +210,9 @@ class Projector:
         if not events:
             return
         keys: list[Key] = list({(e.did, e.collection, e.rkey) for e in events})
-        await cur.execute(_LOAD_STATES, [list(c) for c in zip(*keys, strict=True)])
+        # Keys as one JSON text (orjson, in C): psycopg's text-array dumper is Python, per element.
+        await cur.execute(_LOAD_STATES, (orjson.dumps(
+            [{"did": d, "collection": c, "rkey": r} for d, c, r in keys]).decode(),))
         initial = {(r[0], r[1], r[2]): KeyState(*r[3:]) for r in await cur.fetchall()}
         fold = BatchFold(initial)
         for ev in events:
