@@ -35,8 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from psycopg.types.json import Jsonb
 from limit import Limit, copy_limit
+from psycopg.types.json import Jsonb
 from scratch import DEFAULT_URL, Meter, Phase, scratch_database, server_line
 from signed_frames import Workload, build
 
@@ -394,7 +394,8 @@ async def amain(a: argparse.Namespace) -> None:
         print(f"target >= {TARGET_OPS} ops/s and >= {TARGET_RATIO:.0f}x naive, {label}: {'MET' if ok else 'MISSED'}")
     if a.profile:
         print_profile(prof, 25)
-    print(f"limit ratio: storage {storage_rate / (w.ops / limit_s):.2f}, rebuild {rebuild_rate / (events / limit_s):.2f}")
+    print(f"limit ratio: storage {storage_rate / (w.ops / limit_s):.2f}, "
+          f"rebuild {rebuild_rate / (events / limit_s):.2f}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import random
 import time
 from pathlib import Path
 
+from gen_dataset import tid
 from limit import copy_limit
 from scratch import DEFAULT_URL, scratch_database, server_line
 from signed_frames import _commits, _repo_ops, ensure_dataset
@@ -28,7 +29,6 @@ from signed_frames import _commits, _repo_ops, ensure_dataset
 from core.db.connect import connect
 from core.events import RecordEvent, RepoEvent
 from core.logs import configure_logging
-from gen_dataset import tid
 from ingester.eventlog.append import append_batch
 from ingester.process import tune_gc
 from ingester.projection.digest import digest

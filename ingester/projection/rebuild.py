@@ -14,17 +14,21 @@ anywhere before the swap leaves only the shadow schema, which the next rebuild d
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import Callable
 
 import psycopg
 import structlog
-from sqlalchemy.dialects import postgresql
 from sqlalchemy import Index
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 from tqdm import tqdm
 
 from core.db.connect import PROJECTOR_LOCK, connect
 from core.db.schema import PROJECTION_TABLES, projection_cursor
+from ingester.eventlog.read import read_after
 from ingester.projection.runner import Projector
 
 log = structlog.get_logger(__name__)
@@ -49,7 +53,8 @@ def _needed_while_loading(indexes: set[Index]) -> set[Index]:
 def _ddl() -> tuple[list[str], list[str]]:
     """(tables and the indexes the load needs, the indexes built after it)."""
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it untyped
-    now, later = [], []
+    now: list[str] = []
+    later: list[str] = []
     for table in TABLES:
         now.append(str(CreateTable(table).compile(dialect=dialect)))
         needed = _needed_while_loading(set(table.indexes))
@@ -63,6 +68,26 @@ async def _count_log(conn: psycopg.AsyncConnection) -> int:
         await cur.execute("SELECT (SELECT count(*) FROM record_event) + (SELECT count(*) FROM repo_event)")
         row = await cur.fetchone()
     return int(row[0]) if row else 0
+
+
+async def _load(url: str, conn: psycopg.AsyncConnection, projector: Projector,
+                progress: Callable[[int], None]) -> int:
+    """Fold the log from 0, reading page N+1 on a second connection while page N is written (Python decodes
+    one while Postgres writes the other: two cores)."""
+    folded = position = 0
+    async with await connect(url, autocommit=True) as reader:
+        ahead = asyncio.create_task(read_after(reader, position, projector.batch_size))
+        try:
+            while events := await ahead:
+                ahead = asyncio.create_task(read_after(reader, events[-1].seq, projector.batch_size))
+                folded += await projector.step(conn, (position, events))
+                position = events[-1].seq
+                progress(len(events))
+        finally:
+            ahead.cancel()
+            with contextlib.suppress(BaseException):
+                await ahead
+    return folded
 
 
 async def rebuild(url: str, *, batch_size: int = BATCH, show_progress: bool = True) -> int:
@@ -83,7 +108,7 @@ async def rebuild(url: str, *, batch_size: int = BATCH, show_progress: bool = Tr
             def advance(n: int) -> None:
                 bar.update(n)
 
-            folded = await projector.catch_up(conn, progress=advance)
+            folded = await _load(url, conn, projector, advance)
             loaded = time.monotonic()
             async with conn.transaction(), conn.cursor() as cur:
                 for stmt in indexes:

@@ -77,10 +77,12 @@ class Projector:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def step(self, conn: psycopg.AsyncConnection) -> int:
-        """Project one page of the log; returns how many events it consumed."""
+    async def step(self, conn: psycopg.AsyncConnection, page: tuple[int, list[LoggedEvent]] | None = None) -> int:
+        """Project one page of the log; returns how many events it consumed. `page`: (position, the events
+        after it) read beforehand on another connection (a rebuild reads ahead); refused unless the
+        committed position is that one."""
         try:
-            n = await self._step(conn)
+            n = await self._step(conn, page)
         except BaseException:
             forget_stages(conn)
             raise
@@ -92,7 +94,7 @@ class Projector:
         return "up", {"position": self.last_position,
                       "progress_age_s": round(time.monotonic() - self.progress_at, 3)}
 
-    async def _step(self, conn: psycopg.AsyncConnection) -> int:
+    async def _step(self, conn: psycopg.AsyncConnection, page: tuple[int, list[LoggedEvent]] | None) -> int:
         async with conn.transaction(), conn.cursor() as cur:
             if self.lock:
                 await cur.execute("SELECT pg_advisory_xact_lock(%s)", (PROJECTOR_LOCK,))
@@ -101,7 +103,9 @@ class Projector:
             )
             row = await cur.fetchone()
             position = int(row[0]) if row else 0
-            events = await read_after(conn, position, self.batch_size)
+            if page is not None and page[0] != position:
+                raise RuntimeError(f"page read after {page[0]}, but the projector is at {position}")
+            events = page[1] if page is not None else await read_after(conn, position, self.batch_size)
             if not events:
                 return 0
             await self._apply(cur, events)
