@@ -132,7 +132,7 @@ async def _run(args: argparse.Namespace) -> int:
             if args.revalidate:
                 async with await connect(url) as conn:
                     print((await revalidate(conn)).render())
-            await rebuild(url, batch_size=ingest_settings.projector_batch)
+            await rebuild(url)  # its own large pages (a bulk load), not PROJECTOR_BATCH
             async with await connect(url) as conn:
                 print((await digest(conn)).render())
             return 0

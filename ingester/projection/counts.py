@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import psycopg
 
 from ingester.projection.base import Put
+from ingester.projection.writes import TextArray
 
 COUNTED = {"fm.plyr.like": '"like"', "fm.plyr.comment": "comment"}
 
@@ -51,7 +52,7 @@ async def subjects_of_uris(cur: psycopg.AsyncCursor, collection: str, uris: Iter
     keys = list(uris)
     if table is None or not keys:
         return set()
-    await cur.execute(f"SELECT subject_uri FROM {table} WHERE uri = ANY(%s)", (keys,))
+    await cur.execute(f"SELECT subject_uri FROM {table} WHERE uri = ANY(%s)", (TextArray(keys),))
     return {r[0] for r in await cur.fetchall()}
 
 
@@ -63,7 +64,7 @@ async def subjects_of_did(cur: psycopg.AsyncCursor, did: str) -> set[str]:
 
 async def recount(cur: psycopg.AsyncCursor, subjects: set[str]) -> None:
     if subjects:
-        await cur.execute(_RECOUNT, {"subjects": sorted(subjects)})
+        await cur.execute(_RECOUNT, {"subjects": TextArray(sorted(subjects))})
 
 
 class SubjectCounts:

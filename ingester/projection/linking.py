@@ -23,6 +23,7 @@ import psycopg
 
 from ingester.projection.base import Put
 from ingester.projection.teal import PLAY_COLLECTIONS, PLYR_TRACK
+from ingester.projection.writes import TextArray
 
 _TARGETED = """
     WHERE uri = ANY(%(plays)s) OR track_name = ANY(%(titles)s) OR subject_uri = ANY(%(tracks)s)
@@ -63,7 +64,7 @@ async def relink(
     if not (plays or titles or tracks or purged_did):
         return
     await cur.execute(_RELINK, {
-        "plays": list(plays), "titles": list(set(titles)), "tracks": list(tracks),
+        "plays": TextArray(plays), "titles": TextArray(set(titles)), "tracks": TextArray(tracks),
         "purged": f"at://{purged_did}/" if purged_did else None,
     })
 
@@ -79,7 +80,7 @@ class PlayLinker:
         uris = [p.event.uri for p in puts] + deleted
         if not uris:
             return []
-        await cur.execute("SELECT title FROM track WHERE uri = ANY(%s)", (uris,))
+        await cur.execute("SELECT title FROM track WHERE uri = ANY(%s)", (TextArray(uris),))
         return [r[0] for r in await cur.fetchall()]
 
     async def after(self, cur: psycopg.AsyncCursor, changes: Changes, old_titles: list[str]) -> None:

@@ -28,7 +28,7 @@ from ingester.projection.base import CollectionProjector, Derived, FlushHook
 from ingester.projection.fold import BatchFold, Key, KeyState
 from ingester.projection.labels import apply_labels
 from ingester.projection.registry import FLUSH_HOOKS, PROJECTORS
-from ingester.projection.writes import upsert_rows
+from ingester.projection.writes import TextArray, upsert_rows
 from ingester.supervisor import Component, Supervisor
 
 log = structlog.get_logger(__name__)
@@ -193,7 +193,7 @@ class Projector:
     @staticmethod
     async def _purged_revs(cur: psycopg.AsyncCursor, dids: list[str]) -> dict[str, str]:
         await cur.execute(
-            "SELECT did, purged_rev FROM actor WHERE purged_rev IS NOT NULL AND did = ANY(%s)", (dids,)
+            "SELECT did, purged_rev FROM actor WHERE purged_rev IS NOT NULL AND did = ANY(%s)", (TextArray(dids),)
         )
         return {r[0]: r[1] for r in await cur.fetchall()}
 
