@@ -24,7 +24,7 @@ from pathlib import Path
 
 from gen_dataset import tid
 from limit import copy_limit
-from scratch import DEFAULT_URL, scratch_database, server_line
+from scratch import DEFAULT_URL, Meter, scratch_database, server_line
 from signed_frames import _commits, _repo_ops, ensure_dataset
 
 from core.db.connect import connect
@@ -98,16 +98,27 @@ async def amain(a: argparse.Namespace) -> None:
             print(f"live catch_up: {live_s:.1f} s ({a.events / live_s:,.0f} events/s)")
         rates, digests = [], []
         for i in range(a.repeat):
-            t = time.perf_counter()
-            n = await rebuild(url, show_progress=False)
-            s = time.perf_counter() - t
+            async with await connect(url, autocommit=True) as mconn:
+                meter = Meter(mconn)  # CPU: this process, and the scratch database's backends (incl. index workers)
+                s0 = await meter.snap()
+                task = asyncio.create_task(rebuild(url, show_progress=False))
+                peak: dict[int, float] = {}
+                while not task.done():  # backends come and go (the read-ahead connection, index build workers)
+                    snap = await meter.snap()
+                    peak.update(snap[2])
+                    await asyncio.wait([task], timeout=0.5)
+                n = await task
+                s1 = await meter.snap()
+            s = s1[0] - s0[0]
+            py = s1[1] - s0[1]
+            pg = sum(v - s0[2].get(pid, 0.0) for pid, v in {**peak, **s1[2]}.items())
             async with await connect(url) as conn:
                 d = await digest(conn)
             rates.append(n / s)
             digests.append(d.sha256)
             same = "" if live is None else f" ({'==' if d.sha256 == live.sha256 else '!='} live)"
-            print(f"rebuild {i + 1}: {n} events in {s:.1f} s = {n / s:,.0f} events/s; digest {d.sha256}{same}; "
-                  f"load average {os.getloadavg()}")
+            print(f"rebuild {i + 1}: {n} events in {s:.1f} s = {n / s:,.0f} events/s "
+                  f"(CPU: py {py:.1f} s, pg {pg:.1f} s); digest {d.sha256}{same}; load average {os.getloadavg()}")
         lim = await copy_limit(url)
         print(lim.render())
         best = max(rates)
