@@ -11,6 +11,11 @@ prevData). DID docs are served from memory (`IdentityResolver._fetch` overridden
   warm      (a), (p), (b) once every repo's first commit (and its identity event) is in: steady-state traffic
   naive (c) per op: decode, one INSERT into record_event, one upsert (or delete) of the projection row,
             COMMIT; no verification (what a simple ingester does). --naive-ops N: only the first N ops.
+  limit (l) after the storage run: a plain binary COPY of the same rows (log + every projection table) into
+            unindexed tables (bench/limit.py): the machine's limit for writing them
+  rebuild   `appview rebuild` of that same log (events/s; its digest must equal the live one)
+The last line is `limit ratio: storage X.XX, rebuild Y.YY` (storage ops/s and rebuild events/s ÷ the limit).
+--rows storage runs only (s), the limit and the rebuild.
 Each run starts from empty tables (TRUNCATE + CHECKPOINT). Median of --repeat; prints figures only. CPU per op
 is split into this process (psutil/process_time) and the scratch database's backends (psutil on their pids).
   /work/venv/bin/python bench/ingest.py [--tracks 4500] [--batch 1000] [--repeat 3] [--profile]
@@ -30,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from limit import Limit, copy_limit
 from psycopg.types.json import Jsonb
 from scratch import DEFAULT_URL, Meter, Phase, scratch_database, server_line
 from signed_frames import Workload, build
@@ -45,6 +51,8 @@ from ingester.pipeline.ingest import Ingest
 from ingester.process import tune_gc
 from ingester.projection import comments, likes, lists, tracks
 from ingester.projection.base import Put
+from ingester.projection.digest import digest
+from ingester.projection.rebuild import rebuild
 from ingester.projection.runner import Projector
 from ingester.validate.records import RecordValidator
 from ingester.verify.signature import SignatureVerifier
@@ -136,7 +144,7 @@ async def run_ours(url: str, w: Workload, batch: int, validator: RecordValidator
 
 # ---- the storage path alone: the same appends, with decode/verify/validate done beforehand ----------
 
-Batch = tuple[list[Any], tuple[str, int] | None, list[Any]]
+Batch = tuple[list[Any], tuple[str, int] | None, list[Any], list[Any]]
 
 
 async def capture(url: str, w: Workload, batch: int, validator: RecordValidator) -> list[Batch]:
@@ -145,8 +153,9 @@ async def capture(url: str, w: Workload, batch: int, validator: RecordValidator)
 
     captured: list[Batch] = []
 
-    async def record(conn: Any, events: Any, *, cursor: Any = None, repo_states: Any = (), rejects: Any = ()) -> AppendResult:
-        captured.append((list(events), cursor, list(repo_states)))
+    async def record(conn: Any, events: Any, *, cursor: Any = None, repo_states: Any = (),
+                     rejects: Any = ()) -> AppendResult:
+        captured.append((list(events), cursor, list(repo_states), list(rejects)))
         return AppendResult(len(events), 0, 0, None)
 
     resolver = MemoryResolver(w.did_docs)
@@ -164,6 +173,19 @@ async def capture(url: str, w: Workload, batch: int, validator: RecordValidator)
     return captured
 
 
+async def run_rebuild(url: str) -> tuple[int, float]:
+    """(events folded, seconds) of `appview rebuild` on the log a run left; asserts digest == live."""
+    async with await connect(url) as conn:
+        live = await digest(conn)
+    t = time.perf_counter()
+    n = await rebuild(url, show_progress=False)
+    s = time.perf_counter() - t
+    async with await connect(url) as conn:
+        again = await digest(conn)
+    assert again.sha256 == live.sha256, "rebuild digest differs from live"
+    return n, s
+
+
 async def run_storage(url: str, batches: list[Batch]) -> tuple[Phase, Phase]:
     """(append, rest of projection) of pre-verified events with the projector following alongside, as
     in the service: what the naive path does, batched our way."""
@@ -175,8 +197,8 @@ async def run_storage(url: str, batches: list[Batch]) -> tuple[Phase, Phase]:
         gc.collect()
         s0 = await meter.snap()
         head = 0
-        for events, cursor, states in batches:
-            head = (await append_batch(conn, events, cursor=cursor, repo_states=states)).head or head
+        for events, cursor, states, rejects in batches:
+            head = (await append_batch(conn, events, cursor=cursor, repo_states=states, rejects=rejects)).head or head
         s1 = await meter.snap()
         while await projector.position(mconn) < head:  # noqa: ASYNC110 - polling another task's progress
             await asyncio.sleep(0.002)
@@ -272,6 +294,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--naive-ops", type=int, default=0, help="ops the naive path runs (a prefix; 0 = all)")
     ap.add_argument("--profile", action="store_true", help="add one cProfile'd pass and print where time goes")
+    ap.add_argument("--rows", choices=("all", "storage"), default="all",
+                    help="storage: only (s), the plain-COPY limit and the rebuild")
     ap.add_argument("--database-url", default=DEFAULT_URL)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/plyr-bench-ingest"))
     a = ap.parse_args()
@@ -295,11 +319,19 @@ async def amain(a: argparse.Namespace) -> None:
     warm_conc: list[tuple[Phase, Phase]] = []
     naive: list[tuple[Phase, int]] = []
     storage: list[tuple[Phase, Phase]] = []
+    limits: list[Limit] = []
+    rebuilds: list[tuple[int, float]] = []
     async with scratch_database(a.database_url, "bench_ingest") as url:
         captured = await capture(url, w, a.batch, validator)
         for i in range(a.repeat):
             await reset(url)
             storage.append(await run_storage(url, captured))
+            limits.append(await copy_limit(url, repeat=1))
+            rebuilds.append(await run_rebuild(url))
+            print(f"repeat {i + 1}: storage {sum(x.wall for x in storage[-1]):.2f} s; {limits[-1].render()}; "
+                  f"rebuild {rebuilds[-1][0]} events in {rebuilds[-1][1]:.2f} s; load average {os.getloadavg()}")
+            if a.rows == "storage":
+                continue
             await reset(url)
             cold.append(await run_ours(url, w, a.batch, validator))
             if i == 0:
@@ -320,6 +352,19 @@ async def amain(a: argparse.Namespace) -> None:
             prof = cProfile.Profile()
             await run_ours(url, w, a.batch, validator, profile=prof)
 
+    med = statistics.median
+    events = rebuilds[0][0]
+    limit_s = med(x.seconds for x in limits)
+    storage_rate = med(w.ops / (x[0].wall + x[1].wall) for x in storage)
+    rebuild_rate = med(n / s for n, s in rebuilds)
+    print(f"\n{limits[0].render().split(' in ')[0]}: median {limit_s:.3f} s = {w.ops / limit_s:,.0f} ops/s "
+          f"({events / limit_s:,.0f} log events/s); load average {os.getloadavg()}")
+    print(f"(s) storage: log || projector: {storage_rate:,.0f} ops/s; rebuild of the same log: {rebuild_rate:,.0f} "
+          f"events/s ({events} events)")
+    if a.rows == "storage":
+        print(f"limit ratio: storage {storage_rate / (w.ops / limit_s):.2f}, "
+              f"rebuild {rebuild_rate / (events / limit_s):.2f}")
+        return
     hot = w.ops - w.first_ops
     rows = [("(a) ours: append (decode+verify+validate+log)", [(w.ops, x[0]) for x in cold]),
             ("(p) ours: projection alone (catch_up)", [(w.ops, x[1]) for x in cold]),
@@ -331,7 +376,6 @@ async def amain(a: argparse.Namespace) -> None:
             ("(b2) warm: append || projector", [(hot, x[0] + x[1]) for x in warm_conc]),
             ("(s) storage: log || projector, pre-verified", [(w.ops, x[0] + x[1]) for x in storage]),
             ("(c) naive: INSERT+upsert+COMMIT per op", [(d, ph) for ph, d in naive])]
-    med = statistics.median
     base = med(n / ph.wall for n, ph in rows[-1][1])
     print(f"\nmedian of {a.repeat}; ops = committed record ops ({w.ops} ours; warm: {hot}, after each repo's first "
           f"commit; {limit} naive); CPU per op: py = this process, pg = the database's backends ({os.cpu_count()} "
@@ -350,6 +394,8 @@ async def amain(a: argparse.Namespace) -> None:
         print(f"target >= {TARGET_OPS} ops/s and >= {TARGET_RATIO:.0f}x naive, {label}: {'MET' if ok else 'MISSED'}")
     if a.profile:
         print_profile(prof, 25)
+    print(f"limit ratio: storage {storage_rate / (w.ops / limit_s):.2f}, "
+          f"rebuild {rebuild_rate / (events / limit_s):.2f}")
 
 
 if __name__ == "__main__":

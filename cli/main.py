@@ -141,7 +141,7 @@ async def _run(args: argparse.Namespace) -> int:
                 async with await connect(url) as conn:
                     print((await revalidate(conn)).render())
             try:
-                await rebuild(url, batch_size=ingest_settings.projector_batch)
+                await rebuild(url)  # its own large pages (a bulk load), not PROJECTOR_BATCH
             except TrimmedLog as e:
                 print(f"appview: rebuild refused: {e}", file=sys.stderr)
                 return 1

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
+import orjson
 import psycopg
+from psycopg.types.json import set_json_loads
 
 from core.events import LoggedEvent, LoggedLabel, LoggedRecord, LoggedRepo
 
@@ -22,6 +28,22 @@ _LABELS = """
 SELECT seq, src, uri, val, label, verified, rejected, received_at
 FROM label_event WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s
 """
+
+
+# orjson turns integers beyond 64 bits into floats, and refuses lone surrogates and huge exponents: a text
+# with a long digit run (or anything orjson refuses) goes to `json`, so every record reads back exactly as
+# `json.loads` gives it (numbers of ≤ 15 digits parse to the same value in both).
+_LONG_DIGITS = re.compile(rb"[0-9]{16}")
+
+
+def _loads(data: str | bytes) -> Any:
+    raw = data.encode() if isinstance(data, str) else data
+    if _LONG_DIGITS.search(raw) is None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
 
 
 HEAD = _HEAD  # the projector reads it in the round trip that takes its lock (runner.py)
@@ -47,6 +69,8 @@ async def read_after(conn: psycopg.AsyncConnection, position: int, limit: int,
     # The three pages are independent once bounded: one round trip for all of them.
     cursors = [conn.cursor() for _ in range(3)]
     try:
+        for cur in cursors:
+            set_json_loads(_loads, cur)
         async with conn.pipeline():
             for cur, sql in zip(cursors, (_RECORDS, _REPOS, _LABELS), strict=True):
                 await cur.execute(sql, (position, head, limit))

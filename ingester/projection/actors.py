@@ -19,6 +19,14 @@ ON CONFLICT (did) DO UPDATE SET status = EXCLUDED.status, active = EXCLUDED.acti
 """
 
 
+async def apply_identities(cur: psycopg.AsyncCursor, events: list[LoggedRepo]) -> None:
+    """Identity events, in log order, in one pipelined round trip (unresolved DIDs project nothing)."""
+    rows = [(e.did, e.payload.get("handle"), e.payload.get("pds"), e.payload.get("signing_key"), e.seq)
+            for e in events if e.kind == "identity" and not e.payload.get("error")]
+    if rows:
+        await cur.executemany(_IDENTITY, rows)
+
+
 def account_status(payload: dict[str, object]) -> tuple[str, bool]:
     active = bool(payload.get("active"))
     status = payload.get("status")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import psycopg
 
@@ -53,4 +53,14 @@ class FlushHook(Protocol):
     async def after(
         self, cur: psycopg.AsyncCursor, changes: dict[str, tuple[list[Put], list[str]]], token: Any
     ) -> None:
+        ...
+
+
+@runtime_checkable
+class Derived(Protocol):
+    """A flush hook whose table is a pure function of the other projections: recomputing it once from them
+    equals running `before`/`after` around every flush since the start. A rebuild skips it per flush and
+    calls `recompute` once after the bulk load (a hook without it simply runs per flush)."""
+
+    async def recompute(self, cur: psycopg.AsyncCursor) -> None:
         ...

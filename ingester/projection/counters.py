@@ -139,7 +139,20 @@ Changes = dict[str, tuple[list[Put], list[str]]]
 
 
 class Counters:
-    """Flush hook, after every other: tracks written or deleted are marked, then everything marked is settled."""
+    """Flush hook, after every other: tracks written or deleted are marked, then everything marked is settled.
+
+    A `base.Derived` hook: a rebuild's bulk load skips it per page and calls `recompute` once, after the counts
+    and play links it reads are recomputed (it is last in FLUSH_HOOKS)."""
+
+    async def recompute(self, cur: psycopg.AsyncCursor[Any]) -> None:
+        _dirty.pop(cur.connection, None)  # marks left by the load's pages: everything is recounted below
+        for table in ("global_counter", "artist_counter", "track_counter"):
+            await cur.execute(f"DELETE FROM {table}")
+        await cur.execute("SELECT uri, did FROM track")
+        rows = await cur.fetchall()
+        mark_tracks(cur, [r[0] for r in rows])
+        mark_artists(cur, {r[1] for r in rows})
+        await settle(cur)
 
     async def before(self, cur: psycopg.AsyncCursor[Any], changes: Changes) -> None:
         return None

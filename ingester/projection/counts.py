@@ -14,6 +14,7 @@ import psycopg
 
 from ingester.projection import counters
 from ingester.projection.base import Put
+from ingester.projection.writes import TextArray
 
 COUNTED = {"fm.plyr.like": '"like"', "fm.plyr.comment": "comment"}
 
@@ -34,6 +35,17 @@ SELECT uri, likes, comments FROM c WHERE likes > 0 OR comments > 0
 ON CONFLICT (subject_uri) DO UPDATE SET like_count = EXCLUDED.like_count, comment_count = EXCLUDED.comment_count
 """
 
+_RECOMPUTE = """
+INSERT INTO subject_count (subject_uri, like_count, comment_count)
+SELECT uri, sum(likes), sum(comments) FROM (
+    SELECT l.subject_uri AS uri, count(DISTINCT l.did) AS likes, 0 AS comments FROM "like" l
+    WHERE NOT EXISTS (SELECT 1 FROM actor a WHERE a.did = l.did AND NOT a.active) GROUP BY l.subject_uri
+    UNION ALL
+    SELECT m.subject_uri, 0, count(*) FROM comment m
+    WHERE NOT EXISTS (SELECT 1 FROM actor a WHERE a.did = m.did AND NOT a.active) GROUP BY m.subject_uri
+) c GROUP BY uri HAVING sum(likes) > 0 OR sum(comments) > 0
+"""
+
 
 async def subjects_of_uris(cur: psycopg.AsyncCursor, collection: str, uris: Iterable[str]) -> set[str]:
     """Subjects the current rows of `uris` point at (before they are replaced or deleted)."""
@@ -41,7 +53,7 @@ async def subjects_of_uris(cur: psycopg.AsyncCursor, collection: str, uris: Iter
     keys = list(uris)
     if table is None or not keys:
         return set()
-    await cur.execute(f"SELECT subject_uri FROM {table} WHERE uri = ANY(%s)", (keys,))
+    await cur.execute(f"SELECT subject_uri FROM {table} WHERE uri = ANY(%s)", (TextArray(keys),))
     return {r[0] for r in await cur.fetchall()}
 
 
@@ -53,7 +65,7 @@ async def subjects_of_did(cur: psycopg.AsyncCursor, did: str) -> set[str]:
 
 async def recount(cur: psycopg.AsyncCursor, subjects: set[str]) -> None:
     if subjects:
-        await cur.execute(_RECOUNT, {"subjects": sorted(subjects)})
+        await cur.execute(_RECOUNT, {"subjects": TextArray(sorted(subjects))})
         counters.mark_tracks(cur, subjects)
 
 
@@ -71,3 +83,8 @@ class SubjectCounts:
     async def after(self, cur: psycopg.AsyncCursor, changes: dict[str, tuple[list[Put], list[str]]],
                     token: set[str]) -> None:
         await recount(cur, token)
+
+    async def recompute(self, cur: psycopg.AsyncCursor) -> None:
+        """Every subject at once (a rebuild's bulk load): the same numbers `recount` gives subject by subject."""
+        await cur.execute("DELETE FROM subject_count")
+        await cur.execute(_RECOMPUTE)

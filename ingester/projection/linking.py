@@ -24,13 +24,16 @@ import psycopg
 from ingester.projection import counters
 from ingester.projection.base import Put
 from ingester.projection.teal import PLAY_COLLECTIONS, PLYR_TRACK
+from ingester.projection.writes import TextArray
 
-_RELINK = """
-WITH target AS (
-    SELECT uri, subject_uri, track_name, artists, plyr_origin FROM play
+_TARGETED = """
     WHERE uri = ANY(%(plays)s) OR track_name = ANY(%(titles)s) OR subject_uri = ANY(%(tracks)s)
        OR (%(purged)s::text IS NOT NULL AND (link = 'ambiguous'
            OR starts_with(track_uri, %(purged)s) OR starts_with(subject_uri, %(purged)s)))
+"""
+_RELINK_TEMPLATE = """
+WITH target AS (
+    SELECT uri, subject_uri, track_name, artists, plyr_origin FROM play {where}
 ), candidate AS (
     SELECT g.uri, t.uri AS track_uri FROM target g JOIN track t ON t.uri = g.subject_uri
     UNION ALL
@@ -48,6 +51,8 @@ UPDATE play p SET
 FROM verdict v JOIN play o ON o.uri = v.uri WHERE p.uri = v.uri
 RETURNING o.track_uri, p.track_uri
 """
+_RELINK = _RELINK_TEMPLATE.format(where=_TARGETED)
+_RELINK_ALL = _RELINK_TEMPLATE.format(where="")
 
 
 async def relink(
@@ -61,7 +66,7 @@ async def relink(
     if not (plays or titles or tracks or purged_did):
         return
     await cur.execute(_RELINK, {
-        "plays": list(plays), "titles": list(set(titles)), "tracks": list(tracks),
+        "plays": TextArray(plays), "titles": TextArray(set(titles)), "tracks": TextArray(tracks),
         "purged": f"at://{purged_did}/" if purged_did else None,
     })
     # `o` is the row as it was before this statement: both the old and the new linked track are recounted.
@@ -79,7 +84,7 @@ class PlayLinker:
         uris = [p.event.uri for p in puts] + deleted
         if not uris:
             return []
-        await cur.execute("SELECT title FROM track WHERE uri = ANY(%s)", (uris,))
+        await cur.execute("SELECT title FROM track WHERE uri = ANY(%s)", (TextArray(uris),))
         return [r[0] for r in await cur.fetchall()]
 
     async def after(self, cur: psycopg.AsyncCursor, changes: Changes, old_titles: list[str]) -> None:
@@ -88,3 +93,7 @@ class PlayLinker:
         tracks = [p.event.uri for p in track_puts] + track_deleted
         plays = [p.event.uri for c in PLAY_COLLECTIONS for p in changes.get(c, ([], []))[0]]
         await relink(cur, plays=plays, titles=titles, tracks=tracks)
+
+    async def recompute(self, cur: psycopg.AsyncCursor) -> None:
+        """Judge every play against the tracks as they are (a rebuild's bulk load)."""
+        await cur.execute(_RELINK_ALL)

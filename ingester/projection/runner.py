@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 import psycopg
 import structlog
 
@@ -23,12 +24,12 @@ from ingester.eventlog.read import read_after
 from ingester.eventlog.staging import forget_stages
 from ingester.metrics import PROJECTED, PROJECTOR_POSITION, SKIPPED
 from ingester.projection import counters, counts
-from ingester.projection.actors import apply_repo_event
-from ingester.projection.base import CollectionProjector, FlushHook
+from ingester.projection.actors import apply_identities, apply_repo_event
+from ingester.projection.base import CollectionProjector, Derived, FlushHook
 from ingester.projection.fold import BatchFold, Key, KeyState
 from ingester.projection.labels import apply_labels
 from ingester.projection.registry import FLUSH_HOOKS, PROJECTORS
-from ingester.projection.writes import upsert_rows
+from ingester.projection.writes import TextArray, upsert_rows
 from ingester.supervisor import Component, Supervisor
 
 log = structlog.get_logger(__name__)
@@ -36,7 +37,7 @@ log = structlog.get_logger(__name__)
 _LOAD_STATES = """
 SELECT r.did, r.collection, r.rkey, r.rev, r.cid, r.deleted, r.item_id, r.seq
 FROM record_state r
-JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(did, collection, rkey)
+JOIN json_to_recordset(%s::json) AS k(did text, collection text, rkey text)
   ON r.did = k.did AND r.collection = k.collection AND r.rkey = k.rkey
 """
 _STATE_COLUMNS = ("did", "collection", "rkey", "rev", "cid", "deleted", "item_id", "seq")
@@ -53,14 +54,19 @@ class Projector:
         projectors: dict[str, CollectionProjector] | None = None,
         hooks: tuple[FlushHook, ...] = FLUSH_HOOKS,
         lock: bool = True,
+        defer_derived: bool = False,
     ) -> None:
         # `lock`: live steps serialise on the projector lock, which a rebuild's swap also takes.
         self.lock = lock
+        # `defer_derived` (a rebuild's bulk load): hooks that can `recompute` are skipped per flush, and so
+        # are account events' recounts; `recompute_derived` then runs them once.
+        self.defer_derived = defer_derived
         self.name = name
         self.batch_size = batch_size
         self.project_unverified = project_unverified
         self.projectors = projectors or PROJECTORS
-        self.hooks = hooks
+        self.hooks = tuple(h for h in hooks if not isinstance(h, Derived)) if defer_derived else hooks
+        self.deferred = tuple(h for h in hooks if isinstance(h, Derived)) if defer_derived else ()
         # Progress for the heartbeat: a step that consumed events, or found none (caught up). A projector
         # that keeps failing, or hangs inside a step, stops progressing while the log grows: /ready sees it.
         self.progress_at = time.monotonic()
@@ -74,10 +80,12 @@ class Projector:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def step(self, conn: psycopg.AsyncConnection) -> int:
-        """Project one page of the log; returns how many events it consumed."""
+    async def step(self, conn: psycopg.AsyncConnection, page: tuple[int, list[LoggedEvent]] | None = None) -> int:
+        """Project one page of the log; returns how many events it consumed. `page`: (position, the events
+        after it) read beforehand on another connection (a rebuild reads ahead); refused unless the
+        committed position is that one."""
         try:
-            n = await self._step(conn)
+            n = await self._step(conn, page)
         except BaseException:
             forget_stages(conn)
             raise
@@ -89,7 +97,7 @@ class Projector:
         return "up", {"position": self.last_position,
                       "progress_age_s": round(time.monotonic() - self.progress_at, 3)}
 
-    async def _step(self, conn: psycopg.AsyncConnection) -> int:
+    async def _step(self, conn: psycopg.AsyncConnection, page: tuple[int, list[LoggedEvent]] | None) -> int:
         async with conn.transaction(), conn.cursor() as cur:
             # BEGIN, the lock, the position and the log head in one round trip (each is one wait for the server,
             # and under load every wait costs a scheduling slot): the position is read once the lock is held.
@@ -105,7 +113,9 @@ class Projector:
                 head_row = await head_cur.fetchone()
             position = int(row[0]) if row else 0
             head = int(head_row[0]) if head_row and head_row[0] is not None else 0
-            events = await read_after(conn, position, self.batch_size, head)
+            if page is not None and page[0] != position:
+                raise RuntimeError(f"page read after {page[0]}, but the projector is at {position}")
+            events = page[1] if page is not None else await read_after(conn, position, self.batch_size, head)
             if not events:
                 return 0
             await self._apply(cur, events)
@@ -120,6 +130,10 @@ class Projector:
         PROJECTOR_POSITION.labels(self.name).set(events[-1].seq)
         self.last_position = events[-1].seq
         return len(events)
+
+    async def recompute_derived(self, cur: psycopg.AsyncCursor) -> None:
+        for hook in self.deferred:
+            await hook.recompute(cur)
 
     async def catch_up(self, conn: psycopg.AsyncConnection, progress: Callable[[int], None] | None = None) -> int:
         total = 0
@@ -162,24 +176,34 @@ class Projector:
         purged = await self._purged_revs(cur, list({e.did for e in events if not isinstance(e, LoggedLabel)}))
         pending: list[LoggedRecord] = []
         labels: list[LoggedLabel] = []
+        # Identity events touch only `actor` (never `active`, which records and counts read): written together,
+        # in log order, before any other repo event.
+        identities: list[LoggedRepo] = []
         for ev in events:
             if isinstance(ev, LoggedLabel):
                 labels.append(ev)  # labels touch only `label`: their order among records is irrelevant
                 continue
             if isinstance(ev, LoggedRepo):
+                if ev.kind == "identity":
+                    identities.append(ev)
+                    continue
+                await apply_identities(cur, identities)
+                identities = []
+                recount = ev.kind == "account" and not self.defer_derived
                 if ev.kind == "account":  # may purge: earlier records must be written first
                     await self._flush(cur, pending)
                     pending = []
-                    # the account's likes and comments count only while it is active
+                if recount:  # the account's likes and comments count only while it is active
                     touched = await counts.subjects_of_did(cur, ev.did)
                 if await apply_repo_event(cur, ev, self.projectors) == "deleted":
                     purged.update(await self._purged_revs(cur, [ev.did]))
-                if ev.kind == "account":
+                if recount:
                     await counts.recount(cur, touched)
                     await counters.account_changed(cur, ev.did)
                 continue
             if self._eligible(ev, purged):
                 pending.append(ev)
+        await apply_identities(cur, identities)
         await self._flush(cur, pending)
         if labels:
             await apply_labels(cur, labels, project_unverified=self.project_unverified)
@@ -187,7 +211,7 @@ class Projector:
     @staticmethod
     async def _purged_revs(cur: psycopg.AsyncCursor, dids: list[str]) -> dict[str, str]:
         await cur.execute(
-            "SELECT did, purged_rev FROM actor WHERE purged_rev IS NOT NULL AND did = ANY(%s)", (dids,)
+            "SELECT did, purged_rev FROM actor WHERE purged_rev IS NOT NULL AND did = ANY(%s)", (TextArray(dids),)
         )
         return {r[0]: r[1] for r in await cur.fetchall()}
 
@@ -208,7 +232,9 @@ class Projector:
         if not events:
             return
         keys: list[Key] = list({(e.did, e.collection, e.rkey) for e in events})
-        await cur.execute(_LOAD_STATES, [list(c) for c in zip(*keys, strict=True)])
+        # Keys as one JSON text (orjson, in C): psycopg's text-array dumper is Python, per element.
+        await cur.execute(_LOAD_STATES, (orjson.dumps(
+            [{"did": d, "collection": c, "rkey": r} for d, c, r in keys]).decode(),))
         initial = {(r[0], r[1], r[2]): KeyState(*r[3:]) for r in await cur.fetchall()}
         fold = BatchFold(initial)
         for ev in events:

@@ -10,8 +10,26 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
+from psycopg.adapt import Dumper
+from psycopg.postgres import types as pg_types
 
 from ingester.eventlog.staging import ensure_stage
+
+
+class TextArray(list[str]):
+    """A `text[]` parameter dumped in one pass: psycopg's generic list dumper adapts element by element in
+    Python, which was a tenth of the projector's time on the key lists of a large batch."""
+
+
+class _TextArrayDumper(Dumper):
+    oid = pg_types["text"].array_oid
+
+    def dump(self, obj: TextArray) -> bytes:
+        return ("{" + ",".join(['"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"' for s in obj])
+                + "}").encode()
+
+
+psycopg.adapters.register_dumper(TextArray, _TextArrayDumper)
 
 
 async def upsert_rows(
@@ -47,4 +65,4 @@ async def upsert_rows(
 
 async def delete_keys(cur: psycopg.AsyncCursor, table: str, column: str, keys: Sequence[str]) -> None:
     if keys:
-        await cur.execute(f'DELETE FROM "{table}" WHERE "{column}" = ANY(%s)', (list(keys),))
+        await cur.execute(f'DELETE FROM "{table}" WHERE "{column}" = ANY(%s)', (TextArray(keys),))

@@ -151,7 +151,7 @@ async def test_idle_run_holds_the_documented_budget(db_url: str, tmp_path: Path)
         assert _sessions(db_url).get("appview-api", 0) <= 6 + 1
         wait_until(lambda: _sessions(db_url).get("appview-api") == 1 + 1, 60,
                    lambda: f"the API's pool never shrank back: {_sessions(db_url)}")
-        # Ingester sessions are named `appview-ingest <instance>[ lease]` (ingester/leadership.py): the lease is one more.
+        # Ingester sessions are named `appview-ingest <instance>[ lease]` (leadership.py): the lease is one more.
         wait_until(lambda: sum(n for name, n in _sessions(db_url).items() if name.startswith("appview-ingest"))
                    == 1 + 2 + 1 + 1, 30, lambda: f"ingester sessions: {_sessions(db_url)}")
 
