@@ -80,6 +80,7 @@ class LogHub:
         self.subscribers: set[Subscription] = set()
         self.wakeups = 0  # refreshes that moved the head (tests wait on it)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
@@ -89,6 +90,10 @@ class LogHub:
         self._task = asyncio.create_task(self._run(), name="stream-hub")
 
     async def stop(self) -> None:
+        # The flag as well as the cancel: a cancel that lands inside a pool checkout can be absorbed there, and
+        # the loop must still end (at the latest one poll interval later).
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -109,13 +114,16 @@ class LogHub:
 
     async def _run(self) -> None:
         backoff = Backoff()
-        while True:
+        while not self._stopping:
             try:
                 self._wake.clear()
                 await self.refresh()
                 backoff.reset()
+                # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that lands as the wake-up
+                # fires (a NOTIFY during shutdown), and `stop` then waits on this loop forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    async with asyncio.timeout(self.poll_interval):
+                        await self._wake.wait()
             except asyncio.CancelledError:
                 raise
             except Exception:
