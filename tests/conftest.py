@@ -3,6 +3,7 @@ running the Alembic migrations, one fresh database per test cloned from a migrat
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -76,6 +77,30 @@ def db_url(pg_server_url: str, template_db: str) -> Iterator[str]:
     yield _with_db(pg_server_url, name)
     with _admin(pg_server_url) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_db(pg_server_url: str) -> Iterator[str]:
+    """A fresh database with no schema at all: for migrating it (step by step, or many at once)."""
+    name = f"appview_mig_{uuid.uuid4().hex[:10]}"
+    with _admin(pg_server_url) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield _with_db(pg_server_url, name)
+    with _admin(pg_server_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 protocol server (moto's), on a free loopback port, for the blob store and deploy's s3_init."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 
 import httpx
 import psycopg
@@ -19,16 +17,6 @@ from core.db.migrate import SchemaNotAtHead, schema_revisions, wait_for_head
 from tests.conftest import _with_db
 
 N_MIGRATORS = 4
-
-
-@pytest.fixture
-def empty_db(pg_server_url: str) -> Iterator[str]:
-    name = f"appview_job_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    yield _with_db(pg_server_url, name)
-    with psycopg.connect(pg_server_url, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _env(db_url: str, **extra: str) -> dict[str, str]:

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 import psycopg
-import pytest
 
 from core.db.migrate import upgrade
-from tests.conftest import _with_db
-
-
-@pytest.fixture
-def empty_db(pg_server_url: str) -> Iterator[str]:
-    name = f"appview_mig_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    yield _with_db(pg_server_url, name)
-    with psycopg.connect(pg_server_url, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_concurrent_upgrades_apply_once(empty_db: str) -> None:

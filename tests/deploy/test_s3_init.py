@@ -3,33 +3,18 @@ the AppView settings name, is a no-op the second time, and gives up with status 
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 
 import boto3
-import pytest
 
 from tests.deploy.common import DEPLOY
 
 SCRIPT = DEPLOY / "s3_init.py"
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def _init(endpoint: str, bucket: str, **extra: str) -> subprocess.CompletedProcess[str]:

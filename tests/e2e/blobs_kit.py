@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from appview.app import create_app
@@ -20,18 +18,6 @@ from tests.e2e.conftest import RunningIngester, ingester_settings
 from tests.localnet.peer import Localnet
 
 S3_CREDS = {"s3_access_key_id": "testing", "s3_secret_access_key": "testing", "s3_region": "us-east-1"}
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def new_bucket(endpoint: str) -> str:

@@ -14,11 +14,9 @@ from core.blobstore import LocalStore
 from core.blobstore.cid import cid_of
 from core.db.connect import connect
 from ingester.blobs.mirror import BlobMirror
-from tests.e2e.blobs_kit import app_client, mirroring_ingester, s3_endpoint, store_settings
+from tests.e2e.blobs_kit import app_client, mirroring_ingester, store_settings
 from tests.e2e.conftest import Query, eventually, wav_bytes
 from tests.localnet.peer import Localnet, Xrpc
-
-__all__ = ["s3_endpoint"]  # the fixture, re-exported so pytest finds it
 
 NOW = "2026-11-24T12:00:00.000Z"
 STORES = ["local", "s3"]

@@ -6,8 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -25,7 +24,6 @@ from ingester.projection.digest import digest
 from ingester.projection.rebuild import TrimmedLog, rebuild
 from ingester.projection.runner import Projector
 from tests.appview.stream_kit import read_frames, serve, stream_app, subscribe
-from tests.conftest import _with_db
 from tests.ingester.events import account, delete, identity, like, put, track
 from tests.ingester.framekit import tid
 
@@ -49,17 +47,6 @@ def workload(n: int, start: int = 0) -> list[RecordEvent | RepoEvent]:
         else:
             out.append(put(did, "fm.plyr.track", f"t{i}", rev, track(f"song {i}")))
     return out
-
-
-@pytest.fixture
-def bare_db(pg_server_url: str) -> Iterator[str]:
-    """An empty database, for migrating step by step."""
-    name = f"appview_mig_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield _with_db(pg_server_url, name)
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _old_append(conn: psycopg.AsyncConnection, events: Sequence[RecordEvent | RepoEvent]) -> None:
@@ -93,10 +80,10 @@ async def _misplaced(conn: psycopg.AsyncConnection) -> int:
     return bad + sum(1 for (_, hi), (lo, _) in zip(ranges, ranges[1:], strict=False) if hi != lo)
 
 
-async def test_migration_converts_a_populated_log(bare_db: str) -> None:
-    upgrade(bare_db, "0014")
+async def test_migration_converts_a_populated_log(empty_db: str) -> None:
+    upgrade(empty_db, "0014")
     events = workload(120)
-    async with await connect(bare_db) as conn:
+    async with await connect(empty_db) as conn:
         await _old_append(conn, events)
         await _old_append(conn, [e for e in events[:30] if isinstance(e, RecordEvent)])  # replays: absorbed
         # Not projected here: today's projector writes tables later migrations add (0017's counters).
@@ -107,8 +94,8 @@ async def test_migration_converts_a_populated_log(bare_db: str) -> None:
         await conn.commit()
     assert len(before) == sum(isinstance(e, RecordEvent) for e in events)
 
-    upgrade(bare_db)
-    async with await connect(bare_db) as conn:
+    upgrade(empty_db)
+    async with await connect(empty_db) as conn:
         assert await _log(conn) == before  # every row, every column, in seq order
         cur = await conn.execute("SELECT count(*) FROM pg_partitioned_table WHERE partrelid = 'record_event'::regclass")
         assert (await cur.fetchone())[0] == 1  # type: ignore[index]
@@ -127,8 +114,8 @@ async def test_migration_converts_a_populated_log(bare_db: str) -> None:
         await Projector(batch_size=50, lock=False).catch_up(conn)
         await conn.commit()
         live = await digest(conn)
-    await rebuild(bare_db, show_progress=False)
-    async with await connect(bare_db) as conn:
+    await rebuild(empty_db, show_progress=False)
+    async with await connect(empty_db) as conn:
         assert await digest(conn) == live
 
 
@@ -274,10 +261,10 @@ async def test_truncating_everything_starts_over(db_url: str) -> None:
         assert again.records == first.records and again.head == first.head and await _misplaced(conn) == 0
 
 
-async def test_downgrade_and_upgrade_again_keep_the_log(bare_db: str) -> None:
-    upgrade(bare_db)
+async def test_downgrade_and_upgrade_again_keep_the_log(empty_db: str) -> None:
+    upgrade(empty_db)
     events = workload(50)
-    async with await connect(bare_db, autocommit=True) as conn:
+    async with await connect(empty_db, autocommit=True) as conn:
         await set_partition_size(conn, 1000)
         await conn.execute("SELECT setval('event_seq', 10000000 - 10)")  # rows on both sides of a bound
         await append_batch(conn, events)
@@ -286,13 +273,13 @@ async def test_downgrade_and_upgrade_again_keep_the_log(bare_db: str) -> None:
 
     from core.db.migrate import alembic_config
 
-    command.downgrade(alembic_config(bare_db), "0014")
-    async with await connect(bare_db, autocommit=True) as conn:
+    command.downgrade(alembic_config(empty_db), "0014")
+    async with await connect(empty_db, autocommit=True) as conn:
         assert await _log(conn) == rows
         cur = await conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'record_event_dedup_%'")
         assert (await cur.fetchone())[0] == 2  # type: ignore[index]
-    upgrade(bare_db)
-    async with await connect(bare_db, autocommit=True) as conn:
+    upgrade(empty_db)
+    async with await connect(empty_db, autocommit=True) as conn:
         assert await _log(conn) == rows and await _misplaced(conn) == 0
         assert (await append_batch(conn, events)).records == 0
 
