@@ -124,6 +124,15 @@ class Ingester:
             return ("up" if source.connected.is_set() else "connecting"), {"cursor": source.cursor, "lag_s": lag}
         return probe
 
+    def _after_restart(self, name: str, cursor: int | None) -> int | None:
+        """A component restarted before it committed anything resumes from its predecessor's floor (just before the
+        first frame it received from the live tip), not from a later tip: nothing it received is skipped."""
+        before = self._live.get(name)
+        if cursor is None and isinstance(before, FirehoseSource) and before.resume is not None:
+            log.info("source.resumed_from_floor", source=name, cursor=before.resume)
+            return before.resume
+        return cursor
+
     def _register(self, source: FirehoseSource | LabelSource) -> None:
         """The current source object of a component (replacing the one before a restart)."""
         self._live[source.name] = source
@@ -187,9 +196,9 @@ class Ingester:
                             rev_skew_s=s.rev_future_skew_s)
             log.info("source.upstream", host=host, role=ingest.upstream.role)
             await ingest.load_tracked()
-            source = FirehoseSource(host, cursor=self.start.pick("firehose", name, await committed_cursor(conn, name)),
-                                    batch_max=s.ingest_batch_max, queue_bytes=s.ingest_queue_bytes,
-                                    guard=ingest.guard)
+            cursor = self._after_restart(name, self.start.pick("firehose", name, await committed_cursor(conn, name)))
+            source = FirehoseSource(host, cursor=cursor, batch_max=s.ingest_batch_max,
+                                    queue_bytes=s.ingest_queue_bytes, guard=ingest.guard)
             self._register(source)
             ingest.on_gap = lambda src, why: self.gaps.gap(src, why, host=host, cursor=source.cursor)
             ingest.on_active = self.gaps.reactivated
@@ -225,7 +234,8 @@ class Ingester:
                                      validator=self.validator, tracked=self.tracked, gate=self.gate)
             await ingest.load_tracked()
             source = JetstreamSource(url, version=version,
-                                     cursor=self.start.pick("jetstream", name, await committed_cursor(conn, name)),
+                                     cursor=self._after_restart(
+                                         name, self.start.pick("jetstream", name, await committed_cursor(conn, name))),
                                      compress=self.settings.jetstream_compress,
                                      batch_max=self.settings.ingest_batch_max,
                                      queue_bytes=self.settings.ingest_queue_bytes, guard=ingest.guard)

@@ -99,6 +99,22 @@ def decode_frame(frame: bytes, tracked: Container[str] = _EMPTY) -> Frame:
         raise error from e
 
 
+def frame_seq(frame: bytes) -> int | None:
+    """A frame's seq, or None when it has none or is malformed; never raises. Read only from a source that
+    started at the live tip and has committed nothing yet: where it resumes if it dies before its first commit."""
+    if type(frame) is not bytes or len(frame) > MAX_FRAME_BYTES:
+        return None
+    try:
+        if len(frame) > ENVELOPE_MAX_ITEMS:
+            scan(frame, max_items=ENVELOPE_MAX_ITEMS, max_depth=ENVELOPE_MAX_DEPTH, max_objects=2)
+        parts = libipld.decode_dag_cbor_multi(frame)
+    except Exception:
+        return None
+    if len(parts) != 2 or type(parts[1]) is not dict:
+        return None
+    return _seq_or_none(parts[1])
+
+
 def _seq_or_none(body: dict[str, Any]) -> int | None:
     seq = body.get("seq")
     return seq if type(seq) is int and 0 < seq <= SEQ_MAX else None

@@ -29,6 +29,7 @@ from websockets.typing import Subprotocol
 
 from core.retry import Backoff, pause
 from ingester import metrics
+from ingester.decode.frames import frame_seq
 from ingester.sources.budget import DEFAULT_BUDGET, ByteQueue
 from ingester.sources.envelope import Reject, SeqGuard
 
@@ -75,6 +76,10 @@ class FirehoseSource:
         self.url = url
         self.name = source_name(url)
         self.cursor = cursor  # last committed seq
+        # Started at the live tip, nothing committed yet: just before the first frame received. A reconnect or a
+        # restart of the component resumes there, not at a later tip: frames received but not yet committed when
+        # the connection or the reader died are asked for again.
+        self.floor: int | None = None
         self.batch_max = batch_max
         self.queue = ByteQueue(queue_bytes)
         self.backoff_max_s = backoff_max_s
@@ -103,11 +108,13 @@ class FirehoseSource:
                 async with connect(url, max_size=self.max_frame_bytes, max_queue=WS_BUFFERED_MESSAGES,
                                    open_timeout=10, ping_interval=20, ping_timeout=30, close_timeout=2,
                                    subprotocols=self.subprotocols) as ws:
-                    log.info("firehose.connected", source=self.name, cursor=self.cursor)
-                    self.guard.connected(self.cursor)
+                    log.info("firehose.connected", source=self.name, cursor=self.resume)
+                    self.guard.connected(self.resume)
                     self.connected.set()
                     async for message in ws:
                         backoff.reset()
+                        if self.cursor is None and self.floor is None and (first := self.seq_of(message)) is not None:
+                            self.floor = first - 1  # before `frame`: a frame that kills the reader is read again
                         if (frame := self.frame(message)) is not None:
                             await self.queue.put(frame)
                             metrics.QUEUE_BYTES.labels(self.name).set(self.queue.held)
@@ -166,8 +173,16 @@ class FirehoseSource:
     # Hooks for sources that speak another wire over the same connect/commit/reconnect loop (Jetstream).
     subprotocols: list[Subprotocol] | None = None
 
+    @property
+    def resume(self) -> int | None:
+        """Where the next connection starts: the committed cursor, else the floor, else the live tip."""
+        return self.cursor if self.cursor is not None else self.floor
+
+    def seq_of(self, message: str | bytes) -> int | None:
+        return frame_seq(message) if isinstance(message, bytes) else None
+
     async def connect_url(self) -> str:
-        return subscribe_url(self.url, self.cursor)
+        return subscribe_url(self.url, self.resume)
 
     def frame(self, message: str | bytes) -> bytes | None:
         """The queued form of one websocket message, or None to ignore it (the firehose is binary only)."""
@@ -215,7 +230,7 @@ class FirehoseSource:
                 self.cursor = result.last_seq
             if result is not None and result.reset_cursor:
                 log.error("firehose.cursor_reset", source=self.name, old_cursor=self.cursor)
-                self.cursor = None
+                self.cursor = self.floor = None
             await self.queue.done(batch)
             metrics.QUEUE_BYTES.labels(self.name).set(self.queue.held)
 

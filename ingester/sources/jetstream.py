@@ -126,7 +126,18 @@ class JetstreamSource(FirehoseSource):
         self.gap = None
         if self.compress and self._dctx is None:
             await self._fetch_dictionary()
-        return subscribe_url(self.url, self.version, self.cursor, self.collections, self.dictionary_id)
+        return subscribe_url(self.url, self.version, self.resume, self.collections, self.dictionary_id)
+
+    def seq_of(self, message: str | bytes) -> int | None:
+        try:
+            raw = message.encode() if isinstance(message, str) else message
+            if isinstance(message, bytes) and self._dctx is not None:
+                raw = self._dctx.decompress(message, max_output_size=MAX_FRAME_BYTES)
+            event = orjson.loads(raw)
+        except (orjson.JSONDecodeError, zstandard.ZstdError, UnicodeError):
+            return None
+        t = event.get("time_us") if isinstance(event, dict) else None
+        return t if type(t) is int and 0 < t < 2**63 else None
 
     async def _fetch_dictionary(self) -> None:
         try:

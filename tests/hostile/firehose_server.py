@@ -85,6 +85,7 @@ class HostileRelay:
     frames: list[bytes] = field(default_factory=list)
     inclusive: bool = False
     cursors: list[int | None] = field(default_factory=list)  # what each connection asked for
+    tip: int | None = None  # a connection without a cursor starts after this seq (the live tip); None: from the start
     url: str = ""
     _script: list[tuple[int, bytes]] = field(default_factory=list)  # (position, frame) in send order
     _grew: asyncio.Event = field(default_factory=asyncio.Event)
@@ -135,7 +136,10 @@ class HostileRelay:
         query = parse_qs(urlsplit(ws.request.path if ws.request else "").query)
         cursor = int(query["cursor"][0]) if "cursor" in query else None
         self.cursors.append(cursor)
-        floor = -1 if cursor is None else 2 * cursor - (1 if self.inclusive else 0)
+        if cursor is None:
+            floor = -1 if self.tip is None else 2 * self.tip
+        else:
+            floor = 2 * cursor - (1 if self.inclusive else 0)
         sent = 0
         with contextlib.suppress(ConnectionClosed):
             while True:
