@@ -48,7 +48,8 @@ class Digest:
         return "\n".join(lines)
 
 
-def _query(table: Table, excluded: tuple[str, ...], mode: Mode) -> str:
+def _parts(table: Table, excluded: tuple[str, ...], mode: Mode) -> tuple[str, str, str]:
+    """(row as text, its order, the filter) of one table, as the digest hashes it."""
     cols = [c.name for c in table.columns if mode == "full" or c.name not in excluded]
     pk = [c.name for c in table.primary_key.columns]
     if mode == "content" and any(c in excluded for c in pk):
@@ -58,10 +59,25 @@ def _query(table: Table, excluded: tuple[str, ...], mode: Mode) -> str:
     )
     row = "jsonb_build_array(" + ", ".join(f'"{c}"' for c in cols) + ")::text"
     where = f" WHERE {_CONTENT_WHERE[table.name]}" if mode == "content" and table.name in _CONTENT_WHERE else ""
+    return row, order, where
+
+
+def _query(table: Table, excluded: tuple[str, ...], mode: Mode) -> str:
+    row, order, where = _parts(table, excluded, mode)
     return (
         f"SELECT count(*), encode(sha256(convert_to(coalesce(string_agg({row}, E'\\n' "
         f"ORDER BY {order}), ''), 'UTF8')), 'hex') FROM \"{table.name}\"{where}"
     )
+
+
+async def table_rows(conn: psycopg.AsyncConnection, table_name: str, mode: Mode = "full") -> list[str]:
+    """The rows of one projection table exactly as the digest hashes them (what two digests disagree on)."""
+    table, excluded = next((t, e) for t, e in PROJECTION_TABLES if t.name == table_name)
+    row, order, where = _parts(table, excluded, mode)
+    async with conn.cursor() as cur:
+        await cur.execute("SET LOCAL timezone = 'UTC'")
+        await cur.execute(f'SELECT {row} FROM "{table.name}"{where} ORDER BY {order}')
+        return [str(r[0]) for r in await cur.fetchall()]
 
 
 async def digest(conn: psycopg.AsyncConnection, mode: Mode = "full") -> Digest:

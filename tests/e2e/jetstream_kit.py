@@ -11,7 +11,7 @@ import pytest
 
 from core.db.connect import connect
 from core.db.urls import libpq_url
-from ingester.projection.digest import Digest, digest
+from ingester.projection.digest import Digest, digest, table_rows
 from ingester.settings import IngesterSettings
 from tests.e2e.conftest import RunningIngester
 from tests.jetstream_fake.server import FakeJetstream
@@ -70,3 +70,21 @@ async def rows(db_url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     async with await connect(db_url, autocommit=True) as conn, conn.cursor() as cur:
         await cur.execute(sql, params)
         return await cur.fetchall()
+
+
+async def explain(urls: dict[str, str], digests: dict[str, Digest]) -> str:
+    """What the first path's projections hold that another's do not, table by table (for a digest mismatch)."""
+    first = next(iter(urls))
+    out = []
+    for t in digests[first].tables:
+        if len({d.tables[[x.table for x in d.tables].index(t.table)].sha256 for d in digests.values()}) == 1:
+            continue
+        held: dict[str, set[str]] = {}
+        for name, url in urls.items():
+            async with await connect(url) as conn:
+                held[name] = set(await table_rows(conn, t.table, "content"))
+        for name in urls:
+            if name != first:
+                out.append(f"{t.table}: only in {first}: {sorted(held[first] - held[name])}; "
+                           f"only in {name}: {sorted(held[name] - held[first])}")
+    return "\n".join(out)
