@@ -71,6 +71,7 @@ class Times:
         self.visible: dict[str, float] = {}  # track row committed
         self.rest: dict[str, float] = {}  # /tracks/by-uri answered 200
         self.xrpc: dict[str, float] = {}  # fm.plyr.track.getTrack answered 200
+        self.took: dict[str, list[float]] = {"REST": [], "XRPC": []}  # ms each answering 200 took, start to end
 
     def done(self, uri: str) -> bool:
         return all(uri in d for d in (self.frame, self.visible, self.rest, self.xrpc))
@@ -157,7 +158,8 @@ async def sample_rss(ps: psutil.Process, out: list[tuple[str, float]], label: li
         await asyncio.sleep(0.25)
 
 
-async def watch_api(base: str, path: str, t: Times, dest: dict[str, float], detect: str, poll_s: float) -> None:
+async def watch_api(base: str, path: str, t: Times, dest: dict[str, float], detect: str, poll_s: float,
+                    took: list[float]) -> None:
     """Poll `path?uri=` for every write not yet served, as a client waiting for its track would, but only from
     the moment the API could first serve it: the `track` row committed (--detect notify), else the PDS frame
     reached us (our ingester reads the same socket). Earlier polls cannot succeed (the API reads that table), so
@@ -169,9 +171,11 @@ async def watch_api(base: str, path: str, t: Times, dest: dict[str, float], dete
             # number of writes pending (it did, and the API then spent its time answering 404s).
             for uri in [u for u in t.resp if u not in dest and u in gate] or [""]:
                 if uri:
+                    sent = time.perf_counter()
                     r = await http.get(path, params={"uri": uri})
                     if r.status_code == 200:
                         dest[uri] = time.perf_counter()
+                        took.append(1000 * (dest[uri] - sent))
                     elif r.status_code not in (400, 404):
                         raise SystemExit(f"{path}: HTTP {r.status_code}: {r.text[:300]}")
                 await asyncio.sleep(poll_s)
@@ -259,9 +263,10 @@ class Stack:
         db_ready = asyncio.Event()
         base = f"http://127.0.0.1:{port}"
         tasks += [asyncio.create_task(watch_db(url, self.t, a.detect, a.poll_ms / 1000, db_ready)),
-                  asyncio.create_task(watch_api(base, "/tracks/by-uri", self.t, self.t.rest, a.detect, a.api_poll_ms / 1000)),
+                  asyncio.create_task(watch_api(base, "/tracks/by-uri", self.t, self.t.rest, a.detect,
+                                                a.api_poll_ms / 1000, self.t.took["REST"])),
                   asyncio.create_task(watch_api(base, "/xrpc/fm.plyr.track.getTrack", self.t, self.t.xrpc,
-                                                a.detect, a.api_poll_ms / 1000))]
+                                                a.detect, a.api_poll_ms / 1000, self.t.took["XRPC"]))]
         await db_ready.wait()
 
     def children(self) -> tuple[Child | None, Child | None]:
@@ -400,6 +405,9 @@ def report(a: argparse.Namespace, stacks: Sequence[Stack], loads: list[float], r
             print(f"{phase:5s} {'':8s} {'ratio ours / baseline (served)':36s} " + " ".join(
                 f"{x / y:6.2f}x" if y > 0 else "    n/a" for x, y in zip(served["ours"], served["baseline"],
                                                                           strict=True)))
+    for s in stacks:  # how much of "served" is the answering request itself (the rest: waiting to be asked)
+        print(f"{'all':5s} {s.name:8s} {'the 200 request itself: REST':36s} {fmt(pcts(s.t.took['REST']))}")
+        print(f"{'all':5s} {s.name:8s} {'the 200 request itself: XRPC':36s} {fmt(pcts(s.t.took['XRPC']))}")
     print(f"\n## ingester RSS, MB (psutil, sampled every 0.25 s); burst of {a.burst} tracks: PDS accepted them in "
           f"{write_s:.1f} s, all in `track` after {seen_s:.1f} s ({a.burst / seen_s:.0f} tracks/s)")
     for phase in ("startup", "lag", "after-lag", "burst", "steady"):
