@@ -54,6 +54,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
         gauges.start()
         listener.start()
         reads.start(lambda: app.state.pool)
+        gauges.add_provider(lambda: {r.name: r.pool for r in reads.replicas})
         try:
             yield
         finally:
@@ -69,7 +70,7 @@ def create_app(settings: AppviewSettings, database_url: str) -> FastAPI:
     app.state.watcher = watcher
     app.state.reads = reads
     app.state.listener = listener
-    app.state.pool_gauges = gauges  # a second pool (read replicas) is added to it by name
+    app.state.pool_gauges = gauges  # the primary pool, and each read replica's under its name
     app.state.metrics_collectors = []  # with several workers: collectors outside the shared files (cli)
     app.state.contact_email = settings.contact_email
     app.state.audio_hosts = settings.allowed_audio_hosts

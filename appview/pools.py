@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Mapping
 
 import psycopg
 from prometheus_client import Gauge
@@ -50,15 +51,24 @@ class PoolGauges:
     def __init__(self, interval_s: float = 1.0) -> None:
         self.interval_s = interval_s
         self.pools: dict[str, AsyncConnectionPool] = {}
+        # Pools that come and go (a read replica's, renewed after it restarts; None while it is down): asked each time.
+        self.providers: list[Callable[[], Mapping[str, AsyncConnectionPool | None]]] = []
         self._task: asyncio.Task[None] | None = None
 
     def add(self, name: str, pool: AsyncConnectionPool) -> None:
         self.pools[name] = pool
         self.update()
 
+    def add_provider(self, pools: Callable[[], Mapping[str, AsyncConnectionPool | None]]) -> None:
+        self.providers.append(pools)
+        self.update()
+
     def update(self) -> None:
-        for name, pool in self.pools.items():
-            stats = pool.get_stats()
+        current: dict[str, AsyncConnectionPool | None] = dict(self.pools)
+        for provider in self.providers:
+            current.update(provider())
+        for name, pool in current.items():
+            stats = pool.get_stats() if pool is not None else {}
             size = stats.get("pool_size", 0)
             POOL_SIZE.labels(name).set(size)
             POOL_IN_USE.labels(name).set(size - stats.get("pool_available", 0))

@@ -95,6 +95,11 @@ async def replica_status(c: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
     return {x["name"]: x for x in r.json()["replicas"]}
 
 
+async def _pool_gauge(c: Any, pool: str) -> bool | None:
+    text = (await c.get("/metrics")).text
+    return True if f'appview_db_pool_max{{pool="{pool}"}}' in text and 'pool="primary"' in text else None
+
+
 async def test_reads_are_served_by_the_replica_and_its_lag_is_shown(cluster: Cluster, world: World) -> None:
     world.put(ART, TRACK, ev.track("replayed track"))
     await world.flush()
@@ -117,6 +122,8 @@ async def test_reads_are_served_by_the_replica_and_its_lag_is_shown(cluster: Clu
         metrics = (await c.get("/metrics")).text
         assert 'appview_replica_lag_seconds{replica="replica-1"} 0.0' in metrics
         assert 'appview_replica_up{replica="replica-1"} 1.0' in metrics
+        # The replica's pool is in the pool gauges beside the primary's (updated every second).
+        await until(lambda: _pool_gauge(c, "replica-1"), "replica-1's pool in appview_db_pool_connections")
         page = (await c.get("/")).text
         assert 'id="replicas"' in page and "replica-1" in page and "serving" in page
 
