@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import psycopg
+from psycopg import sql
 from prometheus_client import Gauge
 from psycopg_pool import AsyncConnectionPool
 
@@ -29,9 +30,17 @@ POOL_WAITING = Gauge("appview_db_pool_waiting", "Requests waiting for a pool's c
 POOL_MAX = Gauge("appview_db_pool_max", "A pool's DB_POOL_MAX", ["pool"], multiprocess_mode="livesum")
 
 
-async def _utc(conn: psycopg.AsyncConnection) -> None:
-    await conn.execute("SET TIME ZONE 'UTC'")
-    await conn.commit()
+def session_setup(settings: AppviewSettings) -> Callable[[psycopg.AsyncConnection], Awaitable[None]]:
+    """What every new connection of a pool runs once. The plan cache mode matters only where psycopg prepares;
+    behind a pooler that shares server sessions it is the role's to set (`ALTER ROLE … SET plan_cache_mode`)."""
+    plans = settings.db_plan_cache_mode if settings.db_prepared_statements else None
+
+    async def setup(conn: psycopg.AsyncConnection) -> None:
+        await conn.execute("SET TIME ZONE 'UTC'")
+        if plans is not None:
+            await conn.execute(sql.SQL("SET plan_cache_mode = {}").format(sql.Identifier(plans)))
+        await conn.commit()
+    return setup
 
 
 def make_pool(url: str, settings: AppviewSettings, name: str) -> AsyncConnectionPool:
@@ -40,8 +49,8 @@ def make_pool(url: str, settings: AppviewSettings, name: str) -> AsyncConnection
     if not settings.db_prepared_statements:
         kwargs["prepare_threshold"] = None
     return AsyncConnectionPool(libpq_url(url), min_size=settings.db_pool_min, max_size=settings.db_pool_max,
-                               max_idle=settings.db_pool_max_idle_s, kwargs=kwargs, configure=_utc, open=False,
-                               name=name)
+                               max_idle=settings.db_pool_max_idle_s, kwargs=kwargs,
+                               configure=session_setup(settings), open=False, name=name)
 
 
 class PoolGauges:

@@ -22,6 +22,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from appview.freshness import ProjectionWatcher
+from appview.pools import session_setup
 from appview.replicas import Replica, ReplicaMonitor
 from appview.settings import AppviewSettings
 from appview.status import ReplicaStatus
@@ -58,7 +59,7 @@ class Reads:
         self.monitor = ReplicaMonitor(
             urls, pool_max=settings.db_pool_max, poll_s=settings.database_read_poll_s,
             timeout_s=settings.database_read_timeout_s, max_lag_s=settings.database_read_max_lag_s,
-            primary_position=lambda: watcher.position) if urls else None
+            primary_position=lambda: watcher.position, configure=session_setup(settings)) if urls else None
         self._primary_pool: Callable[[], AsyncConnectionPool] | None = None
         self._next = 0
         self._all_out = False

@@ -20,7 +20,7 @@ import math
 import time
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import psycopg
@@ -104,8 +104,10 @@ class _Sample:
 
 class ReplicaMonitor:
     def __init__(self, urls: list[str], *, pool_max: int, poll_s: float, timeout_s: float, max_lag_s: float,
-                 primary_position: Callable[[], int | None]) -> None:
+                 primary_position: Callable[[], int | None],
+                 configure: Callable[[psycopg.AsyncConnection], Awaitable[None]] | None = None) -> None:
         self.replicas = [Replica(f"replica-{i + 1}", libpq_url(u)) for i, u in enumerate(urls)]
+        self.configure = configure  # each new connection's session setup, as the primary pool's
         self.pool_max, self.poll_s, self.timeout_s, self.max_lag_s = pool_max, poll_s, timeout_s, max_lag_s
         self._pushed_position = primary_position  # the ProjectionWatcher's (NOTIFY), None while unknown
         self.samples: deque[_Sample] = deque(maxlen=MAX_SAMPLES)
@@ -203,7 +205,7 @@ class ReplicaMonitor:
             r.url, min_size=1, max_size=self.pool_max, open=False, name=r.name, timeout=self.timeout_s,
             kwargs={"options": "-c timezone=UTC", "connect_timeout": max(2, math.ceil(self.timeout_s))},
             # A pooled connection to a replica that restarted is dead: checked on checkout, replaced.
-            check=AsyncConnectionPool.check_connection)
+            check=AsyncConnectionPool.check_connection, configure=self.configure)
         try:
             await pool.open(wait=True, timeout=self.timeout_s)
         except BaseException:

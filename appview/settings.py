@@ -64,6 +64,10 @@ class AppviewSettings(BlobSettings):
     db_pool_max_idle_s: float = Field(default=60.0, gt=0, le=86400)  # idle this long above the minimum: closed
     # false behind a transaction-mode PgBouncer (< 1.21, or max_prepared_statements = 0): psycopg never prepares.
     db_prepared_statements: bool = True
+    # How Postgres plans our prepared statements (psycopg prepares a statement on its 5th run on a connection).
+    # `auto` replans the hydration statements on every run (their one-row custom plan always looks cheaper than
+    # the generic one, and planning them costs ~10x running them): generic plans by default.
+    db_plan_cache_mode: Literal["auto", "force_generic_plan", "force_custom_plan"] = "force_generic_plan"
     # LISTEN needs a real session: a direct URL when DATABASE_URL is a transaction-mode pooler (default: DATABASE_URL).
     database_listen_url: Annotated[str | None, BeforeValidator(blank_is_none), AfterValidator(check_database_url)] = \
         Field(default=None, json_schema_extra=SECRET)
