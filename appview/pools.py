@@ -14,8 +14,8 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 
 import psycopg
-from psycopg import sql
 from prometheus_client import Gauge
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from appview.settings import AppviewSettings

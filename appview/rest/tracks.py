@@ -45,18 +45,18 @@ async def top_tracks(conn: Conn, viewer: Viewer, period: Literal["all_time", "mo
     return await plyr_pages.tracks(conn, await track_q.top(conn, viewer, period, limit), viewer)
 
 
-@router.get("/tracks/by-uri")
-async def track_by_uri(conn: Conn, viewer: Viewer, uri: str) -> TrackResponse:
+@router.get("/tracks/by-uri", response_model=TrackResponse)
+async def track_by_uri(conn: Conn, viewer: Viewer, uri: str) -> Response:
     canonical = await canonical_uri(conn, uri, "fm.plyr.track")
     ids = await track_q.ids_by_uris(conn, [canonical])
     return await _one(conn, ids.get(canonical), viewer, uri)
 
 
-async def _one(conn: Conn, track_id: int | None, viewer: str | None, label: object) -> TrackResponse:
-    items = await plyr_pages.tracks(conn, [track_id], viewer) if track_id is not None else []
-    if not items:
+async def _one(conn: Conn, track_id: int | None, viewer: str | None, label: object) -> Response:
+    body = await plyr_pages.track_json(conn, track_id, viewer) if track_id is not None else None
+    if body is None:
         raise NotFound(f"track not found: {label}")
-    return items[0]
+    return Response(body, media_type="application/json")
 
 
 async def _track_uri(conn: Conn, track_id: int) -> str:
@@ -66,8 +66,8 @@ async def _track_uri(conn: Conn, track_id: int) -> str:
     return uri
 
 
-@router.get("/tracks/{track_id}")
-async def get_track(conn: Conn, viewer: Viewer, track_id: int) -> TrackResponse:
+@router.get("/tracks/{track_id}", response_model=TrackResponse)
+async def get_track(conn: Conn, viewer: Viewer, track_id: int) -> Response:
     return await _one(conn, await track_q.visible_id(conn, track_id), viewer, track_id)
 
 

@@ -31,6 +31,13 @@ async def tracks(conn: AsyncConnection, ids: list[int], viewer: str | None, *, w
     return [track_response(t, viewer, with_record_url=with_record_url) for t in await hydrate(conn, ids, viewer)]
 
 
+async def track_json(conn: AsyncConnection, track_id: int, viewer: str | None) -> bytes | None:
+    """One `TrackResponse` as JSON bytes, or None when the track is gone or hidden: no model validation, orjson
+    (`track_dict` is the model's serialisation field for field), as on the feed's hot path."""
+    found = await hydrate(conn, [track_id], viewer)
+    return orjson.dumps(track_dict(found[0], viewer)) if found else None
+
+
 async def feed_page_json(conn: AsyncConnection, where: str, params: dict[str, Any], cursor: str | None, limit: int,
                          viewer: str | None) -> bytes:
     """A `TracksListResponse` page as JSON bytes: one statement, no model validation, orjson (the hot path)."""
