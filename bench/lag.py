@@ -243,7 +243,9 @@ class Stack:
         self.api: Child | None = None
         self.t = Times()
         self.url = ""
+        self.base = ""  # the API's
         self.results: dict[str, list[Run]] = {}
+        self.api_side: dict[str, float] = {}  # route → mean seconds the API itself took (its own histogram)
 
     async def start(self, a: argparse.Namespace, net: Localnet, url: str, shared: Times,
                     tasks: list[asyncio.Task[None]]) -> None:
@@ -261,7 +263,7 @@ class Stack:
             if not await asyncio.to_thread(child.connected.wait, 60):
                 raise SystemExit(f"{self.name}: {what}:\n" + "\n".join(child.warnings[-20:]))
         db_ready = asyncio.Event()
-        base = f"http://127.0.0.1:{port}"
+        base = self.base = f"http://127.0.0.1:{port}"
         tasks += [asyncio.create_task(watch_db(url, self.t, a.detect, a.poll_ms / 1000, db_ready)),
                   asyncio.create_task(watch_api(base, "/tracks/by-uri", self.t, self.t.rest, a.detect,
                                                 a.api_poll_ms / 1000, self.t.took["REST"])),
@@ -271,6 +273,18 @@ class Stack:
 
     def children(self) -> tuple[Child | None, Child | None]:
         return self.ing, self.api
+
+    async def read_api_side(self) -> None:
+        """The API's own mean latency per polled route, from its /metrics (no client or scheduling in it)."""
+        async with httpx.AsyncClient(base_url=self.base, timeout=10) as http:
+            text = (await http.get("/metrics")).text
+        sums: dict[str, list[float]] = {}
+        for line in text.splitlines():
+            for kind in ("sum", "count"):
+                if line.startswith(f"appview_http_request_seconds_{kind}{{") and 'method="GET"' in line:
+                    route = line.split('route="', 1)[1].split('"', 1)[0]
+                    sums.setdefault(route, [0.0, 0.0])[kind == "count"] += float(line.rsplit(" ", 1)[1])
+        self.api_side = {r: s / n for r, (s, n) in sums.items() if n}
 
 
 async def settle_all(stacks: Sequence[Stack], uris: Sequence[str]) -> None:
@@ -336,6 +350,8 @@ async def amain(a: argparse.Namespace) -> None:
                     print(f"repeat {rep + 1} {phase:5s}: {len(uris)} writes; " + "; ".join(line)
                           + f"; PDS frame p50/p99 {fmt(pcts(frames)[::2])} ms; load {os.getloadavg()[0]:.2f}",
                           flush=True)
+            for s in stacks:
+                await s.read_api_side()
             label[0] = "after-lag"
             await asyncio.sleep(2.0)
             label[0] = "burst"
@@ -408,6 +424,8 @@ def report(a: argparse.Namespace, stacks: Sequence[Stack], loads: list[float], r
     for s in stacks:  # how much of "served" is the answering request itself (the rest: waiting to be asked)
         print(f"{'all':5s} {s.name:8s} {'the 200 request itself: REST':36s} {fmt(pcts(s.t.took['REST']))}")
         print(f"{'all':5s} {s.name:8s} {'the 200 request itself: XRPC':36s} {fmt(pcts(s.t.took['XRPC']))}")
+        inside = {r: round(1000 * v, 2) for r, v in s.api_side.items() if "track" in r}
+        print(f"{'all':5s} {s.name:8s} mean inside the API (its own histogram, every poll incl. 404s), ms: {inside}")
     print(f"\n## ingester RSS, MB (psutil, sampled every 0.25 s); burst of {a.burst} tracks: PDS accepted them in "
           f"{write_s:.1f} s, all in `track` after {seen_s:.1f} s ({a.burst / seen_s:.0f} tracks/s)")
     for phase in ("startup", "lag", "after-lag", "burst", "steady"):
