@@ -19,6 +19,7 @@ from ingester.backfill.discovery import discover
 from ingester.backfill.gaps import Gaps
 from ingester.backfill.worker import Backfiller, Counters, Outcome
 from ingester.blobs.tasks import BlobTasks
+from ingester.decode.frames import frame_seq
 from ingester.eventlog.maintenance import log_maintenance
 from ingester.heartbeat import HEARTBEAT_COMPONENT, Heartbeat
 from ingester.pipeline.gate import ResyncGate
@@ -198,7 +199,7 @@ class Ingester:
             await ingest.load_tracked()
             cursor = self._after_restart(name, self.start.pick("firehose", name, await committed_cursor(conn, name)))
             source = FirehoseSource(host, cursor=cursor, batch_max=s.ingest_batch_max,
-                                    queue_bytes=s.ingest_queue_bytes, guard=ingest.guard)
+                                    queue_bytes=s.ingest_queue_bytes, guard=ingest.guard, frame_seq=frame_seq)
             self._register(source)
             ingest.on_gap = lambda src, why: self.gaps.gap(src, why, host=host, cursor=source.cursor)
             ingest.on_active = self.gaps.reactivated

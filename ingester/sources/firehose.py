@@ -29,7 +29,6 @@ from websockets.typing import Subprotocol
 
 from core.retry import Backoff, pause
 from ingester import metrics
-from ingester.decode.frames import frame_seq
 from ingester.sources.budget import DEFAULT_BUDGET, ByteQueue
 from ingester.sources.envelope import Reject, SeqGuard
 
@@ -72,9 +71,12 @@ class FirehoseSource:
         backoff_max_s: float = 60.0,
         max_frame_bytes: int = MAX_FRAME_BYTES,
         guard: SeqGuard | None = None,
+        frame_seq: Callable[[bytes], int | None] | None = None,
     ) -> None:
         self.url = url
         self.name = source_name(url)
+        # Reads a frame's seq without raising (the service passes the decoder's; sources never import it).
+        self._frame_seq = frame_seq
         self.cursor = cursor  # last committed seq
         # Started at the live tip, nothing committed yet: just before the first frame received. A reconnect or a
         # restart of the component resumes there, not at a later tip: frames received but not yet committed when
@@ -179,7 +181,7 @@ class FirehoseSource:
         return self.cursor if self.cursor is not None else self.floor
 
     def seq_of(self, message: str | bytes) -> int | None:
-        return frame_seq(message) if isinstance(message, bytes) else None
+        return self._frame_seq(message) if isinstance(message, bytes) and self._frame_seq is not None else None
 
     async def connect_url(self) -> str:
         return subscribe_url(self.url, self.resume)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import REGISTRY
@@ -45,8 +46,16 @@ async def projected(db_url: str, uri: str) -> bool:
     return bool(await rows(db_url, "SELECT 1 FROM track WHERE uri = %s", uri))
 
 
-async def write_world(xrpc: Xrpc) -> tuple[list[Account], str]:
-    """Every collection, updates, deletes, a multi-op commit, a blob, identity and account changes."""
+async def handle_of(db_url: str, did: str, expected: str) -> bool:
+    return await rows(db_url, "SELECT handle FROM actor WHERE did = %s", did) == [(expected,)]
+
+
+async def write_world(xrpc: Xrpc, seen: Callable[[str, str], Awaitable[None]]) -> tuple[list[Account], str]:
+    """Every collection, updates, deletes, a multi-op commit, a blob, identity and account changes.
+
+    `seen(did, handle)` waits until every ingester verified a handle change. Without it the world races itself:
+    an ingester that verifies carol's new handle after her account is deleted (a moment later) is told the handle
+    no longer resolves and rightly logs `handle.invalid`, one that was quicker logs the handle. Seen in CI."""
     alice, bob, carol = [await xrpc.create_account(handle(p)) for p in ("alice", "bob", "carol")]
     blob = await xrpc.upload_blob(alice, wav_bytes(), "audio/wav")
     t1 = await xrpc.create(alice, "fm.plyr.track", track("First", audioBlob=blob))
@@ -73,7 +82,9 @@ async def write_world(xrpc: Xrpc) -> tuple[list[Account], str]:
     ])
     await xrpc.delete(bob, "fm.plyr.comment", c1["uri"].rsplit("/", 1)[1])
     await xrpc.create(carol, "fm.plyr.track", track("Hers", audioUrl="https://audio.plyr.fm/c.mp3"))
-    await xrpc.call("com.atproto.identity.updateHandle", {"handle": handle("caz")}, carol)
+    caz = handle("caz")
+    await xrpc.call("com.atproto.identity.updateHandle", {"handle": caz}, carol)
+    await seen(carol.did, caz)
     await xrpc.call("com.atproto.server.deactivateAccount", {}, bob)
     await xrpc.call("com.atproto.server.activateAccount", None, bob)
     await xrpc.call("com.atproto.admin.deleteAccount", {"did": carol.did}, admin=True)
@@ -88,7 +99,11 @@ async def test_same_digest_via_firehose_jetstream_v1_and_v2(
     dbs = {"v1": new_db(), "v2": new_db()}
     followers = [await start_jetstream_ingester(url, localnet, jetstream, v) for v, url in dbs.items()]
     try:
-        accounts, marker = await write_world(xrpc)
+        async def seen(did: str, new_handle: str) -> None:
+            for url in (db_url, *dbs.values()):
+                await until(lambda url=url: handle_of(url, did, new_handle), f"{new_handle} verified in {url}")
+
+        accounts, marker = await write_world(xrpc, seen)
         for url in (db_url, *dbs.values()):
             await until(lambda url=url: projected(url, marker), f"marker in {url}")
     finally:

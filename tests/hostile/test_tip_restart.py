@@ -68,7 +68,7 @@ def test_jetstream_floor_from_time_us_only() -> None:
 
 
 async def test_the_committed_cursor_wins_over_the_floor() -> None:
-    source = FirehoseSource("ws://127.0.0.1:1", cursor=None)
+    source = FirehoseSource("ws://127.0.0.1:1", cursor=None, frame_seq=frame_seq)
     assert source.resume is None and (await source.connect_url()).endswith("subscribeRepos")
     source.floor = 41
     assert source.resume == 41 and (await source.connect_url()).endswith("cursor=41")
