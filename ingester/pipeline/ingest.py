@@ -278,7 +278,10 @@ class Ingest:
             else skipped_to
         cursor = self._cursor(received, reset=any(kind == "reset" for kind, _ in check.anomalies))
         moved = cursor is not None and cursor != self._committed
-        if events or moved or rejects:
+        # A chain state that moved is written now even when nothing else is (a #sync or an out-of-scope commit of a
+        # tracked repo, beside a parked frame that holds the cursor back): no later batch carries it, and once the
+        # cursor passes its frame a restart would resume from a stale chain and take the next commit for a gap.
+        if events or moved or rejects or touched:
             states = [RepoState(d, s.rev, s.data_cid, s.sync_status, s.reason) for d, s in touched.items()]
             result = await append_batch(self.conn, events, repo_states=states, rejects=rejects,
                                         cursor=(self.source, cursor) if moved and cursor is not None else None)

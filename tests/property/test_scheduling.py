@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from core.db.connect import connect
@@ -132,6 +132,9 @@ async def ingest_all(url: str, net: Net, frames: list[bytes], cuts: list[int], s
     stalled=st.dictionaries(st.integers(0, 2), st.integers(0, 7), max_size=3),
     flushes=st.sets(st.integers(0, 7), max_size=4),
 )
+# Found in CI: a #sync that only moves the rev, in a batch whose other frame (a repo seen first) is parked, so the
+# cursor holds: nothing was appended and the chain state was never written (the clean run wrote it with the commits).
+@example(steps=[(0, "write", 0)] * 7 + [(1, "write", 0), (0, "sync", 0)], cuts=[0, 7], stalled={}, flushes={1})
 def test_stalls_do_not_change_the_log(db_url: str, steps: list[Step], cuts: list[int], stalled: dict[int, int],
                                       flushes: set[int]) -> None:
     net = Net()
