@@ -2,7 +2,8 @@
 (`FIREHOSE_START_CURSOR`, `JETSTREAM_START_CURSOR`), unless the command line forces one (`appview ingest
 --cursor N`, `--jetstream-cursor N`), which wins over the committed cursor, once per source and process: a
 reconnect after that resumes from what was committed, as always. `0` asks the host for everything it retains.
-No cursor at all means the live tip.
+No cursor at all means the live tip; until its first commit such a source resumes from just below the first frame
+it received (`FirehoseSource.floor`), across reconnects and restarts of its component.
 """
 
 from __future__ import annotations
