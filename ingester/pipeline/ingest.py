@@ -274,13 +274,10 @@ class Ingest:
                 assert isinstance(did, str)
                 self._park(did, item, p.force, enrol)
         # The highest sound seq (never an unconfirmed outlier), or where the source skipped a too-big frame to.
-        received = check.last if skipped_to is None or (check.last is not None and check.last > skipped_to) \
-            else skipped_to
+        received = max((x for x in (check.last, skipped_to) if x is not None), default=None)
         cursor = self._cursor(received, reset=any(kind == "reset" for kind, _ in check.anomalies))
         moved = cursor is not None and cursor != self._committed
-        # A chain state that moved is written now even when nothing else is (a #sync or an out-of-scope commit of a
-        # tracked repo, beside a parked frame that holds the cursor back): no later batch carries it, and once the
-        # cursor passes its frame a restart would resume from a stale chain and take the next commit for a gap.
+        # A moved chain state is written even alone (a #sync beside a parked frame): no later batch would carry it.
         if events or moved or rejects or touched:
             states = [RepoState(d, s.rev, s.data_cid, s.sync_status, s.reason) for d, s in touched.items()]
             result = await append_batch(self.conn, events, repo_states=states, rejects=rejects,
