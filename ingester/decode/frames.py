@@ -66,11 +66,35 @@ def decode_frame(frame: bytes, tracked: Container[str] = _EMPTY) -> Frame:
 
     `tracked`: DIDs whose commits must be fully decoded even when no op is in scope.
     """
+    header, body = _envelope(frame)
+    budget = ItemBudget(FRAME_ITEM_BUDGET)  # for the blocks inside (commit, MST nodes, records)
+    t = header.get("t")
+    try:
+        return _dispatch(header.get("op"), t, body, tracked, budget)
+    except FrameError as e:
+        e.seq = _seq_or_none(body)
+        raise
+    except Exception as e:  # belt and braces: callers rely on FrameError being the only failure mode
+        error = FrameError(f"malformed {t!r} frame: {e!r}")
+        error.seq = _seq_or_none(body)
+        raise error from e
+
+
+def frame_seq(frame: bytes) -> int | None:
+    """A frame's seq, or None when it has none or is malformed; never raises. Read only from a source that
+    started at the live tip and has committed nothing yet: where it resumes if it dies before its first commit."""
+    try:
+        return _seq_or_none(_envelope(frame)[1])
+    except FrameError:
+        return None
+
+
+def _envelope(frame: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A frame's header and body maps, bounded before decoding; raises FrameError."""
     if type(frame) is not bytes:
         raise FrameError(f"frame must be bytes, got {type(frame).__name__}")
     if len(frame) > MAX_FRAME_BYTES:
         raise FrameError(f"frame is {len(frame)} bytes, over the {MAX_FRAME_BYTES} limit")
-    budget = ItemBudget(FRAME_ITEM_BUDGET)  # for the blocks inside (commit, MST nodes, records)
     # Every item takes at least one byte, so a frame no longer than the item limit cannot exceed it: the
     # hot path (out-of-scope commits of a few KB) skips the scan, which would cost it 3× the decode.
     if len(frame) > ENVELOPE_MAX_ITEMS:
@@ -87,32 +111,7 @@ def decode_frame(frame: bytes, tracked: Container[str] = _EMPTY) -> Frame:
     header, body = parts
     if type(header) is not dict or type(body) is not dict:
         raise FrameError("frame header and body must be maps")
-    t = header.get("t")
-    try:
-        return _dispatch(header.get("op"), t, body, tracked, budget)
-    except FrameError as e:
-        e.seq = _seq_or_none(body)
-        raise
-    except Exception as e:  # belt and braces: callers rely on FrameError being the only failure mode
-        error = FrameError(f"malformed {t!r} frame: {e!r}")
-        error.seq = _seq_or_none(body)
-        raise error from e
-
-
-def frame_seq(frame: bytes) -> int | None:
-    """A frame's seq, or None when it has none or is malformed; never raises. Read only from a source that
-    started at the live tip and has committed nothing yet: where it resumes if it dies before its first commit."""
-    if type(frame) is not bytes or len(frame) > MAX_FRAME_BYTES:
-        return None
-    try:
-        if len(frame) > ENVELOPE_MAX_ITEMS:
-            scan(frame, max_items=ENVELOPE_MAX_ITEMS, max_depth=ENVELOPE_MAX_DEPTH, max_objects=2)
-        parts = libipld.decode_dag_cbor_multi(frame)
-    except Exception:
-        return None
-    if len(parts) != 2 or type(parts[1]) is not dict:
-        return None
-    return _seq_or_none(parts[1])
+    return header, body
 
 
 def _seq_or_none(body: dict[str, Any]) -> int | None:

@@ -185,11 +185,12 @@ async def assert_exactly_once(db_url: str, writer: Writer, timeout: float = 90.0
     deadline = time.monotonic() + timeout
     async with await connect(db_url, autocommit=True) as c:
         while True:
-            missing = await _missing(c, writer)
+            absent = await _absent(c, writer)
             tracks = await (await c.execute("SELECT uri, title FROM track WHERE did = ANY(%s)", (dids,))).fetchall()
-            if (not missing and dict(tracks) == writer.live) or time.monotonic() > deadline:
+            if (not absent and dict(tracks) == writer.live) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.2)
+        missing = [await _explain(c, *event) for event in absent]
         doubles = await (await c.execute(
             "SELECT did, rkey, rev, action, array_agg(verified || '/' || source ORDER BY seq)"
             " FROM record_event WHERE did = ANY(%s) AND collection = %s GROUP BY 1, 2, 3, 4 HAVING count(*) > 1",
@@ -203,10 +204,9 @@ async def assert_exactly_once(db_url: str, writer: Writer, timeout: float = 90.0
     assert dict(tracks) == writer.live
 
 
-async def _missing(c: Any, writer: Writer) -> list[dict[str, Any]]:
+async def _absent(c: Any, writer: Writer) -> list[tuple[str, str, str, str]]:
     """The writer's events neither in the log as a firehose row nor covered by a resync of their repo (see
-    `assert_exactly_once`), each with every log row of its record and its repo's events: enough to tell a lost event
-    from anything else."""
+    `assert_exactly_once`): two queries, whatever the number of events."""
     dids = sorted({did for did, *_ in writer.caused})
     logged = {tuple(r) for r in await (await c.execute(
         "SELECT did, rkey, rev, action FROM record_event WHERE did = ANY(%s) AND collection = %s"
@@ -214,18 +214,19 @@ async def _missing(c: Any, writer: Writer) -> list[dict[str, Any]]:
     resynced = dict(await (await c.execute(
         "SELECT did, max(rev) FROM repo_event WHERE did = ANY(%s) AND kind = 'resync' GROUP BY did",
         (dids,))).fetchall())
-    out = []
-    for did, rkey, rev, action in writer.caused:
-        if (did, rkey, rev, action) in logged or (did in resynced and rev <= resynced[did]):
-            continue
-        rows = await (await c.execute(
-            "SELECT seq, rev, action, source, source_seq, verified, rejected FROM record_event"
-            " WHERE did = %s AND collection = %s AND rkey = %s ORDER BY seq", (did, TRACK, rkey))).fetchall()
-        repo = await (await c.execute(
-            "SELECT seq, kind, rev, source, source_seq, left(payload::text, 200) FROM repo_event"
-            " WHERE did = %s ORDER BY seq", (did,))).fetchall()
-        out.append({"event": (did, rkey, rev, action), "log": rows, "repo_events": repo})
-    return out
+    return [e for e in writer.caused if e not in logged and not (e[0] in resynced and e[2] <= resynced[e[0]])]
+
+
+async def _explain(c: Any, did: str, rkey: str, rev: str, action: str) -> dict[str, Any]:
+    """A missing event with every log row of its record and its repo's events: enough to tell a lost event from
+    anything else."""
+    rows = await (await c.execute(
+        "SELECT seq, rev, action, source, source_seq, verified, rejected FROM record_event"
+        " WHERE did = %s AND collection = %s AND rkey = %s ORDER BY seq", (did, TRACK, rkey))).fetchall()
+    repo = await (await c.execute(
+        "SELECT seq, kind, rev, source, source_seq, left(payload::text, 200) FROM repo_event"
+        " WHERE did = %s ORDER BY seq", (did,))).fetchall()
+    return {"event": (did, rkey, rev, action), "log": rows, "repo_events": repo}
 
 
 async def assert_projections_equal_a_rebuild(db_url: str) -> None:
