@@ -19,6 +19,8 @@ SOURCE_CURSOR = Gauge("ingest_source_cursor", "Committed cursor per source", ["s
 INGEST_LAG = Gauge("ingest_lag_seconds", "Now minus the event time of the last committed frame", ["source"])
 PROJECTED = Counter("projection_events_total", "Record events applied to projections")
 SKIPPED = Counter("projection_skipped_total", "Record events not projected", ["reason"])
+REDONE = Counter("projection_steps_redone_total",
+                 "Projector steps redone with every write an upsert: a record taken for new had a row already")
 PROJECTOR_POSITION = Gauge("projection_position", "Log position of the projector", ["name"])
 RESYNC_QUEUED = Counter("backfill_queued_total", "Repos queued for backfill or resync")
 RESYNCS = Counter("backfill_repos_total", "Repos backfilled or resynced, by outcome", ["outcome"])

@@ -19,6 +19,9 @@ class Put:
     event: LoggedRecord
     item_id: int  # stable id: seq of the event that (re)created the record
     created_at: object  # received_at of the (re)creating event → indexed_at
+    # No state was ever recorded for this record (no `record_state` row when the batch began), so no
+    # projection row can exist for it: its row is COPYed straight into the table (`writes.upsert_rows`).
+    fresh: bool = False
 
 
 class CollectionProjector(Protocol):

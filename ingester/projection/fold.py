@@ -24,6 +24,18 @@ class KeyState:
     seq: int
 
 
+@dataclass(frozen=True, slots=True)
+class SingleEventKeys:
+    """A rebuild's shortcut: through log position `through`, every record outside `repeated` has one event in
+    the whole log, so when that event is folded the record has no state yet: nothing to look up."""
+
+    through: int
+    repeated: frozenset[Key]
+
+    def to_look_up(self, events: list[LoggedRecord]) -> set[Key]:
+        return {k for e in events if (k := (e.did, e.collection, e.rkey)) in self.repeated or e.seq > self.through}
+
+
 @dataclass(slots=True)
 class _Pending:
     put: Put | None  # None = deleted
@@ -31,9 +43,13 @@ class _Pending:
 
 
 class BatchFold:
-    def __init__(self, initial: dict[Key, KeyState]) -> None:
+    def __init__(self, initial: dict[Key, KeyState], *, trust_fresh: bool = True) -> None:
+        # `trust_fresh`: mark puts of keys without any state as `Put.fresh` (the projector turns it off to
+        # redo a step whose fresh row met an existing one).
+        self.trust_fresh = trust_fresh
         self.states = initial
         self.live_at_start = {k for k, s in initial.items() if not s.deleted}
+        self.seen_at_start = set(initial)
         self.changes: dict[Key, _Pending] = {}
         self._created_at: dict[Key, Any] = {}
         self.skipped_stale = 0
@@ -57,7 +73,8 @@ class BatchFold:
             self._created_at[key] = ev.received_at
         created_at = self._created_at.get(key, ev.received_at)
         self.states[key] = KeyState(ev.rev, ev.cid, False, item_id, ev.seq)
-        self.changes[key] = _Pending(Put(ev, item_id, created_at), recreated or (fresh and st is not None))
+        never = self.trust_fresh and key not in self.seen_at_start
+        self.changes[key] = _Pending(Put(ev, item_id, created_at, never), recreated or (fresh and st is not None))
 
     def by_collection(self) -> dict[str, tuple[list[Put], list[str]]]:
         """{collection: (puts, uris whose current rows must go before the puts are written)}."""
@@ -70,9 +87,12 @@ class BatchFold:
                 puts.append(change.put)
         return out
 
-    def state_rows(self) -> list[tuple[Any, ...]]:
-        rows = []
+    def state_rows(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """(rows of keys that had a state, rows of keys that had none: `fresh`, see `Put.fresh`)."""
+        rows: list[tuple[Any, ...]] = []
+        fresh: list[tuple[Any, ...]] = []
         for key in self.changes:
             s = self.states[key]
-            rows.append((*key, s.rev, s.cid, s.deleted, s.item_id, s.seq))
-        return rows
+            out = fresh if self.trust_fresh and key not in self.seen_at_start else rows
+            out.append((*key, s.rev, s.cid, s.deleted, s.item_id, s.seq))
+        return rows, fresh

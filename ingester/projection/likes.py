@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 
 from ingester.projection.base import Put, sort_at
-from ingester.projection.writes import delete_keys, upsert_rows
+from ingester.projection.writes import by_freshness, delete_keys, upsert_rows
 
 COLUMNS = ("uri", "did", "rkey", "cid", "subject_uri", "subject_cid", "created_at", "indexed_at", "sort_at")
 TYPES = ("text", "text", "text", "text", "text", "text", "text", "timestamptz", "timestamptz")
@@ -26,7 +26,8 @@ class LikeProjector:
 
     async def apply(self, cur: psycopg.AsyncCursor, puts: list[Put], deleted_uris: list[str]) -> None:
         await delete_keys(cur, "like", "uri", deleted_uris)
-        await upsert_rows(cur, "like", COLUMNS, TYPES, [row(p) for p in puts], ("uri",), keep=("indexed_at",))
+        rows, fresh = by_freshness(puts, row)
+        await upsert_rows(cur, "like", COLUMNS, TYPES, rows, ("uri",), keep=("indexed_at",), fresh=fresh)
 
     async def purge_did(self, cur: psycopg.AsyncCursor, did: str) -> None:
         await cur.execute('DELETE FROM "like" WHERE did = %s', (did,))

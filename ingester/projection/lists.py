@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 
 from ingester.projection.base import Put, sort_at
-from ingester.projection.writes import delete_keys, upsert_rows
+from ingester.projection.writes import by_freshness, delete_keys, upsert_rows
 
 COLUMNS = (
     "id", "uri", "did", "rkey", "cid", "name", "list_type", "item_count", "created_at", "updated_at",
@@ -38,10 +38,11 @@ class ListProjector:
     async def apply(self, cur: psycopg.AsyncCursor, puts: list[Put], deleted_uris: list[str]) -> None:
         await delete_keys(cur, "list", "uri", deleted_uris)
         await delete_keys(cur, "list_item", "list_uri", deleted_uris + [p.event.uri for p in puts])
-        await upsert_rows(cur, "list", COLUMNS, TYPES, [row(p) for p in puts], ("uri",),
-                          keep=("id", "indexed_at"))
-        items = [r for p in puts for r in item_rows(p)]
-        await upsert_rows(cur, "list_item", ITEM_COLUMNS, ITEM_TYPES, items, ("list_uri", "position"))
+        rows, fresh = by_freshness(puts, row)
+        await upsert_rows(cur, "list", COLUMNS, TYPES, rows, ("uri",), keep=("id", "indexed_at"), fresh=fresh)
+        # Every put list's items were deleted just above: none of these can conflict.
+        await upsert_rows(cur, "list_item", ITEM_COLUMNS, ITEM_TYPES, [], ("list_uri", "position"),
+                          fresh=[r for p in puts for r in item_rows(p)])
 
     async def purge_did(self, cur: psycopg.AsyncCursor, did: str) -> None:
         await cur.execute(

@@ -24,7 +24,7 @@ from ingester.projection.teal import (
     plyr_origin,
     subject_track,
 )
-from ingester.projection.writes import delete_keys, upsert_rows
+from ingester.projection.writes import by_freshness, delete_keys, upsert_rows
 
 PLAY_COLUMNS = (
     "uri", "did", "collection", "rkey", "cid", "track_name", "artists", "release_name", "duration",
@@ -84,8 +84,8 @@ class PlayProjector:
                           (deleted_uris + [p.event.uri for p in puts],))
         counters.mark_tracks(cur, [r[0] for r in await cur.fetchall()])
         await delete_keys(cur, "play", "uri", deleted_uris)
-        await upsert_rows(cur, "play", PLAY_COLUMNS, PLAY_TYPES, [play_row(p) for p in puts], ("uri",),
-                          keep=("indexed_at",))
+        rows, fresh = by_freshness(puts, play_row)
+        await upsert_rows(cur, "play", PLAY_COLUMNS, PLAY_TYPES, rows, ("uri",), keep=("indexed_at",), fresh=fresh)
 
     async def purge_did(self, cur: psycopg.AsyncCursor, did: str) -> None:
         await cur.execute("DELETE FROM play WHERE did = %s RETURNING track_uri", (did,))

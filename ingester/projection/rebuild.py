@@ -33,7 +33,9 @@ from tqdm import tqdm
 
 from core.db.connect import PROJECTOR_LOCK, connect
 from core.db.schema import PROJECTION_TABLES, projection_cursor
+from ingester.eventlog.read import HEAD as LOG_HEAD
 from ingester.eventlog.read import read_after
+from ingester.projection.fold import SingleEventKeys
 from ingester.projection.runner import Projector
 
 log = structlog.get_logger(__name__)
@@ -74,6 +76,25 @@ async def _count_log(conn: psycopg.AsyncConnection) -> int:
         await cur.execute("SELECT (SELECT count(*) FROM record_event) + (SELECT count(*) FROM repo_event)")
         row = await cur.fetchone()
     return int(row[0]) if row else 0
+
+
+# Records with more than one event in the log (edits, deletes, replays). Every other record's only event finds
+# no state when folded, so the load looks up only these. Past the cap the load simply looks up every key.
+_REPEATED = """
+SELECT did, collection, rkey FROM record_event_key WHERE seq <= %s
+GROUP BY did, collection, rkey HAVING count(*) > 1 LIMIT %s
+"""
+MAX_REPEATED = 2_000_000
+
+
+async def _single_event_keys(conn: psycopg.AsyncConnection) -> SingleEventKeys | None:
+    async with conn.transaction(), conn.cursor() as cur:
+        await cur.execute(LOG_HEAD)  # appends commit in seq order: nothing at or below it can still arrive
+        row = await cur.fetchone()
+        through = int(row[0]) if row and row[0] is not None else 0
+        await cur.execute(_REPEATED, (through, MAX_REPEATED + 1))
+        repeated = frozenset((r[0], r[1], r[2]) for r in await cur.fetchall())
+    return SingleEventKeys(through, repeated) if len(repeated) <= MAX_REPEATED else None
 
 
 class TrimmedLog(Exception):
@@ -124,6 +145,7 @@ async def rebuild(url: str, *, batch_size: int = BATCH, show_progress: bool = Tr
             for stmt in tables:
                 await cur.execute(stmt)
         projector = Projector(batch_size=batch_size, lock=False, defer_derived=True)
+        projector.single_event_keys = await _single_event_keys(conn)
         total_events = await _count_log(conn)
         with tqdm(total=total_events, unit="ev", desc="rebuild", disable=not show_progress) as bar:
             def advance(n: int) -> None:

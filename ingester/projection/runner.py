@@ -22,11 +22,11 @@ from core.health import ComponentState
 from ingester.eventlog.read import HEAD as LOG_HEAD
 from ingester.eventlog.read import read_after
 from ingester.eventlog.staging import forget_stages
-from ingester.metrics import PROJECTED, PROJECTOR_POSITION, SKIPPED
+from ingester.metrics import PROJECTED, PROJECTOR_POSITION, REDONE, SKIPPED
 from ingester.projection import counters, counts
 from ingester.projection.actors import apply_identities, apply_repo_event
 from ingester.projection.base import CollectionProjector, Derived, FlushHook
-from ingester.projection.fold import BatchFold, Key, KeyState
+from ingester.projection.fold import BatchFold, Key, KeyState, SingleEventKeys
 from ingester.projection.labels import apply_labels
 from ingester.projection.registry import FLUSH_HOOKS, PROJECTORS
 from ingester.projection.writes import TextArray, upsert_rows
@@ -72,6 +72,10 @@ class Projector:
         self.progress_at = time.monotonic()
         self.last_position: int | None = None
         # Live mode looks at the log this often even without a NOTIFY (a safety net: appends always notify).
+        # `trust_fresh`: records without any state are written straight into their tables (`Put.fresh`).
+        self.trust_fresh = True
+        # A rebuild's shortcut past state lookups (`fold.SingleEventKeys`); also off while `trust_fresh` is.
+        self.single_event_keys: SingleEventKeys | None = None
         self.idle_recheck_s = 1.0
 
     async def position(self, conn: psycopg.AsyncConnection) -> int:
@@ -86,6 +90,19 @@ class Projector:
         committed position is that one."""
         try:
             n = await self._step(conn, page)
+        except psycopg.errors.UniqueViolation as exc:
+            # A row the fold took for a record's first met an existing one: the state was not kept in step
+            # with the projections. Redo the step the safe way (every write an upsert) rather than stall.
+            forget_stages(conn)
+            if not self.trust_fresh:
+                raise
+            log.warning("projector.fresh_row_exists", error=str(exc), position=self.last_position)
+            REDONE.inc()
+            self.trust_fresh = False
+            try:
+                n = await self.step(conn, page)
+            finally:
+                self.trust_fresh = True
         except BaseException:
             forget_stages(conn)
             raise
@@ -210,8 +227,11 @@ class Projector:
 
     @staticmethod
     async def _purged_revs(cur: psycopg.AsyncCursor, dids: list[str]) -> dict[str, str]:
+        # A join, not `did = ANY(%s)`: once the statement is prepared, its generic plan tests every actor row
+        # against the whole array, one element at a time (seconds per 1M-event rebuild).
         await cur.execute(
-            "SELECT did, purged_rev FROM actor WHERE purged_rev IS NOT NULL AND did = ANY(%s)", (TextArray(dids),)
+            "SELECT a.did, a.purged_rev FROM unnest(%s::text[]) AS d(did) JOIN actor a ON a.did = d.did "
+            "WHERE a.purged_rev IS NOT NULL", (TextArray(dids),)
         )
         return {r[0]: r[1] for r in await cur.fetchall()}
 
@@ -231,12 +251,15 @@ class Projector:
     async def _flush(self, cur: psycopg.AsyncCursor, events: list[LoggedRecord]) -> None:
         if not events:
             return
-        keys: list[Key] = list({(e.did, e.collection, e.rkey) for e in events})
-        # Keys as one JSON text (orjson, in C): psycopg's text-array dumper is Python, per element.
-        await cur.execute(_LOAD_STATES, (orjson.dumps(
-            [{"did": d, "collection": c, "rkey": r} for d, c, r in keys]).decode(),))
-        initial = {(r[0], r[1], r[2]): KeyState(*r[3:]) for r in await cur.fetchall()}
-        fold = BatchFold(initial)
+        single = self.single_event_keys if self.trust_fresh else None
+        keys = {(e.did, e.collection, e.rkey) for e in events} if single is None else single.to_look_up(events)
+        initial: dict[Key, KeyState] = {}
+        if keys:
+            # Keys as one JSON text (orjson, in C): psycopg's text-array dumper is Python, per element.
+            await cur.execute(_LOAD_STATES, (orjson.dumps(
+                [{"did": d, "collection": c, "rkey": r} for d, c, r in keys]).decode(),))
+            initial = {(r[0], r[1], r[2]): KeyState(*r[3:]) for r in await cur.fetchall()}
+        fold = BatchFold(initial, trust_fresh=self.trust_fresh)
         for ev in events:
             fold.apply(ev)
         changes = fold.by_collection()
@@ -245,7 +268,8 @@ class Projector:
             await self.projectors[collection].apply(cur, puts, deleted)
         for hook, token in zip(self.hooks, tokens, strict=True):
             await hook.after(cur, changes, token)
-        await upsert_rows(cur, "record_state", _STATE_COLUMNS, _STATE_TYPES, fold.state_rows(),
-                          ("did", "collection", "rkey"))
+        states, fresh = fold.state_rows()
+        await upsert_rows(cur, "record_state", _STATE_COLUMNS, _STATE_TYPES, states, ("did", "collection", "rkey"),
+                          fresh=fresh)
         PROJECTED.inc(len(events) - fold.skipped_stale)
         SKIPPED.labels("stale_rev").inc(fold.skipped_stale)

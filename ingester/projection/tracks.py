@@ -8,7 +8,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from ingester.projection.base import Put, sort_at
-from ingester.projection.writes import delete_keys, upsert_rows
+from ingester.projection.writes import by_freshness, delete_keys, upsert_rows
 
 COLUMNS = (
     "id", "uri", "did", "rkey", "cid", "rev", "title", "artist", "album", "duration", "file_type",
@@ -61,8 +61,8 @@ class TrackProjector:
 
     async def apply(self, cur: psycopg.AsyncCursor, puts: list[Put], deleted_uris: list[str]) -> None:
         await delete_keys(cur, "track", "uri", deleted_uris)
-        await upsert_rows(cur, "track", COLUMNS, TYPES, [row(p) for p in puts], ("uri",),
-                          keep=("id", "indexed_at"))
+        rows, fresh = by_freshness(puts, row)
+        await upsert_rows(cur, "track", COLUMNS, TYPES, rows, ("uri",), keep=("id", "indexed_at"), fresh=fresh)
 
     async def purge_did(self, cur: psycopg.AsyncCursor, did: str) -> None:
         await cur.execute("DELETE FROM track WHERE did = %s", (did,))

@@ -98,8 +98,9 @@ async def test_bulk_rebuild_equals_live_whatever_the_batching(db_url: str, conn:
 
 async def test_kill_9_mid_rebuild_leaves_live_tables_and_a_rerun_finishes(
         db_url: str, conn: psycopg.AsyncConnection) -> None:
-    log = _log()
-    await append_batch(conn, log)
+    filler = [ev.put(DIDS[6], LIKE, f"3kf{j:010d}", f"3m{j:011d}", ev.like(f"at://{DIDS[0]}/{TRACK}/3kt0000000000"))
+              for j in range(5000)]
+    await append_batch(conn, _log() + filler)
     await Projector().catch_up(conn)
     live = await digest(conn)
     await conn.commit()
@@ -115,7 +116,8 @@ async def test_kill_9_mid_rebuild_leaves_live_tables_and_a_rerun_finishes(
             if found:
                 break
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0.5)  # well into the load (one event per step: seconds)
+        # Into the load, which runs as one transaction (the filler: ~5,000 steps of one event, seconds).
+        await asyncio.sleep(0.2)
         assert proc.poll() is None, "the rebuild finished before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
     finally:
