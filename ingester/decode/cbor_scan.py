@@ -8,7 +8,10 @@ on anything malformed (truncation, indefinite lengths, reserved values) it stops
 real decoder give its precise error.
 
 An `ItemBudget` is shared by every block of one frame (envelope, commit, MST nodes, records), so many
-blocks each under its own limit still cannot add up to an expensive frame.
+blocks each under its own limit still cannot add up to an expensive frame. Its `unscanned` allowance lets the
+first small blocks of a frame through without the walk (every item takes at least one byte, so such a block
+holds no more items than bytes): the walk is pure Python and cost a genuine commit 2.5× its decode, while the
+allowance adds at most its size in items to what a frame may decode.
 """
 
 from __future__ import annotations
@@ -21,19 +24,29 @@ class CborLimit(ValueError):
 
 
 class ItemBudget:
-    """Items still allowed for the rest of one frame's decoding."""
+    """Items still allowed for the rest of one frame's decoding; `unscanned`: bytes of blocks still allowed to
+    skip the walk (each no longer than its item limit, nor than its depth limit unless `shaped`)."""
 
-    __slots__ = ("remaining",)
+    __slots__ = ("remaining", "unscanned")
 
-    def __init__(self, items: int) -> None:
+    def __init__(self, items: int, unscanned: int = 0) -> None:
         self.remaining = items
+        self.unscanned = unscanned
 
 
 def scan(data: bytes, *, max_items: int, max_depth: int, max_objects: int = 1,
-         budget: ItemBudget | None = None) -> int:
+         budget: ItemBudget | None = None, shaped: bool = False) -> int:
     """Count the items of `data` (concatenated top-level objects allowed up to `max_objects`); raise
     CborLimit past `max_items` (or the budget's remainder), `max_depth` or `max_objects`. Returns the count
-    and charges it to `budget`."""
+    and charges it to `budget`. A block the budget's `unscanned` allowance still covers, and that is too short
+    to pass the limits, is not walked: its length (a bound on its items) is returned. `shaped`: the caller
+    checks the decoded structure's shape itself, so nesting depth does not matter for such a block (only its
+    item count bounds what decoding it costs)."""
+    size = len(data)
+    if (budget is not None and size <= budget.unscanned and size <= max_items
+            and (shaped or size <= max_depth)):
+        budget.unscanned -= size
+        return size
     limit = max_items if budget is None else min(max_items, budget.remaining)
     end = len(data)
     pos = items = objects = 0

@@ -50,6 +50,9 @@ ENVELOPE_MAX_ITEMS = 20_000
 ENVELOPE_MAX_DEPTH = 32
 COMMIT_MAX_ITEMS = 1_000
 FRAME_ITEM_BUDGET = 200_000
+# Bytes of small blocks a frame may decode without the pre-scan (`ItemBudget.unscanned`): a genuine commit's
+# blocks (commit, MST proof nodes, records) take a few KB. At most this many more items per frame.
+FRAME_UNSCANNED_BYTES = 64_000
 
 _EMPTY: frozenset[str] = frozenset()
 
@@ -67,7 +70,7 @@ def decode_frame(frame: bytes, tracked: Container[str] = _EMPTY) -> Frame:
     `tracked`: DIDs whose commits must be fully decoded even when no op is in scope.
     """
     header, body = _envelope(frame)
-    budget = ItemBudget(FRAME_ITEM_BUDGET)  # for the blocks inside (commit, MST nodes, records)
+    budget = ItemBudget(FRAME_ITEM_BUDGET, FRAME_UNSCANNED_BYTES)  # for the blocks inside (commit, MST, records)
     t = header.get("t")
     try:
         return _dispatch(header.get("op"), t, body, tracked, budget)
@@ -306,7 +309,7 @@ def commit_object(blocks: dict[bytes, bytes], cid: bytes, did: str,
     if not block_matches_cid(block, cid):
         raise FrameError("commit block does not hash to the commit CID")
     try:
-        scan(block, max_items=COMMIT_MAX_ITEMS, max_depth=4, budget=budget)
+        scan(block, max_items=COMMIT_MAX_ITEMS, max_depth=4, budget=budget, shaped=True)
         obj = libipld.decode_dag_cbor(block)
     except Exception as e:  # CborLimit, ValueError, RecursionError
         raise FrameError(f"commit block is not DAG-CBOR: {e}") from e

@@ -83,7 +83,7 @@ def _parse(cid: bytes, blocks: Mapping[bytes, bytes], layer: int | None, budget:
     if cid[:4] != _NODE_CID_PREFIX or len(cid) != 36 or hashlib.sha256(block).digest() != cid[4:]:
         raise MstError(f"MST node {_cid_str(cid)} does not hash to its CID")
     try:
-        scan(block, max_items=NODE_MAX_ITEMS, max_depth=NODE_MAX_DEPTH, budget=budget)
+        scan(block, max_items=NODE_MAX_ITEMS, max_depth=NODE_MAX_DEPTH, budget=budget, shaped=True)
         obj = libipld.decode_dag_cbor(block)
     except Exception as err:  # CborLimit, ValueError, RecursionError
         raise MstError(f"MST node {_cid_str(cid)} is not DAG-CBOR: {err}") from err

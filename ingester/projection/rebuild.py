@@ -8,7 +8,9 @@ holding the projector lock, so the live projector resumes on the new tables at t
 A bulk load, not a replay of live steps: large pages; only the indexes the fold itself looks rows up by
 (unique keys, and `did`-led ones for account purges) exist while it loads, the others are built once
 after it; derived tables (`base.Derived` hooks: like/comment counts, play links) are recomputed once at
-the end instead of around every page. Neither changes a row: the digest equals live ingest's. A crash
+the end instead of around every page; record state is looked up only for records with more than one event in
+the log (`SingleEventKeys`), every other record's row going straight in by COPY (`Put.fresh`). None of it
+changes a row: the digest equals live ingest's. A crash
 anywhere before the swap leaves only the shadow schema, which the next rebuild drops.
 
 A log trimmed by LOG_RETENTION (`log_retention.dropped_through` > 0) no longer holds what the

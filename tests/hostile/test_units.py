@@ -31,6 +31,39 @@ def test_scan_counts_items_and_skips_strings() -> None:
         scan(enc, max_items=100, max_depth=4, budget=budget)
 
 
+def test_small_blocks_skip_the_walk_only_within_the_frames_allowance() -> None:
+    """`ItemBudget.unscanned`: a block too short to pass the item limit is charged its length (a bound on its
+    items) instead of walked, until the frame's allowance is spent; deep nesting is still refused unless the
+    caller checks the shape itself (`shaped`), and then the decoder's own recursion bound stops it."""
+    enc = libipld.encode_dag_cbor({"a": [1, 2, 3], "b": "x"})
+    budget = ItemBudget(1_000, unscanned=2 * len(enc))
+    assert scan(enc, max_items=100, max_depth=32, budget=budget) == len(enc)  # not walked: its length
+    assert scan(enc, max_items=100, max_depth=32, budget=budget) == len(enc)
+    assert budget.unscanned == 0 and budget.remaining == 1_000
+    assert scan(enc, max_items=100, max_depth=32, budget=budget) == 8  # allowance spent: walked and counted
+    assert budget.remaining == 992
+    deep = b"\x81" * 300 + b"\x00"  # 301 bytes, 301 levels
+    with pytest.raises(CborLimit, match="deeper than 6"):
+        scan(deep, max_items=20_000, max_depth=6, budget=ItemBudget(1_000, unscanned=10_000))
+    assert scan(deep, max_items=20_000, max_depth=6, budget=ItemBudget(1_000, unscanned=10_000), shaped=True) == 301
+    too_deep = b"\x81" * 19_000 + b"\x00"
+    with pytest.raises(RecursionError):
+        libipld.decode_dag_cbor(too_deep)  # what a shaped caller meets past the walk: caught as malformed
+
+
+@given(st.lists(st.binary(max_size=300), max_size=40), st.integers(0, 3_000))
+def test_the_allowance_bounds_what_a_frame_decodes(blocks: list[bytes], unscanned: int) -> None:
+    """Whatever the blocks, a frame decodes at most its item budget plus its unscanned allowance."""
+    budget = ItemBudget(500, unscanned=unscanned)
+    decoded = 0
+    for block in blocks:
+        try:
+            decoded += scan(block, max_items=200, max_depth=8, budget=budget, shaped=True)
+        except CborLimit:
+            break
+    assert decoded <= 500 + unscanned
+
+
 def test_bombs_are_refused_before_decoding() -> None:
     # 4.9 MB of empty maps (6.8 s to decode before the pre-scan) stops after 20,000 heads.
     with pytest.raises(FrameError, match="refused before decoding: more than 20000 CBOR items"):
