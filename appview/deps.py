@@ -27,10 +27,13 @@ async def _primary_conn(request: Request) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
+# Every connection goes back to the pool when the handler returns (scope="function"), not once the response
+# has been sent, FastAPI's default for a yield dependency: a client that reads slowly, or stops reading,
+# must not hold a pool connection while its body waits in the socket (tests/appview/test_cors.py).
 # Reads for the public surfaces: from the request's read target (a replica when DATABASE_READ_URL is set).
-Conn = Annotated[AsyncConnection, Depends(_conn)]
+Conn = Annotated[AsyncConnection, Depends(_conn, scope="function")]
 # Operations views (/status, the status page): the primary's own account of itself.
-PrimaryConn = Annotated[AsyncConnection, Depends(_primary_conn)]
+PrimaryConn = Annotated[AsyncConnection, Depends(_primary_conn, scope="function")]
 
 
 async def _read_conn(request: Request) -> AsyncIterator[AsyncConnection]:
@@ -45,6 +48,6 @@ async def _read_conn(request: Request) -> AsyncIterator[AsyncConnection]:
                 await conn.set_autocommit(False)
 
 
-ReadConn = Annotated[AsyncConnection, Depends(_read_conn)]
+ReadConn = Annotated[AsyncConnection, Depends(_read_conn, scope="function")]
 # The viewer's DID from a verified service-auth JWT; None for anonymous requests (appview/auth).
 Viewer = OptionalViewerDid

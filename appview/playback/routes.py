@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import orjson
 import psycopg
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from prometheus_client import Counter
 from starlette.responses import RedirectResponse, Response
 
-from appview.deps import read_connection
+from appview.deps import Conn
 from appview.playback.ids import parse_file_id
 from appview.playback.resolve import NOT_FOUND, FromMirror, RedirectTo, Refuse, candidates, decide
 from appview.playback.response import BlobFileResponse, HeadOf
@@ -45,11 +44,6 @@ class Playback:
         return playback_router(self)
 
 
-async def _conn(request: Request) -> AsyncIterator[psycopg.AsyncConnection]:
-    async with read_connection(request) as conn:
-        yield conn
-
-
 def _refusal(r: Refuse) -> Response:
     headers = {"cache-control": "no-store"}
     if r.status == 402:
@@ -66,8 +60,7 @@ def _redirect(url: str) -> Response:
 def playback_router(playback: Playback) -> APIRouter:
     router = APIRouter(tags=["playback"])
 
-    async def audio(file_id: str, request: Request,
-                    conn: psycopg.AsyncConnection = Depends(_conn)) -> Response:  # noqa: B008
+    async def audio(file_id: str, request: Request, conn: Conn) -> Response:
         head = request.method == "HEAD"
         response, source = await _answer(playback, conn, file_id, request)
         AUDIO.labels(source, str(response.status_code)).inc()

@@ -6,13 +6,16 @@ import asyncio
 import base64
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from appview.app import create_app
 from appview.cors import parse_origins
+from appview.settings import AppviewSettings
 from tests.appview.world import ART, TRACK, World, client
 from tests.ingester import events as ev
 
@@ -89,8 +92,8 @@ def _raw_cid(data: bytes) -> str:
     return "b" + base64.b32encode(digest).decode().lower().rstrip("=")
 
 
-async def test_audio_range_headers_are_exposed(world: World, tmp_path: Path) -> None:
-    data = bytes(range(256)) * 64
+async def _mirrored(world: World, tmp_path: Path, data: bytes) -> str:
+    """A track whose audio blob is in the local mirror under `tmp_path`; returns the blob's CID."""
     cid = _raw_cid(data)
     blob_dir = tmp_path / "blobs" / cid[-2:]
     blob_dir.mkdir(parents=True)
@@ -103,6 +106,12 @@ async def test_audio_range_headers_are_exposed(world: World, tmp_path: Path) -> 
         await conn.execute("INSERT INTO blob (cid, state, size, mime, store) VALUES (%s, 'mirrored', %s,"
                            " 'audio/mpeg', 'local')", (cid, len(data)))
         await conn.commit()
+    return cid
+
+
+async def test_audio_range_headers_are_exposed(world: World, tmp_path: Path) -> None:
+    data = bytes(range(256)) * 64
+    cid = await _mirrored(world, tmp_path, data)
     async with client(world.db_url, APPVIEW_DATA_DIR=str(tmp_path)) as c:
         r = await c.get(f"/audio/{cid}", headers={"Origin": DEV, "Range": "bytes=10-19"})
         assert r.status_code == 206 and r.content == data[10:20] and _acao(r) == DEV
@@ -111,6 +120,40 @@ async def test_audio_range_headers_are_exposed(world: World, tmp_path: Path) -> 
         pre = await c.options(f"/audio/{cid}", headers={"Origin": DEV, "Access-Control-Request-Method": "GET",
                                                         "Access-Control-Request-Headers": "range"})
         assert pre.status_code == 200 and _acao(pre) == DEV
+
+
+async def test_a_listener_that_stops_reading_audio_holds_no_database_connection(world: World,
+                                                                                 tmp_path: Path) -> None:
+    """/audio answers from one lookup: its pool connection goes back before the body streams, so listeners
+    that read slowly (or stall) cannot take the pool from every other request. Pool of one: the feed must
+    still answer while an /audio body is stuck mid-send."""
+    cid = await _mirrored(world, tmp_path, bytes(range(256)) * 4096)
+    app = create_app(AppviewSettings(response_cache=False, db_pool_min=1, db_pool_max=1,
+                                     APPVIEW_DATA_DIR=str(tmp_path)), world.db_url)
+    streaming, release = asyncio.Event(), asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await release.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            streaming.set()
+            await release.wait()  # the listener stops reading
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": f"/audio/{cid}", "raw_path": f"/audio/{cid}".encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"test")], "client": ("127.0.0.1", 50000), "server": ("test", 80)}
+    async with app.router.lifespan_context(app):
+        audio = asyncio.create_task(app(scope, receive, send))
+        try:
+            await asyncio.wait_for(streaming.wait(), 10)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+                r = await asyncio.wait_for(c.get("/tracks/"), 5)
+            assert r.status_code == 200 and r.json()["tracks"]
+        finally:
+            release.set()
+            await asyncio.wait_for(audio, 10)
 
 
 async def test_production_origin_setting(world: World) -> None:
