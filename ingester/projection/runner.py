@@ -71,11 +71,11 @@ class Projector:
         # that keeps failing, or hangs inside a step, stops progressing while the log grows: /ready sees it.
         self.progress_at = time.monotonic()
         self.last_position: int | None = None
-        # Live mode looks at the log this often even without a NOTIFY (a safety net: appends always notify).
         # `trust_fresh`: records without any state are written straight into their tables (`Put.fresh`).
         self.trust_fresh = True
         # A rebuild's shortcut past state lookups (`fold.SingleEventKeys`); also off while `trust_fresh` is.
         self.single_event_keys: SingleEventKeys | None = None
+        # Live mode looks at the log this often even without a NOTIFY (a safety net: appends always notify).
         self.idle_recheck_s = 1.0
 
     async def position(self, conn: psycopg.AsyncConnection) -> int:
