@@ -45,10 +45,10 @@ from core.db.schema import metadata
 from core.events import Commit, LoggedRecord
 from core.identity import DidInfo, IdentityResolver, parse_did_doc
 from core.logs import configure_logging
+from core.process import tune_gc
 from ingester.decode.frames import decode_frame
 from ingester.eventlog.append import AppendResult, append_batch
 from ingester.pipeline.ingest import Ingest
-from ingester.process import tune_gc
 from ingester.projection import comments, likes, lists, tracks
 from ingester.projection.base import Put
 from ingester.projection.digest import digest

@@ -29,11 +29,11 @@ from signed_frames import build
 
 from core.db.connect import connect
 from core.logs import configure_logging
+from core.process import tune_gc
 from ingester.decode.frames import decode_frame
 from ingester.decode.jetstream import decode_jetstream
 from ingester.pipeline.ingest import Ingest
 from ingester.pipeline.jetstream import JetstreamIngest
-from ingester.process import tune_gc
 from ingester.sources.jetstream import JetstreamSource
 from ingester.validate.records import RecordValidator
 from ingester.verify.signature import SignatureVerifier

@@ -33,8 +33,8 @@ from signed_frames import build
 from core.db.connect import connect
 from core.db.migrate import alembic_config, upgrade
 from core.logs import configure_logging
+from core.process import tune_gc
 from ingester.eventlog.partitions import set_partition_size
-from ingester.process import tune_gc
 from ingester.validate.records import RecordValidator
 
 ROOT = Path(__file__).resolve().parents[1]

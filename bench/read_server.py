@@ -17,6 +17,7 @@ from appview.query import tracks as track_q  # noqa: E402
 from appview.settings import AppviewSettings  # noqa: E402
 from appview.views import plyr_pages  # noqa: E402
 from appview.views.plyr_models import TracksListResponse  # noqa: E402
+from core.process import tune_gc  # noqa: E402
 
 baseline = APIRouter()
 
@@ -32,6 +33,7 @@ def main() -> None:
     url, port, cache = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "cache"
     app = create_app(AppviewSettings(db_pool_max=16, response_cache=cache), url)
     app.include_router(baseline)
+    tune_gc()  # as `appview serve` does
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="uvloop",
                 http="httptools")
 

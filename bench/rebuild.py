@@ -30,8 +30,8 @@ from signed_frames import _commits, _repo_ops, ensure_dataset
 from core.db.connect import connect
 from core.events import RecordEvent, RepoEvent
 from core.logs import configure_logging
+from core.process import tune_gc
 from ingester.eventlog.append import append_batch
-from ingester.process import tune_gc
 from ingester.projection.digest import digest
 from ingester.projection.rebuild import rebuild
 from ingester.projection.runner import Projector

@@ -32,9 +32,9 @@ from signed_frames import Workload, build
 from core.db.connect import connect
 from core.identity import DidInfo
 from core.logs import configure_logging
+from core.process import tune_gc
 from ingester.pipeline.ingest import Ingest
 from ingester.pipeline.resolution import Resolutions
-from ingester.process import tune_gc
 from ingester.validate.records import RecordValidator
 from ingester.verify.signature import SignatureVerifier
 

@@ -26,6 +26,7 @@ import structlog
 from appview.settings import AppviewSettings
 from cli.supervise import PARENT_PID_ENV, ChildMetrics, supervise, watch_parent
 from core.logs import configure_logging
+from core.process import tune_gc
 from core.settings import CoreSettings, SettingsError, load_settings
 
 log = structlog.get_logger("appview")
@@ -85,6 +86,7 @@ async def _worker(settings: AppviewSettings, database_url: str, fd: int) -> None
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     app = create_app(settings, database_url)
+    tune_gc()  # as `appview serve` does (core/process.py)
     if url := os.environ.get(INGESTER_METRICS_ENV):
         app.state.metrics_collectors.append(ChildMetrics(url))
     sock = socket.socket(fileno=fd)

@@ -29,9 +29,9 @@ from core.db.connect import connect
 from core.db.migrate import SchemaNotAtHead, upgrade, wait_for_head
 from core.lexicon import LexiconsMissing
 from core.logs import configure_logging
+from core.process import tune_gc
 from core.settings import CoreSettings, SettingsError, load_settings
 from ingester.leadership import run_ingester
-from ingester.process import tune_gc
 from ingester.projection.digest import digest
 from ingester.projection.rebuild import TrimmedLog, rebuild
 from ingester.service import backfill_once
@@ -58,6 +58,7 @@ async def _serve(settings: AppviewSettings, url: str, stop: asyncio.Event) -> No
 
     config = uvicorn.Config(create_app(settings, url), host=settings.host, port=settings.port,
                             log_level="warning", access_log=False, lifespan="on")
+    tune_gc()  # the app is built: its objects are frozen with the rest of start-up
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
     task = asyncio.create_task(server.serve())
