@@ -81,10 +81,8 @@ def _read_header(buf: bytes, end: int) -> tuple[list[bytes], int]:
     if hlen == 0 or pos + hlen > end:
         raise CarError(f"CAR header length {hlen} does not fit in {end} bytes")
     try:
-        # A header no longer than the item limit cannot pass it (an item takes a byte), and its shape is
-        # checked below: the walk is skipped for it, as for a frame's small blocks (`cbor_scan`).
-        if hlen > HEADER_MAX_ITEMS:
-            scan(buf[pos : pos + hlen], max_items=HEADER_MAX_ITEMS, max_depth=4)
+        # Its shape is checked below: a header too short to pass the item limit is not walked (`cbor_scan`).
+        scan(buf[pos : pos + hlen], max_items=HEADER_MAX_ITEMS, max_depth=4, shaped=True)
         header = libipld.decode_dag_cbor(buf[pos : pos + hlen])
     except Exception as e:  # CborLimit; libipld raises ValueError, and RecursionError on deep nesting
         raise CarError(f"CAR header is not DAG-CBOR: {e}") from e

@@ -38,17 +38,19 @@ def scan(data: bytes, *, max_items: int, max_depth: int, max_objects: int = 1,
          budget: ItemBudget | None = None, shaped: bool = False) -> int:
     """Count the items of `data` (concatenated top-level objects allowed up to `max_objects`); raise
     CborLimit past `max_items` (or the budget's remainder), `max_depth` or `max_objects`. Returns the count
-    and charges it to `budget`. A block the budget's `unscanned` allowance still covers, and that is too short
-    to pass the limits, is not walked: its length (a bound on its items) is returned. `shaped`: the caller
-    checks the decoded structure's shape itself, so nesting depth does not matter for such a block (only its
-    item count bounds what decoding it costs)."""
+    and charges it to `budget`. A block too short to pass the limits is not walked (without a budget, or while
+    the budget's `unscanned` allowance covers it): its length (a bound on its items) is returned. `shaped`: the
+    caller checks the decoded structure's shape itself, so nesting depth does not matter for such a block (only
+    its item count bounds what decoding it costs)."""
     size = len(data)
-    if (budget is not None and size <= budget.unscanned and size <= max_items
-            and (shaped or size <= max_depth)):
-        budget.unscanned -= size
-        return size
+    if size <= max_items and (shaped or size <= max_depth):
+        if budget is None:
+            return size
+        if size <= budget.unscanned:
+            budget.unscanned -= size
+            return size
     limit = max_items if budget is None else min(max_items, budget.remaining)
-    end = len(data)
+    end = size
     pos = items = objects = 0
     open_: list[int] = []  # children still expected by each open array/map/tag
     while pos < end:
