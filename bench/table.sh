@@ -5,8 +5,7 @@
 #   bash bench/table.sh [--database-url URL] [--plyr-url URL --dataset JSONL] [--only name,name]
 # Without --database-url each benchmark starts an embedded Postgres. --plyr-url: plyr.fm's backend seeded from
 # --dataset (gen_dataset.py's 10k dataset, peers.md §1; needs `wrk`, Debian package); without it read_plyr.py is
-# skipped. BENCH_OUT overrides
-# the directory.
+# skipped. BENCH_OUT overrides the directory.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DB="" PLYR="" ONLY="" DATASET=""
