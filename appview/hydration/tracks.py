@@ -58,15 +58,25 @@ def page_sql(where: str, *, limit: int, keyset: bool, viewer: bool) -> str:
     The limit is part of the text, not a parameter: with `LIMIT $n` the generic plan of the prepared
     statement assumes a tenth of the table comes back, so Postgres would replan it on every execution."""
     after = " AND (t.sort_at, t.id) < (%(c_at)s, %(c_id)s)" if keyset else ""
-    mine = "t.did = %(viewer)s" if viewer else "false"
     return f"""
 WITH page AS MATERIALIZED (
     SELECT t.id FROM track t WHERE {where}{after} ORDER BY t.sort_at DESC, t.id DESC LIMIT {int(limit) + 1}
 )
-SELECT t.id, t.sort_at, json_build_array({_COLUMNS}, {_FEATURED})::text, {_LIKED if viewer else "false"}, {mine}
+SELECT {_row(viewer)}
 FROM page JOIN track t ON t.id = page.id
 {_JOINS}ORDER BY t.sort_at DESC, t.id DESC
 """
+
+
+def one_sql(where: str, *, viewer: bool) -> str:
+    """One track as a page row (`where` over track `t` names at most one: a unique key), in one statement."""
+    return f"SELECT {_row(viewer)}\nFROM track t\n{_JOINS}WHERE {where}"
+
+
+def _row(viewer: bool) -> str:
+    """A `PageRow`'s columns over track `t`: parameter `viewer` when there is one."""
+    mine = "t.did = %(viewer)s" if viewer else "false"
+    return f"t.id, t.sort_at, json_build_array({_COLUMNS}, {_FEATURED})::text, {_LIKED if viewer else 'false'}, {mine}"
 
 
 _VIEWER_LIKES = 'SELECT DISTINCT subject_uri FROM "like" WHERE did = %s AND subject_uri = ANY(%s)'
@@ -206,6 +216,14 @@ async def hydrate(conn: AsyncConnection, ids: list[int], viewer: str | None) -> 
         t.is_liked = t.uri in liked
         t.labels = sorted(set(t.self_labels) | set(t.operator_labels))
     return tracks
+
+
+async def one(conn: AsyncConnection, where: str, params: dict[str, Any], viewer: str | None) -> TrackData | None:
+    """The track `where` names (see `one_sql`), hydrated in one round trip; None when there is none."""
+    sql = one_sql(where, viewer=viewer is not None)
+    args = {**params, "viewer": viewer, "audio_hosts": _hosts()}
+    row = await (await conn.execute(sql, args, prepare=True)).fetchone()
+    return None if row is None else track_from_card(row[2], row[3])
 
 
 async def page(conn: AsyncConnection, where: str, params: dict[str, Any], cursor: str | None, limit: int,

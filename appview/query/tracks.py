@@ -36,6 +36,16 @@ async def _keyset(conn: AsyncConnection, where: str, params: dict[str, Any], cur
     return Page([r[0] for r in rows], cursors.encode(rows[-1][1], rows[-1][0]) if more and rows else None)
 
 
+def uri_where() -> str:
+    """One track by its AT-URI (parameter `uri`), VIEW context."""
+    return f"t.uri = %(uri)s AND {track_visible('t')}"
+
+
+def id_where() -> str:
+    """One track by its id (parameter `id`), VIEW context."""
+    return f"t.id = %(id)s AND {track_visible('t')}"
+
+
 def latest_where() -> str:
     """The discovery feed's condition over track `t` (LIST context; parameter `viewer`)."""
     return track_listable("t")

@@ -46,14 +46,13 @@ async def top_tracks(conn: Conn, viewer: Viewer, period: Literal["all_time", "mo
 
 
 @router.get("/tracks/by-uri", response_model=TrackResponse)
-async def track_by_uri(conn: Conn, viewer: Viewer, uri: str) -> Response:
+async def track_by_uri(conn: ReadConn, viewer: Viewer, uri: str) -> Response:
     canonical = await canonical_uri(conn, uri, "fm.plyr.track")
-    ids = await track_q.ids_by_uris(conn, [canonical])
-    return await _one(conn, ids.get(canonical), viewer, uri)
+    return await _one(conn, track_q.uri_where(), {"uri": canonical}, viewer, uri)
 
 
-async def _one(conn: Conn, track_id: int | None, viewer: str | None, label: object) -> Response:
-    body = await plyr_pages.track_json(conn, track_id, viewer) if track_id is not None else None
+async def _one(conn: ReadConn, where: str, params: dict[str, object], viewer: str | None, label: object) -> Response:
+    body = await plyr_pages.track_json(conn, where, params, viewer)
     if body is None:
         raise NotFound(f"track not found: {label}")
     return Response(body, media_type="application/json")
@@ -67,8 +66,8 @@ async def _track_uri(conn: Conn, track_id: int) -> str:
 
 
 @router.get("/tracks/{track_id}", response_model=TrackResponse)
-async def get_track(conn: Conn, viewer: Viewer, track_id: int) -> Response:
-    return await _one(conn, await track_q.visible_id(conn, track_id), viewer, track_id)
+async def get_track(conn: ReadConn, viewer: Viewer, track_id: int) -> Response:
+    return await _one(conn, track_q.id_where(), {"id": track_id}, viewer, track_id)
 
 
 @router.get("/tracks/{track_id}/comments")

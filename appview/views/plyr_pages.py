@@ -11,6 +11,7 @@ from psycopg import AsyncConnection
 from appview.errors import NotFound
 from appview.hydration.actors import ActorBasic
 from appview.hydration.tracks import hydrate, track_from_card
+from appview.hydration.tracks import one as hydrate_one
 from appview.hydration.tracks import page as hydrate_page
 from appview.query import albums as album_q
 from appview.query.albums import AlbumRow
@@ -31,11 +32,11 @@ async def tracks(conn: AsyncConnection, ids: list[int], viewer: str | None, *, w
     return [track_response(t, viewer, with_record_url=with_record_url) for t in await hydrate(conn, ids, viewer)]
 
 
-async def track_json(conn: AsyncConnection, track_id: int, viewer: str | None) -> bytes | None:
-    """One `TrackResponse` as JSON bytes, or None when the track is gone or hidden: no model validation, orjson
-    (`track_dict` is the model's serialisation field for field), as on the feed's hot path."""
-    found = await hydrate(conn, [track_id], viewer)
-    return orjson.dumps(track_dict(found[0], viewer)) if found else None
+async def track_json(conn: AsyncConnection, where: str, params: dict[str, Any], viewer: str | None) -> bytes | None:
+    """The `TrackResponse` of the one track `where` names as JSON bytes, or None when it is gone or hidden: one
+    statement, no model validation, orjson (`track_dict` is the model's serialisation field for field)."""
+    found = await hydrate_one(conn, where, params, viewer)
+    return orjson.dumps(track_dict(found, viewer)) if found is not None else None
 
 
 async def feed_page_json(conn: AsyncConnection, where: str, params: dict[str, Any], cursor: str | None, limit: int,

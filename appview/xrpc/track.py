@@ -6,15 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from appview.deps import Conn, Viewer
+from appview.deps import Conn, ReadConn, Viewer
 from appview.errors import BadParam, NotFound
 from appview.hydration.actors import actors
+from appview.hydration.tracks import one as hydrate_one
 from appview.query import comments as comment_q
 from appview.query import tracks as track_q
 from appview.query.actors import canonical_uri
 from appview.views.formats import iso_z
 from appview.views.xrpc_models import CommentPage, CommentView, ListPage, TrackList, TrackOne
-from appview.views.xrpc_views import artist_basic, track_views
+from appview.views.xrpc_views import artist_basic, track_view, track_views
 from appview.xrpc.common import query
 from appview.xrpc.feed import list_page
 
@@ -23,13 +24,12 @@ TRACK = "fm.plyr.track"
 
 
 @query(router, "fm.plyr.track.getTrack")
-async def get_track(conn: Conn, viewer: Viewer, uri: str) -> TrackOne:
+async def get_track(conn: ReadConn, viewer: Viewer, uri: str) -> TrackOne:
     canonical = await canonical_uri(conn, uri, TRACK)
-    found = await track_q.ids_by_uris(conn, [canonical])
-    views = await track_views(conn, [found[canonical]], viewer) if canonical in found else []
-    if not views:
+    found = await hydrate_one(conn, track_q.uri_where(), {"uri": canonical}, viewer)
+    if found is None:
         raise NotFound(f"track not found: {uri}")
-    return TrackOne(track=views[0])
+    return TrackOne(track=track_view(found, viewer))
 
 
 @query(router, "fm.plyr.track.getTracks")
