@@ -17,7 +17,9 @@ from core.labels import HIDE_EVERYWHERE
 
 
 def counter_tables(metadata: MetaData) -> tuple[Table, Table, Table]:
-    # One row per projected track: plays linked to it from active accounts, distinct active likers, comments.
+    # One row per projected track: plays linked to it from active accounts, distinct active likers, comments;
+    # and its share of the artist's sums (migration 0018): its bounded duration, and `counted` = not
+    # self-labelled hidden (a hidden track adds nothing to its artist).
     track_counter = Table(
         "track_counter",
         metadata,
@@ -26,6 +28,8 @@ def counter_tables(metadata: MetaData) -> tuple[Table, Table, Table]:
         Column("plays", BigInteger, nullable=False),
         Column("likes", BigInteger, nullable=False),
         Column("comments", BigInteger, nullable=False),
+        Column("duration_s", BigInteger, nullable=False),
+        Column("counted", Boolean, nullable=False),
     )
     Index("track_counter_did", track_counter.c.did)
     # One row per artist with at least one track not self-labelled hidden: sums over those tracks

@@ -1,9 +1,10 @@
 """`track_counter`, `artist_counter`, `global_counter`: counts maintained in the projector's transaction.
 
 Every write that can change a count marks what it touched (a track URI, an artist DID) on the
-connection; `settle` then recounts the marked tracks from the projected rows, re-sums the marked
-artists from their track counters, and moves the global row by the difference between each marked
-artist's old and new contribution. Recounting (never incrementing blindly) keeps the counters a pure
+connection; `settle` then recounts the marked tracks from the projected rows (each track's row also
+keeps its share of its artist's sums), re-sums the marked artists from their tracks, moves every other
+artist by the difference its marked tracks' shares made, and the global row by the difference between
+each artist's old and new contribution. Recounting (never incrementing blindly) keeps the counters a pure
 function of the other projections: a rebuild, a replay, a duplicate or a delete of something never
 created all end on the same numbers, and a stale mark only costs a recount.
 
@@ -57,20 +58,61 @@ def _did_of(uri: str) -> str | None:
 _HIDE = "ARRAY[" + ", ".join(f"'{v}'" for v in HIDE_EVERYWHERE) + "]::text[]"
 _INACTIVE = "EXISTS (SELECT 1 FROM actor a WHERE a.did = {did} AND NOT a.active)"
 
-_TRACKS = f"""
-WITH d AS (SELECT DISTINCT unnest(%(uris)s::text[]) AS uri),
+# Each marked track's row as the projections now say: its counts and its share of the artist's sums.
+_SHARE_COLUMNS = "uri, did, plays, likes, comments, duration_s, counted"
+_SUMS = ("tracks", "duration_s", "plays", "likes", "comments")
+_MARKED = f"""
+d AS (SELECT DISTINCT unnest(%(uris)s::text[]) AS uri),
+new AS (
+    SELECT t.uri, t.did,
+           (SELECT count(*) FROM play p WHERE p.track_uri = t.uri AND NOT {_INACTIVE.format(did='p.did')}) AS plays,
+           coalesce(sc.like_count, 0) AS likes, coalesce(sc.comment_count, 0) AS comments,
+           least(greatest(coalesce(t.duration, 0), 0), {MAX_TRACK_DURATION_S}) AS duration_s,
+           NOT (t.self_labels ?| {_HIDE}) AS counted
+    FROM d JOIN track t ON t.uri = d.uri
+    LEFT JOIN subject_count sc ON sc.subject_uri = t.uri
+),
 gone AS (
     DELETE FROM track_counter tc USING d
     WHERE tc.uri = d.uri AND NOT EXISTS (SELECT 1 FROM track t WHERE t.uri = d.uri)
+)"""
+_UPSERT = f"""INSERT INTO track_counter ({_SHARE_COLUMNS}) SELECT {_SHARE_COLUMNS} FROM new
+ON CONFLICT (uri) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in _SHARE_COLUMNS.split(", ")[2:])}"""
+
+# Tracks of artists recounted whole below (`_ARTISTS`): only their own rows.
+_TRACKS = f"WITH {_MARKED}\n{_UPSERT}"
+
+# Tracks of every other artist: the artist's row, and the global one, move by the difference between each
+# track's share before (its row as this statement found it) and after. Exact, never a blind increment, and
+# as cheap for an artist with 50,000 tracks as for one with one (a re-sum of the artist costs 100 ms there).
+_TRACKS_MOVING = f"""
+WITH {_MARKED},
+old AS (SELECT tc.* FROM track_counter tc JOIN d ON d.uri = tc.uri),
+up AS ({_UPSERT}),
+delta AS (
+    SELECT did, {", ".join(f"sum(sign * {c}) AS {c}" for c in _SUMS)}
+    FROM (SELECT 1 AS sign, did, 1 AS tracks, duration_s, plays, likes, comments FROM new WHERE counted
+          UNION ALL
+          SELECT -1, did, 1, duration_s, plays, likes, comments FROM old WHERE counted) s
+    GROUP BY did
+    HAVING {" OR ".join(f"sum(sign * {c}) <> 0" for c in _SUMS)}
+),
+art AS (
+    INSERT INTO artist_counter (did, {", ".join(_SUMS)}, counted)
+    SELECT did, {", ".join(_SUMS)}, NOT {_INACTIVE.format(did='delta.did')} FROM delta
+    ON CONFLICT (did) DO UPDATE SET {", ".join(f"{c} = artist_counter.{c} + EXCLUDED.{c}" for c in _SUMS)}
+    RETURNING did, tracks, counted
 )
-INSERT INTO track_counter (uri, did, plays, likes, comments)
-SELECT t.uri, t.did,
-       (SELECT count(*) FROM play p WHERE p.track_uri = t.uri AND NOT {_INACTIVE.format(did='p.did')}),
-       coalesce(sc.like_count, 0), coalesce(sc.comment_count, 0)
-FROM d JOIN track t ON t.uri = d.uri
-LEFT JOIN subject_count sc ON sc.subject_uri = t.uri
-ON CONFLICT (uri) DO UPDATE SET plays = EXCLUDED.plays, likes = EXCLUDED.likes, comments = EXCLUDED.comments
+INSERT INTO global_counter (id, artists, {", ".join(_SUMS)})
+SELECT 1, sum((art.tracks > 0)::int - (art.tracks - delta.tracks > 0)::int),
+       {", ".join(f"sum(delta.{c})" for c in _SUMS)}
+FROM art JOIN delta ON delta.did = art.did WHERE art.counted
+HAVING count(*) > 0
+ON CONFLICT (id) DO UPDATE SET artists = global_counter.artists + EXCLUDED.artists,
+    {", ".join(f"{c} = global_counter.{c} + EXCLUDED.{c}" for c in _SUMS)}
 """
+# An artist whose last counted track went: no row (as `_ARTISTS` leaves it).
+_NO_TRACKS = "DELETE FROM artist_counter WHERE did = ANY(%(dids)s) AND tracks = 0"
 
 # A track orphaned by its artist's purge leaves with the artist's other rows.
 _ORPHANS = """
@@ -78,7 +120,6 @@ DELETE FROM track_counter tc WHERE tc.did = ANY(%(dids)s)
   AND NOT EXISTS (SELECT 1 FROM track t WHERE t.uri = tc.uri)
 """
 
-_SUMS = ("tracks", "duration_s", "plays", "likes", "comments")
 _ARTISTS = f"""
 WITH d AS (SELECT DISTINCT unnest(%(dids)s::text[]) AS did),
 old AS (SELECT ac.* FROM artist_counter ac JOIN d ON d.did = ac.did),
@@ -112,19 +153,24 @@ _EMPTY_GLOBAL = f"DELETE FROM global_counter WHERE artists = 0 AND {' AND '.join
 
 
 async def settle(cur: psycopg.AsyncCursor[Any]) -> None:
-    """Recount everything marked on this connection since the last settle."""
+    """Recount everything marked on this connection since the last settle: marked artists whole, from their
+    tracks; the artists of other marked tracks by the difference those tracks make."""
     dirty = _dirty.pop(cur.connection, None)
     if dirty is None or not (dirty.tracks or dirty.artists):
         return
-    tracks = sorted(dirty.tracks)
-    if tracks:
-        await cur.execute(_TRACKS, {"uris": tracks})
-    artists = sorted(dirty.artists | {d for u in tracks if (d := _did_of(u))})
+    moving: list[str] = []
+    fixed: list[str] = []
+    for uri in sorted(dirty.tracks):
+        (fixed if _did_of(uri) in dirty.artists else moving).append(uri)
+    if moving:
+        await cur.execute(_TRACKS_MOVING, {"uris": moving})
+        await cur.execute(_NO_TRACKS, {"dids": sorted({d for u in moving if (d := _did_of(u))})})
+    if fixed:
+        await cur.execute(_TRACKS, {"uris": fixed})
     if dirty.artists:
         await cur.execute(_ORPHANS, {"dids": sorted(dirty.artists)})
-    if artists:
-        await cur.execute(_ARTISTS, {"dids": artists})
-        await cur.execute(_EMPTY_GLOBAL)
+        await cur.execute(_ARTISTS, {"dids": sorted(dirty.artists)})
+    await cur.execute(_EMPTY_GLOBAL)
 
 
 async def account_changed(cur: psycopg.AsyncCursor[Any], did: str) -> None:

@@ -108,3 +108,40 @@ async def test_feed_route_serves_those_bytes(world: World) -> None:
     titles = [t["title"] for t in r.json()["tracks"]]
     assert titles[0].startswith("song 6") and all(t["r2_url"] is None or t["r2_url"].startswith("https://")
                                                    for t in r.json()["tracks"])
+
+
+async def test_one_track_by_uri_or_id_equals_batched_hydration(world: World) -> None:
+    """`/tracks/{id}`, `/tracks/by-uri` and XRPC `getTrack` read one card by its key: the same TrackData the
+    batched hydration builds, for every track (hidden ones: None by both), every viewer."""
+    from appview.hydration.tracks import hydrate
+    from appview.hydration.tracks import one as hydrate_one
+    from appview.views.plyr_tracks import track_dict
+    from appview.views.xrpc_views import track_view
+
+    await hostile_world(world)
+    async with await connect(world.db_url) as conn:
+        await conn.set_autocommit(True)
+        rows = await (await conn.execute("SELECT id, uri FROM track ORDER BY id")).fetchall()
+        assert len(rows) > 7
+        body: dict[str, Any] = {"ver": 1, "src": LABELER, "uri": rows[0][1], "val": "!takedown",
+                                "cts": "2026-11-24T12:00:00.000Z"}
+        await append_labels(conn, [LabelEvent(LABELER, rows[0][1], "!takedown", body, "d2", "labels:test", None,
+                                              True)])
+        await Projector().catch_up(conn)
+        for viewer in (None, FAN, ART):
+            listed = await hydrate(conn, [r[0] for r in rows], viewer)
+            by_id = {t.id: t for t in listed}
+            visible = {r[0] for r in await (await conn.execute(
+                f"SELECT t.id FROM track t WHERE {track_q.id_where().replace('%(id)s', 't.id')}")).fetchall()}
+            for track_id, uri in rows:
+                one = await hydrate_one(conn, track_q.uri_where(), {"uri": uri}, viewer)
+                assert one == await hydrate_one(conn, track_q.id_where(), {"id": track_id}, viewer)
+                if track_id not in visible:
+                    assert one is None, (viewer, uri)
+                    continue
+                assert one is not None, (viewer, uri)
+                # What both surfaces serve (the card carries timestamps as JSON text, hydration as datetimes).
+                assert track_dict(one, viewer) == track_dict(by_id[track_id], viewer)
+                assert track_view(one, viewer) == track_view(by_id[track_id], viewer)
+        assert visible and visible != {r[0] for r in rows}  # the world hides some
+        assert await hydrate_one(conn, track_q.id_where(), {"id": 2**70}, None) is None

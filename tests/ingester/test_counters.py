@@ -125,9 +125,12 @@ async def test_migration_backfill_equals_the_projector(conn: psycopg.AsyncConnec
                          ev.put(FAN, "fm.plyr.comment", "3kccccccccc22", rev(5), ev.comment(T1))])
     live = await counters(conn)
     backfill = import_module("migrations.versions.0017_counters")._BACKFILL
+    share = import_module("migrations.versions.0018_track_counter_share")._UPGRADE
     async with conn.cursor() as cur:
+        # The tables as 0017 left them, then 0017's backfill and 0018, in migration order.
         await cur.execute("TRUNCATE track_counter, artist_counter, global_counter")
-        for stmt in backfill:
+        await cur.execute("ALTER TABLE track_counter DROP COLUMN duration_s, DROP COLUMN counted")
+        for stmt in (*backfill, *share):
             await cur.execute(stmt)
     await conn.commit()
     assert await counters(conn) == live

@@ -36,12 +36,13 @@ SCRATCH_TRACKS = f"""
 SELECT t.uri, t.did,
        (SELECT count(*) FROM play p WHERE p.track_uri = t.uri AND NOT {_INACTIVE.format('p.did')}),
        (SELECT count(DISTINCT l.did) FROM "like" l WHERE l.subject_uri = t.uri AND NOT {_INACTIVE.format('l.did')}),
-       (SELECT count(*) FROM comment c WHERE c.subject_uri = t.uri AND NOT {_INACTIVE.format('c.did')})
+       (SELECT count(*) FROM comment c WHERE c.subject_uri = t.uri AND NOT {_INACTIVE.format('c.did')}),
+       least(greatest(coalesce(t.duration, 0), 0), 86400), NOT (t.self_labels ?| {_HIDE})
 FROM track t ORDER BY 1"""
 SCRATCH_ARTISTS = f"""
 SELECT s.did, count(*), sum(least(greatest(coalesce(t.duration, 0), 0), 86400)), sum(s.plays), sum(s.likes),
        sum(s.comments), NOT {_INACTIVE.format('s.did')}
-FROM ({SCRATCH_TRACKS}) s(uri, did, plays, likes, comments) JOIN track t ON t.uri = s.uri
+FROM ({SCRATCH_TRACKS}) s(uri, did, plays, likes, comments, duration_s, counted) JOIN track t ON t.uri = s.uri
 WHERE NOT (t.self_labels ?| {_HIDE}) GROUP BY s.did ORDER BY 1"""
 SCRATCH_GLOBAL = f"""
 SELECT sum(tracks), count(*), sum(duration_s), sum(plays), sum(likes), sum(comments)
@@ -59,8 +60,8 @@ async def rows(conn: psycopg.AsyncConnection, sql: str) -> list[tuple[Any, ...]]
 
 
 async def assert_counters_match(conn: psycopg.AsyncConnection) -> None:
-    assert await rows(conn, "SELECT uri, did, plays, likes, comments FROM track_counter ORDER BY 1") == \
-        await rows(conn, SCRATCH_TRACKS)
+    assert await rows(conn, "SELECT uri, did, plays, likes, comments, duration_s, counted FROM track_counter "
+                            "ORDER BY 1") == await rows(conn, SCRATCH_TRACKS)
     assert await rows(conn, "SELECT did, tracks, duration_s, plays, likes, comments, counted FROM artist_counter "
                             "ORDER BY 1") == await rows(conn, SCRATCH_ARTISTS)
     assert await rows(conn, "SELECT tracks, artists, duration_s, plays, likes, comments FROM global_counter") == \
