@@ -312,7 +312,7 @@ async def amain(a: argparse.Namespace) -> None:
     try:
         async with contextlib.AsyncExitStack() as dbs:
             for s in stacks:
-                url = await dbs.enter_async_context(scratch_database(a.database_url, f"bench_lag_{s.name}"))
+                url = await dbs.enter_async_context(scratch_database(a.database_url, f"bench_lag_{s.name}", s.root))
                 await s.start(a, net, url, shared, tasks)
             assert ours.ing is not None
             fh_ready = asyncio.Event()

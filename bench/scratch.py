@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import sys
@@ -57,8 +58,9 @@ def with_database(url: str, name: str) -> str:
 
 
 @asynccontextmanager
-async def scratch_database(url: str | None, prefix: str) -> AsyncIterator[str]:
-    """CREATE DATABASE <prefix>_<pid> next to `url`'s database, migrate it, yield its URL, DROP it."""
+async def scratch_database(url: str | None, prefix: str, code_root: str | None = None) -> AsyncIterator[str]:
+    """CREATE DATABASE <prefix>_<pid> next to `url`'s database, migrate it, yield its URL, DROP it. `code_root`:
+    another checkout (a baseline) whose own migrations set the database up, as its code expects it."""
     url = server_url(url)
     name = f"{prefix}_{os.getpid()}"
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as admin:
@@ -66,7 +68,14 @@ async def scratch_database(url: str | None, prefix: str) -> AsyncIterator[str]:
         await admin.execute(f'CREATE DATABASE "{name}"')
     scratch = with_database(url, name)
     try:
-        upgrade(scratch)
+        if code_root is None:
+            upgrade(scratch)
+        else:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", "import sys; from core.db.migrate import upgrade; upgrade(sys.argv[1])", scratch,
+                cwd=code_root, env={**os.environ, "PYTHONPATH": code_root})
+            if await proc.wait() != 0:
+                raise RuntimeError(f"migrating {name} with {code_root}'s code failed")
         yield scratch
     finally:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as admin:
