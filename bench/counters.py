@@ -1,12 +1,14 @@
-"""The projector's live step for one new track, by the size of its artist's catalogue.
+"""The projector's live step by the size of what it counts: one new track of an artist with N tracks, and one
+new teal.fm play of a track with N plays.
 
-Every step that writes a track, a like, a comment or a play moves that artist's `artist_counter` row. The
-projector moves it by the difference the step's tracks made (`ingester/projection/counters.py`,
-`_TRACKS_MOVING`), so a step costs the same whatever the catalogue. Beside each step, in the same run and on
-the same rows, the statement the projector ran before (`_ARTISTS`: the artist re-summed from every one of its
-tracks) is timed on its own: what each such step paid on top.
+Every step that writes a track, a like, a comment or a play moves that artist's `artist_counter` row, and a play
+moves its track's play count. The projector moves both by the difference the step made
+(`ingester/projection/counters.py`: `_TRACKS_MOVING`, `mark_links`), so a step costs about the same whatever
+the catalogue or the track's popularity. Beside each step, in the same run and on the same rows, the statement
+the projector ran for it before is timed on its own: the artist re-summed from every one of its tracks
+(`_ARTISTS`), or the track's plays counted from `play`. That is what each such step paid on top.
 
-  .venv/bin/python bench/counters.py [--sizes 10,10000,50000] [--steps 100] [--database-url URL]
+  .venv/bin/python bench/counters.py [--sizes 10,10000,50000] [--plays 10,100000] [--steps 100] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -22,12 +24,49 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.scratch import DEFAULT_URL, scratch_database, server_line  # noqa: E402
 from core.db.connect import connect  # noqa: E402
+from core.events import RecordEvent  # noqa: E402
 from ingester.eventlog.append import append_batch  # noqa: E402
 from ingester.projection import counters  # noqa: E402
 from ingester.projection.runner import Projector  # noqa: E402
 from tests.ingester.events import identity, put, track  # noqa: E402
 
 DID = "did:plc:benchcountersaaaaaaaaaaa"
+PLAY = "fm.teal.feed.play"
+TRACK_URI = f"at://{DID}/fm.plyr.track/r0"
+COUNT_PLAYS = ("SELECT count(*) FROM play p WHERE p.track_uri = %s "
+               "AND NOT EXISTS (SELECT 1 FROM actor a WHERE a.did = p.did AND NOT a.active)")
+
+
+def play(i: int, prefix: str) -> RecordEvent:
+    record = {"$type": PLAY, "trackName": "t0", "artists": [{"artistName": "artist"}], "originUrl": TRACK_URI,
+              "musicServiceUri": "https://plyr.fm", "playedTime": "2026-11-20T10:00:00Z"}
+    return put(f"did:plc:{prefix}{i:022d}", PLAY, f"3k{i:011d}", f"3k{i:011d}", record)
+
+
+async def one_popularity(url: str, plays: int, steps: int) -> tuple[float, float]:
+    """(median live step ms, median full play count ms) for one new play of a track with `plays` plays."""
+    async with await connect(url) as conn:
+        await append_batch(conn, [identity(DID, "bench.test"), put(DID, "fm.plyr.track", "r0", "3k00000000000",
+                                                                   track("t0", duration=200))])
+        for b in range(0, plays, 5000):
+            await append_batch(conn, [play(i, "l") for i in range(b, min(plays, b + 5000))])
+        projector = Projector()
+        await projector.catch_up(conn)
+        await conn.execute("ANALYZE")
+        await conn.execute("SET synchronous_commit = off")
+        await conn.commit()
+        step_ms: list[float] = []
+        count_ms: list[float] = []
+        for i in range(steps):
+            await append_batch(conn, [play(i, "m")])
+            t0 = time.perf_counter()
+            await projector.step(conn)
+            step_ms.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            await (await conn.execute(COUNT_PLAYS, (TRACK_URI,))).fetchall()
+            count_ms.append((time.perf_counter() - t0) * 1000)
+            await conn.rollback()
+        return statistics.median(step_ms), statistics.median(count_ms)
 
 
 async def one_size(url: str, size: int, steps: int) -> tuple[float, float]:
@@ -60,7 +99,8 @@ async def one_size(url: str, size: int, steps: int) -> tuple[float, float]:
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="10,10000,50000", help="the artist's catalogue sizes, comma separated")
-    ap.add_argument("--steps", type=int, default=100, help="live steps (one new track each) per size")
+    ap.add_argument("--plays", default="10,100000", help="the track's plays, comma separated")
+    ap.add_argument("--steps", type=int, default=100, help="live steps (one new track or play each) per size")
     ap.add_argument("--database-url", default=DEFAULT_URL)
     a = ap.parse_args()
     print(await server_line(a.database_url))
@@ -69,6 +109,11 @@ async def main() -> None:
         async with scratch_database(a.database_url, "bench_counters") as url:  # a fresh database per size
             step, resum = await one_size(url, size, a.steps)
         print(f"{size:>10,} {step:>17.2f} {resum:>27.2f} {resum / step:>13.2f}x", flush=True)
+    print(f"\n{'plays':>10} {'live step p50 ms':>17} {'full play count p50 ms':>27} {'count / step':>14}")
+    for plays in (int(s) for s in a.plays.split(",")):
+        async with scratch_database(a.database_url, "bench_counters") as url:
+            step, count = await one_popularity(url, plays, a.steps)
+        print(f"{plays:>10,} {step:>17.2f} {count:>27.2f} {count / step:>13.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,16 @@ function of the other projections: a rebuild, a replay, a duplicate or a delete 
 created all end on the same numbers, and a stale mark only costs a recount.
 
 Who marks: `counts.recount` (likes and comments of a subject), the play projector and `linking.relink`
-(a play's linked track before and after), this module's flush hook (tracks written or deleted) and
-`account_changed` (an account's plays, likes, comments and tracks follow its status).
+(a play's linked track before and after: `mark_links`, so a track's plays move by one per link instead of
+being counted again), this module's flush hook (tracks written or deleted) and `account_changed` (an
+account's plays, likes, comments and tracks follow its status: counted again). Links are settled in the
+flush that made them, before any account event of the page changes whose plays count.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +35,10 @@ MAX_TRACK_DURATION_S = 24 * 3600  # as the readers bound a track's share of any 
 class _Dirty:
     tracks: set[str] = field(default_factory=set)
     artists: set[str] = field(default_factory=set)
+    # Tracks whose plays are counted again from `play`; every other marked track's plays move by `links`.
+    recount_plays: set[str] = field(default_factory=set)
+    # (track URI, listener DID, +1 linked / -1 unlinked): each play link made or undone since the last settle.
+    links: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 _dirty: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], _Dirty] = weakref.WeakKeyDictionary()
@@ -41,9 +48,27 @@ def _of(cur: psycopg.AsyncCursor[Any]) -> _Dirty:
     return _dirty.setdefault(cur.connection, _Dirty())
 
 
-def mark_tracks(cur: psycopg.AsyncCursor[Any], uris: set[str] | list[str]) -> None:
-    """These subjects' counts may have changed (URIs that are not tracks are ignored at settle)."""
-    _of(cur).tracks.update(u for u in uris if u)
+def mark_tracks(cur: psycopg.AsyncCursor[Any], uris: set[str] | list[str], *, plays: bool = True) -> None:
+    """These subjects' counts may have changed (URIs that are not tracks are ignored at settle). `plays=False`:
+    their plays changed only by the links `mark_links` reported (a like, a comment, a track write)."""
+    dirty = _of(cur)
+    marked = [u for u in uris if u]
+    dirty.tracks.update(marked)
+    if plays:
+        dirty.recount_plays.update(marked)
+
+
+def mark_links(cur: psycopg.AsyncCursor[Any], changes: Iterable[tuple[str | None, str | None, str]]) -> None:
+    """Plays whose link moved, each as (the track it counted for, the track it counts for now, its listener):
+    those tracks' play counts move by one each, at settle, for listeners whose account is active then."""
+    dirty = _of(cur)
+    for old, new, listener in changes:
+        if old == new:
+            continue
+        for uri, sign in ((old, -1), (new, 1)):
+            if uri:
+                dirty.tracks.add(uri)
+                dirty.links.append((uri, listener, sign))
 
 
 def mark_artists(cur: psycopg.AsyncCursor[Any], dids: set[str] | list[str]) -> None:
@@ -62,15 +87,25 @@ _INACTIVE = "EXISTS (SELECT 1 FROM actor a WHERE a.did = {did} AND NOT a.active)
 _SHARE_COLUMNS = "uri, did, plays, likes, comments, duration_s, counted"
 _SUMS = ("tracks", "duration_s", "plays", "likes", "comments")
 _MARKED = f"""
-d AS (SELECT DISTINCT unnest(%(uris)s::text[]) AS uri),
+d AS (SELECT u.uri, bool_or(u.recount) AS recount FROM unnest(%(uris)s::text[], %(recount)s::bool[]) AS u(uri, recount)
+      GROUP BY u.uri),
+moved AS (
+    SELECT x.uri, sum(x.sign) AS n FROM unnest(%(link_uris)s::text[], %(link_dids)s::text[], %(link_signs)s::int[])
+        AS x(uri, did, sign)
+    WHERE NOT {_INACTIVE.format(did='x.did')} GROUP BY x.uri
+),
 new AS (
     SELECT t.uri, t.did,
-           (SELECT count(*) FROM play p WHERE p.track_uri = t.uri AND NOT {_INACTIVE.format(did='p.did')}) AS plays,
+           CASE WHEN d.recount OR tc0.uri IS NULL
+                THEN (SELECT count(*) FROM play p WHERE p.track_uri = t.uri AND NOT {_INACTIVE.format(did='p.did')})
+                ELSE coalesce(tc0.plays, 0) + coalesce(mv.n, 0) END AS plays,
            coalesce(sc.like_count, 0) AS likes, coalesce(sc.comment_count, 0) AS comments,
            least(greatest(coalesce(t.duration, 0), 0), {MAX_TRACK_DURATION_S}) AS duration_s,
            NOT (t.self_labels ?| {_HIDE}) AS counted
     FROM d JOIN track t ON t.uri = d.uri
     LEFT JOIN subject_count sc ON sc.subject_uri = t.uri
+    LEFT JOIN track_counter tc0 ON tc0.uri = t.uri
+    LEFT JOIN moved mv ON mv.uri = t.uri
 ),
 gone AS (
     DELETE FROM track_counter tc USING d
@@ -154,7 +189,8 @@ _EMPTY_GLOBAL = f"DELETE FROM global_counter WHERE artists = 0 AND {' AND '.join
 
 async def settle(cur: psycopg.AsyncCursor[Any]) -> None:
     """Recount everything marked on this connection since the last settle: marked artists whole, from their
-    tracks; the artists of other marked tracks by the difference those tracks make."""
+    tracks; the artists of other marked tracks by the difference those tracks make. A track's plays are
+    counted again where a mark asked for it, else moved by the links reported since the last settle."""
     dirty = _dirty.pop(cur.connection, None)
     if dirty is None or not (dirty.tracks or dirty.artists):
         return
@@ -163,14 +199,23 @@ async def settle(cur: psycopg.AsyncCursor[Any]) -> None:
     for uri in sorted(dirty.tracks):
         (fixed if _did_of(uri) in dirty.artists else moving).append(uri)
     if moving:
-        await cur.execute(_TRACKS_MOVING, {"uris": moving})
+        await cur.execute(_TRACKS_MOVING, _marked(moving, dirty))
         await cur.execute(_NO_TRACKS, {"dids": sorted({d for u in moving if (d := _did_of(u))})})
-    if fixed:
-        await cur.execute(_TRACKS, {"uris": fixed})
+    if fixed:  # their artists are re-summed whole: every count of theirs is counted again too
+        await cur.execute(_TRACKS, _marked(fixed, dirty, recount=True))
     if dirty.artists:
         await cur.execute(_ORPHANS, {"dids": sorted(dirty.artists)})
         await cur.execute(_ARTISTS, {"dids": sorted(dirty.artists)})
     await cur.execute(_EMPTY_GLOBAL)
+
+
+def _marked(uris: list[str], dirty: _Dirty, recount: bool = False) -> dict[str, Any]:
+    """`_MARKED`'s parameters for `uris`: which of them count their plays again, and the links that move the rest."""
+    wanted = set(uris)
+    links = [link for link in dirty.links if link[0] in wanted]
+    return {"uris": uris, "recount": [recount or u in dirty.recount_plays for u in uris],
+            "link_uris": [u for u, _, _ in links], "link_dids": [d for _, d, _ in links],
+            "link_signs": [n for _, _, n in links]}
 
 
 async def account_changed(cur: psycopg.AsyncCursor[Any], did: str) -> None:
@@ -205,5 +250,6 @@ class Counters:
 
     async def after(self, cur: psycopg.AsyncCursor[Any], changes: Changes, token: None) -> None:
         puts, deleted = changes.get(TRACK, ([], []))
-        mark_tracks(cur, [p.event.uri for p in puts] + deleted)
+        # A track write moves its plays only through the relinks it caused, which reported themselves.
+        mark_tracks(cur, [p.event.uri for p in puts] + deleted, plays=False)
         await settle(cur)

@@ -66,7 +66,7 @@ async def subjects_of_did(cur: psycopg.AsyncCursor, did: str) -> set[str]:
 async def recount(cur: psycopg.AsyncCursor, subjects: set[str]) -> None:
     if subjects:
         await cur.execute(_RECOUNT, {"subjects": TextArray(sorted(subjects))})
-        counters.mark_tracks(cur, subjects)
+        counters.mark_tracks(cur, subjects, plays=False)
 
 
 class SubjectCounts:

@@ -49,7 +49,7 @@ UPDATE play p SET
     link = CASE WHEN v.n = 0 THEN 'unmatched' WHEN v.n > 1 THEN 'ambiguous'
                 WHEN v.subject_uri IS NOT NULL THEN 'uri' ELSE 'name' END
 FROM verdict v JOIN play o ON o.uri = v.uri WHERE p.uri = v.uri
-RETURNING o.track_uri, p.track_uri
+RETURNING o.track_uri, p.track_uri, p.did
 """
 _RELINK = _RELINK_TEMPLATE.format(where=_TARGETED)
 _RELINK_ALL = _RELINK_TEMPLATE.format(where="")
@@ -69,8 +69,8 @@ async def relink(
         "plays": TextArray(plays), "titles": TextArray(set(titles)), "tracks": TextArray(tracks),
         "purged": f"at://{purged_did}/" if purged_did else None,
     })
-    # `o` is the row as it was before this statement: both the old and the new linked track are recounted.
-    counters.mark_tracks(cur, {u for old, new in await cur.fetchall() if old != new for u in (old, new) if u})
+    # `o` is the row as it was before this statement: the old linked track loses the play, the new one gains it.
+    counters.mark_links(cur, [(old, new, did) for old, new, did in await cur.fetchall()])
 
 
 Changes = dict[str, tuple[list[Put], list[str]]]

@@ -79,10 +79,11 @@ class PlayProjector:
         self.collection = collection
 
     async def apply(self, cur: psycopg.AsyncCursor, puts: list[Put], deleted_uris: list[str]) -> None:
-        # The tracks these plays counted for until now (an upsert writes the play unlinked; relink follows).
-        await cur.execute("SELECT track_uri FROM play WHERE uri = ANY(%s) AND track_uri IS NOT NULL",
+        # The tracks these plays counted for until now lose them (an upsert writes the play unlinked; the relink
+        # that follows links it again, and its track gains it).
+        await cur.execute("SELECT track_uri, did FROM play WHERE uri = ANY(%s) AND track_uri IS NOT NULL",
                           (deleted_uris + [p.event.uri for p in puts],))
-        counters.mark_tracks(cur, [r[0] for r in await cur.fetchall()])
+        counters.mark_links(cur, [(r[0], None, r[1]) for r in await cur.fetchall()])
         await delete_keys(cur, "play", "uri", deleted_uris)
         rows, fresh = by_freshness(puts, play_row)
         await upsert_rows(cur, "play", PLAY_COLUMNS, PLAY_TYPES, rows, ("uri",), keep=("indexed_at",), fresh=fresh)
