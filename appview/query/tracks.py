@@ -100,7 +100,7 @@ async def visible_id(conn: AsyncConnection, track_id: int) -> int | None:
 
 
 async def visible_uri(conn: AsyncConnection, track_id: int) -> str | None:
-    cur = await conn.execute(f"SELECT t.uri FROM track t WHERE t.id = %s AND {track_visible('t')}", (track_id,))
+    cur = await conn.execute(f"SELECT t.uri FROM track t WHERE {id_where()}", {"id": track_id})
     row = await cur.fetchone()
     return str(row[0]) if row else None
 
