@@ -475,4 +475,5 @@ PROJECTION_TABLES: tuple[tuple[Table, tuple[str, ...]], ...] = (
 )
 from core.db import album_slugs, frame_reject, health_schema, log_partitions  # noqa: E402, F401, I001  (0008, 0009, 0014, 0016)
 from core.db import leader_schema  # noqa: E402, F401, I001  (0015)
+from core.db import audio_host  # noqa: E402, F401, I001  (0019)
 hide_label_index(label)  # 0017
