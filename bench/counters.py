@@ -1,14 +1,17 @@
-"""The projector's live step by the size of what it counts: one new track of an artist with N tracks, and one
-new teal.fm play of a track with N plays.
+"""The projector's live step by the size of what it counts: one new track of an artist with N tracks, one new
+teal.fm play of a track with N plays, and one new like of a track with N likes.
 
 Every step that writes a track, a like, a comment or a play moves that artist's `artist_counter` row, and a play
 moves its track's play count. The projector moves both by the difference the step made
 (`ingester/projection/counters.py`: `_TRACKS_MOVING`, `mark_links`), so a step costs about the same whatever
 the catalogue or the track's popularity. Beside each step, in the same run and on the same rows, the statement
 the projector ran for it before is timed on its own: the artist re-summed from every one of its tracks
-(`_ARTISTS`), or the track's plays counted from `play`. That is what each such step paid on top.
+(`_ARTISTS`), the track's plays counted from `play`, or its likes and comments counted from `like` and `comment`
+(`counts._RECOUNT`, which `SubjectCounts` ran per touched subject before it moved them by difference). That is
+what each such step paid on top.
 
-  .venv/bin/python bench/counters.py [--sizes 10,10000,50000] [--plays 10,100000] [--steps 100] [--database-url URL]
+  .venv/bin/python bench/counters.py [--sizes 10,10000,50000] [--plays 10,100000] [--likes 10,100000] [--steps 100]
+      [--database-url URL]
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from bench.scratch import DEFAULT_URL, scratch_database, server_line  # noqa: E4
 from core.db.connect import connect  # noqa: E402
 from core.events import RecordEvent  # noqa: E402
 from ingester.eventlog.append import append_batch  # noqa: E402
-from ingester.projection import counters  # noqa: E402
+from ingester.projection import counters, counts  # noqa: E402
 from ingester.projection.runner import Projector  # noqa: E402
 from tests.ingester.events import identity, put, track  # noqa: E402
 
@@ -69,6 +72,41 @@ async def one_popularity(url: str, plays: int, steps: int) -> tuple[float, float
         return statistics.median(step_ms), statistics.median(count_ms)
 
 
+def like(i: int, prefix: str) -> RecordEvent:
+    record = {"$type": "fm.plyr.like", "subject": {"uri": TRACK_URI, "cid": "bafytrack"},
+              "createdAt": "2026-11-20T10:00:00Z"}
+    return put(f"did:plc:{prefix}{i:022d}", "fm.plyr.like", "3kaaaaaaaaa22", f"3k{i:011d}", record)
+
+
+async def one_liked(url: str, likes: int, steps: int) -> tuple[float, float]:
+    """(median live step ms, median full recount ms) for one new like of a track with `likes` likes."""
+    async with await connect(url) as conn:
+        await append_batch(conn, [identity(DID, "bench.test"), put(DID, "fm.plyr.track", "r0", "3k00000000000",
+                                                                   track("t0", duration=200))])
+        for b in range(0, likes, 5000):
+            await append_batch(conn, [like(i, "l") for i in range(b, min(likes, b + 5000))])
+        projector = Projector()
+        await projector.catch_up(conn)
+        await conn.execute("ANALYZE")
+        await conn.execute("SET synchronous_commit = off")
+        await conn.commit()
+        step_ms: list[float] = []
+        count_ms: list[float] = []
+        for i in range(steps):
+            await append_batch(conn, [like(i, "m")])
+            t0 = time.perf_counter()
+            await projector.step(conn)
+            step_ms.append((time.perf_counter() - t0) * 1000)
+            async with conn.transaction(force_rollback=True), conn.cursor() as cur:
+                t0 = time.perf_counter()
+                await cur.execute(counts._RECOUNT, {"subjects": [TRACK_URI]})
+                count_ms.append((time.perf_counter() - t0) * 1000)
+        row = await (await conn.execute("SELECT like_count FROM subject_count WHERE subject_uri = %s",
+                                        (TRACK_URI,))).fetchone()
+        assert row is not None and row[0] == likes + steps, row  # the bench's own sanity check
+        return statistics.median(step_ms), statistics.median(count_ms)
+
+
 async def one_size(url: str, size: int, steps: int) -> tuple[float, float]:
     """(median live step ms, median whole-artist re-sum ms) for an artist with `size` tracks."""
     async with await connect(url) as conn:
@@ -100,7 +138,8 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="10,10000,50000", help="the artist's catalogue sizes, comma separated")
     ap.add_argument("--plays", default="10,100000", help="the track's plays, comma separated")
-    ap.add_argument("--steps", type=int, default=100, help="live steps (one new track or play each) per size")
+    ap.add_argument("--likes", default="10,100000", help="the track's likes, comma separated")
+    ap.add_argument("--steps", type=int, default=100, help="live steps (one new track, play or like each) per size")
     ap.add_argument("--database-url", default=DEFAULT_URL)
     a = ap.parse_args()
     print(await server_line(a.database_url))
@@ -114,6 +153,11 @@ async def main() -> None:
         async with scratch_database(a.database_url, "bench_counters") as url:
             step, count = await one_popularity(url, plays, a.steps)
         print(f"{plays:>10,} {step:>17.2f} {count:>27.2f} {count / step:>13.2f}x", flush=True)
+    print(f"\n{'likes':>10} {'live step p50 ms':>17} {'full like recount p50 ms':>27} {'count / step':>14}")
+    for likes in (int(s) for s in a.likes.split(",")):
+        async with scratch_database(a.database_url, "bench_counters") as url:
+            step, count = await one_liked(url, likes, a.steps)
+        print(f"{likes:>10,} {step:>17.2f} {count:>27.2f} {count / step:>13.2f}x", flush=True)
 
 
 if __name__ == "__main__":

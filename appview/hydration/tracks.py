@@ -50,6 +50,7 @@ _FEATURED = f"""CASE WHEN jsonb_typeof(t.features) = 'array' AND t.features <> '
 _LIKED = 'EXISTS (SELECT 1 FROM "like" vl_ WHERE vl_.did = %(viewer)s AND vl_.subject_uri = t.uri)'
 
 
+@functools.lru_cache(maxsize=512)  # SQL text built once per shape, not per request
 def page_sql(where: str, *, limit: int, keyset: bool, viewer: bool) -> str:
     """One statement for a whole feed page: the keyset skeleton (`where` over track `t`, plus one row to
     tell whether there is more), each track hydrated into one JSON array (its `card`: every column the view
@@ -68,6 +69,7 @@ FROM page JOIN track t ON t.id = page.id
 """
 
 
+@functools.lru_cache(maxsize=64)
 def one_sql(where: str, *, viewer: bool) -> str:
     """One track as a page row (`where` over track `t` names at most one: a unique key), in one statement."""
     return f"SELECT {_row(viewer)}\nFROM track t\n{_JOINS}WHERE {where}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,21 +37,25 @@ async def _keyset(conn: AsyncConnection, where: str, params: dict[str, Any], cur
     return Page([r[0] for r in rows], cursors.encode(rows[-1][1], rows[-1][0]) if more and rows else None)
 
 
+@functools.cache
 def uri_where() -> str:
     """One track by its AT-URI (parameter `uri`), VIEW context."""
     return f"t.uri = %(uri)s AND {track_visible('t')}"
 
 
+@functools.cache
 def id_where() -> str:
     """One track by its id (parameter `id`), VIEW context."""
     return f"t.id = %(id)s AND {track_visible('t')}"
 
 
+@functools.cache
 def latest_where() -> str:
     """The discovery feed's condition over track `t` (LIST context; parameter `viewer`)."""
     return track_listable("t")
 
 
+@functools.cache
 def artist_where() -> str:
     """An artist page's condition over track `t` (VIEW context: adult tracks shown; parameter `did`)."""
     return f"t.did = %(did)s AND {track_visible('t')}"

@@ -1,4 +1,4 @@
-"""Counters (track_counter, artist_counter, global_counter) equal a from-scratch count of the projected rows
+"""Counters (subject_count, track_counter, artist_counter, global_counter) equal a from-scratch count of the projected rows
 after any sequence of creates, updates, deletes, plays, account changes, duplicates and absurd input —
 folded by the real projector into real Postgres, live in random step sizes and by a rebuild."""
 
@@ -39,6 +39,13 @@ SELECT t.uri, t.did,
        (SELECT count(*) FROM comment c WHERE c.subject_uri = t.uri AND NOT {_INACTIVE.format('c.did')}),
        least(greatest(coalesce(t.duration, 0), 0), 86400), NOT (t.self_labels ?| {_HIDE})
 FROM track t ORDER BY 1"""
+SCRATCH_SUBJECTS = f"""
+SELECT uri, sum(likes), sum(comments) FROM (
+    SELECT l.subject_uri AS uri, count(DISTINCT l.did) AS likes, 0 AS comments FROM "like" l
+    WHERE NOT {_INACTIVE.format('l.did')} GROUP BY 1
+    UNION ALL
+    SELECT c.subject_uri, 0, count(*) FROM comment c WHERE NOT {_INACTIVE.format('c.did')} GROUP BY 1
+) s GROUP BY uri HAVING sum(likes) > 0 OR sum(comments) > 0 ORDER BY 1"""
 SCRATCH_ARTISTS = f"""
 SELECT s.did, count(*), sum(least(greatest(coalesce(t.duration, 0), 0), 86400)), sum(s.plays), sum(s.likes),
        sum(s.comments), NOT {_INACTIVE.format('s.did')}
@@ -60,6 +67,8 @@ async def rows(conn: psycopg.AsyncConnection, sql: str) -> list[tuple[Any, ...]]
 
 
 async def assert_counters_match(conn: psycopg.AsyncConnection) -> None:
+    assert await rows(conn, "SELECT subject_uri, like_count, comment_count FROM subject_count ORDER BY 1") == \
+        await rows(conn, SCRATCH_SUBJECTS)
     assert await rows(conn, "SELECT uri, did, plays, likes, comments, duration_s, counted FROM track_counter "
                             "ORDER BY 1") == await rows(conn, SCRATCH_TRACKS)
     assert await rows(conn, "SELECT did, tracks, duration_s, plays, likes, comments, counted FROM artist_counter "
