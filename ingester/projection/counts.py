@@ -17,8 +17,6 @@ from ingester.projection import counters
 from ingester.projection.base import Put
 from ingester.projection.writes import TextArray
 
-COUNTED = {"fm.plyr.like": '"like"', "fm.plyr.comment": "comment"}
-
 _RECOUNT = """
 WITH s AS (SELECT DISTINCT unnest(%(subjects)s::text[]) AS uri),
 c AS (
