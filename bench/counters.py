@@ -21,6 +21,7 @@ import asyncio
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,7 +37,7 @@ from tests.ingester.events import identity, put, track  # noqa: E402
 DID = "did:plc:benchcountersaaaaaaaaaaa"
 PLAY = "fm.teal.feed.play"
 TRACK_URI = f"at://{DID}/fm.plyr.track/r0"
-COUNT_PLAYS = ("SELECT count(*) FROM play p WHERE p.track_uri = %s "
+COUNT_PLAYS = ("SELECT count(*) FROM play p WHERE p.track_uri = %(uri)s "
                "AND NOT EXISTS (SELECT 1 FROM actor a WHERE a.did = p.did AND NOT a.active)")
 
 
@@ -46,45 +47,22 @@ def play(i: int, prefix: str) -> RecordEvent:
     return put(f"did:plc:{prefix}{i:022d}", PLAY, f"3k{i:011d}", f"3k{i:011d}", record)
 
 
-async def one_popularity(url: str, plays: int, steps: int) -> tuple[float, float]:
-    """(median live step ms, median full play count ms) for one new play of a track with `plays` plays."""
-    async with await connect(url) as conn:
-        await append_batch(conn, [identity(DID, "bench.test"), put(DID, "fm.plyr.track", "r0", "3k00000000000",
-                                                                   track("t0", duration=200))])
-        for b in range(0, plays, 5000):
-            await append_batch(conn, [play(i, "l") for i in range(b, min(plays, b + 5000))])
-        projector = Projector()
-        await projector.catch_up(conn)
-        await conn.execute("ANALYZE")
-        await conn.execute("SET synchronous_commit = off")
-        await conn.commit()
-        step_ms: list[float] = []
-        count_ms: list[float] = []
-        for i in range(steps):
-            await append_batch(conn, [play(i, "m")])
-            t0 = time.perf_counter()
-            await projector.step(conn)
-            step_ms.append((time.perf_counter() - t0) * 1000)
-            t0 = time.perf_counter()
-            await (await conn.execute(COUNT_PLAYS, (TRACK_URI,))).fetchall()
-            count_ms.append((time.perf_counter() - t0) * 1000)
-            await conn.rollback()
-        return statistics.median(step_ms), statistics.median(count_ms)
-
-
 def like(i: int, prefix: str) -> RecordEvent:
     record = {"$type": "fm.plyr.like", "subject": {"uri": TRACK_URI, "cid": "bafytrack"},
               "createdAt": "2026-11-20T10:00:00Z"}
     return put(f"did:plc:{prefix}{i:022d}", "fm.plyr.like", "3kaaaaaaaaa22", f"3k{i:011d}", record)
 
 
-async def one_liked(url: str, likes: int, steps: int) -> tuple[float, float]:
-    """(median live step ms, median full recount ms) for one new like of a track with `likes` likes."""
+async def one_popular(url: str, n: int, steps: int, event: Callable[[int, str], RecordEvent], baseline: str,
+                      counted: str) -> tuple[float, float]:
+    """(median live step ms, median `baseline` ms) for one new `event` on a track that already has `n` of them;
+    `baseline` (the statement each such step ran before, parameter `uri`) is timed alone in a rolled-back
+    transaction after each step, and `counted` (parameter `uri`) must end at n + steps."""
     async with await connect(url) as conn:
         await append_batch(conn, [identity(DID, "bench.test"), put(DID, "fm.plyr.track", "r0", "3k00000000000",
                                                                    track("t0", duration=200))])
-        for b in range(0, likes, 5000):
-            await append_batch(conn, [like(i, "l") for i in range(b, min(likes, b + 5000))])
+        for b in range(0, n, 5000):
+            await append_batch(conn, [event(i, "l") for i in range(b, min(n, b + 5000))])
         projector = Projector()
         await projector.catch_up(conn)
         await conn.execute("ANALYZE")
@@ -93,17 +71,16 @@ async def one_liked(url: str, likes: int, steps: int) -> tuple[float, float]:
         step_ms: list[float] = []
         count_ms: list[float] = []
         for i in range(steps):
-            await append_batch(conn, [like(i, "m")])
+            await append_batch(conn, [event(i, "m")])
             t0 = time.perf_counter()
             await projector.step(conn)
             step_ms.append((time.perf_counter() - t0) * 1000)
             async with conn.transaction(force_rollback=True), conn.cursor() as cur:
                 t0 = time.perf_counter()
-                await cur.execute(counts._RECOUNT, {"subjects": [TRACK_URI]})
+                await cur.execute(baseline, {"uri": TRACK_URI, "subjects": [TRACK_URI]})
                 count_ms.append((time.perf_counter() - t0) * 1000)
-        row = await (await conn.execute("SELECT like_count FROM subject_count WHERE subject_uri = %s",
-                                        (TRACK_URI,))).fetchone()
-        assert row is not None and row[0] == likes + steps, row  # the bench's own sanity check
+        row = await (await conn.execute(counted, {"uri": TRACK_URI})).fetchone()
+        assert row is not None and row[0] == n + steps, row  # the bench's own sanity check
         return statistics.median(step_ms), statistics.median(count_ms)
 
 
@@ -151,12 +128,14 @@ async def main() -> None:
     print(f"\n{'plays':>10} {'live step p50 ms':>17} {'full play count p50 ms':>27} {'count / step':>14}")
     for plays in (int(s) for s in a.plays.split(",")):
         async with scratch_database(a.database_url, "bench_counters") as url:
-            step, count = await one_popularity(url, plays, a.steps)
+            step, count = await one_popular(url, plays, a.steps, play, COUNT_PLAYS,
+                                            "SELECT plays FROM track_counter WHERE uri = %(uri)s")
         print(f"{plays:>10,} {step:>17.2f} {count:>27.2f} {count / step:>13.2f}x", flush=True)
     print(f"\n{'likes':>10} {'live step p50 ms':>17} {'full like recount p50 ms':>27} {'count / step':>14}")
     for likes in (int(s) for s in a.likes.split(",")):
         async with scratch_database(a.database_url, "bench_counters") as url:
-            step, count = await one_liked(url, likes, a.steps)
+            step, count = await one_popular(url, likes, a.steps, like, counts._RECOUNT,
+                                            "SELECT like_count FROM subject_count WHERE subject_uri = %(uri)s")
         print(f"{likes:>10,} {step:>17.2f} {count:>27.2f} {count / step:>13.2f}x", flush=True)
 
 
